@@ -1,0 +1,2 @@
+//! Placeholder replaced by the inbox bench.
+fn main() {}

@@ -1,0 +1,406 @@
+//! [`Inbox`]: the lock-free LIFO inbox, and the block/unblock handshake.
+//!
+//! # The protocol
+//!
+//! The inbox is one word, `head`, holding a tag or the top of a Treiber stack of nodes
+//! (see [`state`](crate::state) for the encoding):
+//!
+//! ```text
+//!                 push (Queued)           push (Queued)
+//!            +----------------------+   +-----------+
+//!            v                      |   v           |
+//!         EMPTY --push (Queued)--> HAS-MESSAGES ----+
+//!          | ^ ^                      |
+//! try_block| | +----take_all----------+
+//!          v |
+//!        BLOCKED --push (Unblocked)--> HAS-MESSAGES
+//!          |   --try_unblock (won)---> EMPTY
+//!
+//!   any state --close--> CLOSED  (absorbing; push returns Closed(message))
+//! ```
+//!
+//! Who does what:
+//!
+//! - **Producers** (any thread) only `push`.
+//! - **The reader** (whoever currently has the right to run the actor: at most one
+//!   thread at a time, guaranteed by this very protocol) calls `take_all`, `try_block`
+//!   and normally `close`.
+//! - **The right to run** passes with the state: the reader holds it while the state is
+//!   EMPTY or HAS-MESSAGES. A successful `try_block` gives it up; the one producer whose
+//!   push moves BLOCKED to HAS-MESSAGES (it gets [`Enqueued::Unblocked`]), or the one
+//!   caller whose `try_unblock` wins, receives it and must schedule the reader. Both are
+//!   single CAS transitions out of BLOCKED, so exactly one party wins each block; and
+//!   `try_block` is a CAS from EMPTY only, so it fails (the reader keeps running) if a
+//!   message slipped in. No message can be stranded in a blocked inbox: a node is only
+//!   ever pushed onto BLOCKED by the CAS that reports `Unblocked`.
+//!
+//! Transitions and orderings:
+//!
+//! | operation     | CAS / swap                     | success order | why                         |
+//! |---------------|--------------------------------|---------------|-----------------------------|
+//! | `push`        | `h → node` (h ≠ CLOSED)         | Release       | publishes the node's payload and link to the reader's Acquire in `take_all`/`close` |
+//! | `push` from BLOCKED | same, then `fence(Acquire)` | + Acquire     | synchronises with `try_block`'s Release: what the reader did before blocking happens before the new scheduling |
+//! | `try_block`   | `EMPTY → BLOCKED`              | Release       | publishes the reader's work to the unblocking party |
+//! | `try_unblock` | `BLOCKED → EMPTY`              | Acquire       | as the `Unblocked` push: pairs with `try_block` |
+//! | `take_all`    | `stack → EMPTY`                | Acquire       | pairs with every push's Release: pushes are RMWs on `head`, so each continues the release sequence of the earlier ones and one Acquire sees all their links |
+//! | `close`       | swap `→ CLOSED`                | Acquire       | as `take_all`, for the messages it hands back |
+//!
+//! Failure orderings are Relaxed: a failed CAS only reloads the guess, and a push that
+//! sees CLOSED hands its own node back without touching anything else.
+//!
+//! No ABA: nodes are never popped one by one from `head`; the reader swaps out the whole
+//! stack, so a producer's CAS that succeeds on the head it read has written the correct
+//! link. A node's `next` is written only by its owner at the time: the producer before
+//! publishing it, the reader after taking it.
+//!
+//! The loom models (`inbox::loom`, run with `--cfg zeta_loom`) check push racing
+//! `try_block` (exactly one `Unblocked` per block, never a stranded message), push racing
+//! `close` (every message taken, handed back or returned, exactly once), `take_all`
+//! racing pushes (conservation and per-producer order), and `try_unblock` racing push.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::message::{next_of, set_next, Envelope, Header};
+use crate::state::{self, Snapshot, BLOCKED, CLOSED, EMPTY};
+use crate::sync::{fence, AtomicPtr, Ordering};
+
+/// What [`Inbox::push`] did with a message.
+#[must_use = "on `Unblocked` the caller must schedule the reader, or the message waits forever"]
+pub enum Enqueued<'r, M> {
+    /// The message is queued; the reader is running or already scheduled.
+    Queued,
+    /// The message is queued and the reader was blocked: the caller now holds the right
+    /// to run it and must schedule it.
+    Unblocked,
+    /// The inbox is closed: the message was not queued and comes back.
+    Closed(Envelope<'r, M>),
+}
+
+impl<M> Enqueued<'_, M> {
+    /// Whether the caller must schedule the reader.
+    #[inline]
+    pub fn must_schedule(&self) -> bool {
+        matches!(self, Self::Unblocked)
+    }
+}
+
+impl<M> fmt::Debug for Enqueued<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Queued => f.write_str("Queued"),
+            Self::Unblocked => f.write_str("Unblocked"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+/// What [`Inbox::try_block`] found.
+#[must_use = "on `Blocked` the reader must stop touching the actor; otherwise it keeps running"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryBlock {
+    /// The inbox was empty and is now blocked: the right to run passes to the next
+    /// sender, whose push will return [`Enqueued::Unblocked`].
+    Blocked,
+    /// A message arrived: the inbox stays unblocked and the reader keeps running.
+    HasMessages,
+    /// The inbox is closed.
+    Closed,
+}
+
+/// A lock-free multi-producer inbox: a Treiber stack of message nodes with the states
+/// empty, has-messages, blocked and closed.
+///
+/// Producers [`push`](Inbox::push) from any thread with one CAS; the reader takes the
+/// whole stack at once with [`take_all`](Inbox::take_all) (a [`Cache`](crate::Cache)
+/// restores arrival order and splits priorities), and gives up the right to run with
+/// [`try_block`](Inbox::try_block) when there is nothing left. The protocol is in the
+/// [module documentation](self).
+///
+/// A new inbox starts **blocked**: nobody runs its reader yet, and the first push
+/// returns [`Enqueued::Unblocked`].
+///
+/// # Examples
+///
+/// ```
+/// use zeta_arena::PoolResource;
+/// use zeta_mailbox::{Cache, Enqueued, Envelope, Inbox, Priority, TryBlock};
+///
+/// let pool = PoolResource::new();
+/// let inbox = Inbox::new();
+/// let send = |n: u32, p| inbox.push(Envelope::new_in(&pool, p, n).unwrap());
+///
+/// assert!(matches!(send(1, Priority::Normal), Enqueued::Unblocked)); // schedule the reader
+/// assert!(matches!(send(2, Priority::Normal), Enqueued::Queued));
+/// assert!(matches!(send(3, Priority::High), Enqueued::Queued));
+///
+/// // The reader runs:
+/// let mut cache = Cache::new();
+/// cache.extend(inbox.take_all());
+/// let order: Vec<u32> = std::iter::from_fn(|| cache.pop()).map(|m| m.into_payload()).collect();
+/// assert_eq!(order, [3, 1, 2]); // high first, then arrival order
+/// assert_eq!(inbox.try_block(), TryBlock::Blocked); // asleep until the next push
+/// ```
+pub struct Inbox<'r, M> {
+    head: AtomicPtr<Header>,
+    _owns: PhantomData<Envelope<'r, M>>,
+}
+
+// SAFETY: the inbox owns envelopes of `M` and hands them to whichever thread takes them,
+// so both moving it and sharing it need `M: Send`; envelopes are `Send` under the same
+// bound (their resources are `Sync`). All shared access goes through the atomic `head`.
+unsafe impl<M: Send> Send for Inbox<'_, M> {}
+// SAFETY: as above: `&Inbox` only moves whole envelopes in and out.
+unsafe impl<M: Send> Sync for Inbox<'_, M> {}
+
+impl<M> Default for Inbox<'_, M> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'r, M> Inbox<'r, M> {
+    /// A blocked, empty inbox: the first push returns [`Enqueued::Unblocked`].
+    pub fn new() -> Self {
+        Self::with_state(BLOCKED)
+    }
+
+    /// An empty inbox whose reader is deemed running: pushes return
+    /// [`Enqueued::Queued`] until the reader blocks.
+    pub fn new_unblocked() -> Self {
+        Self::with_state(EMPTY)
+    }
+
+    fn with_state(tag: usize) -> Self {
+        Self {
+            head: AtomicPtr::new(state::tag(tag)),
+            _owns: PhantomData,
+        }
+    }
+
+    /// Queues a message.
+    ///
+    /// Returns [`Enqueued::Unblocked`] if the reader was blocked (the caller must
+    /// schedule it), [`Enqueued::Queued`] otherwise, or [`Enqueued::Closed`] with the
+    /// message if the inbox is closed. Lock-free: one CAS when uncontended.
+    #[inline]
+    pub fn push(&self, message: Envelope<'r, M>) -> Enqueued<'r, M> {
+        let node = message.into_raw();
+        // Relaxed: only a guess for the CAS, which validates it.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let seen = Snapshot(head);
+            if seen.is_closed() {
+                // SAFETY: `node` came from `into_raw` above and was never published.
+                return Enqueued::Closed(unsafe { Envelope::from_raw(node) });
+            }
+            // SAFETY: the node is still private to this thread.
+            unsafe { set_next(node, seen.top()) };
+            // Release: publishes the payload and link (see the module table).
+            match self.head.compare_exchange_weak(
+                head,
+                node.as_ptr(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if seen.is_blocked() => {
+                    // Pairs with the Release CAS in `try_block`: the reader's work before
+                    // blocking happens before whatever we do with the right to run.
+                    fence(Ordering::Acquire);
+                    return Enqueued::Unblocked;
+                }
+                Ok(_) => return Enqueued::Queued,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// Takes every queued message at once (newest first), leaving the inbox empty.
+    ///
+    /// Returns an empty batch if the inbox is empty, blocked or closed. Meant for the
+    /// reader; a [`Cache`](crate::Cache) puts the batch back in arrival order.
+    #[inline]
+    pub fn take_all(&self) -> Batch<'r, M> {
+        // Relaxed: a guess for the CAS, which acquires.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let seen = Snapshot(head);
+            if !seen.has_messages() {
+                return Batch::empty();
+            }
+            // Acquire: pairs with the Release of every push in the stack.
+            match self.head.compare_exchange_weak(
+                head,
+                state::tag(EMPTY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Batch::from_top(head),
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
+    /// The reader gives up the right to run if nothing is queued.
+    ///
+    /// [`TryBlock::Blocked`] means the next push will return [`Enqueued::Unblocked`] and
+    /// its caller will schedule the reader; after it, the reader must not touch the
+    /// actor's state. [`TryBlock::HasMessages`] means a message slipped in: keep
+    /// running. Calling it on an already blocked inbox reports `Blocked` again.
+    #[inline]
+    pub fn try_block(&self) -> TryBlock {
+        // Release: publishes the reader's work to the party that unblocks (which
+        // acquires). Relaxed on failure: nothing changes hands.
+        match self.head.compare_exchange(
+            state::tag(EMPTY),
+            state::tag(BLOCKED),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => TryBlock::Blocked,
+            Err(actual) => match Snapshot(actual) {
+                s if s.is_closed() => TryBlock::Closed,
+                s if s.is_blocked() => TryBlock::Blocked,
+                _ => TryBlock::HasMessages,
+            },
+        }
+    }
+
+    /// Moves a blocked, empty inbox back to empty without a message.
+    ///
+    /// Returns `true` if this call won the right to run the reader (exactly like a push
+    /// that returns [`Enqueued::Unblocked`]): the caller must schedule it. Returns
+    /// `false` if the inbox was not blocked (the reader runs, is scheduled, or the inbox
+    /// is closed). Used to run a reader with nothing queued, e.g. to start an actor.
+    #[inline]
+    pub fn try_unblock(&self) -> bool {
+        // Acquire: pairs with `try_block`'s Release, as the unblocking push does.
+        self.head
+            .compare_exchange(
+                state::tag(BLOCKED),
+                state::tag(EMPTY),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Closes the inbox and hands back every undelivered message (newest first), so
+    /// that requests among them can be failed instead of hanging.
+    ///
+    /// Later pushes return [`Enqueued::Closed`] with their message. Closing twice hands
+    /// back nothing the second time.
+    pub fn close(&self) -> Batch<'r, M> {
+        // Acquire: pairs with the Release of every push in the stack we take.
+        let prev = self.head.swap(state::tag(CLOSED), Ordering::Acquire);
+        Batch::from_top(Snapshot(prev).top())
+    }
+
+    /// Whether a message is queued (a snapshot: it may change at once).
+    #[inline]
+    pub fn has_messages(&self) -> bool {
+        // Relaxed: a hint; taking the messages goes through `take_all`, which acquires.
+        Snapshot(self.head.load(Ordering::Relaxed)).has_messages()
+    }
+
+    /// Whether the inbox is blocked (a snapshot).
+    pub fn is_blocked(&self) -> bool {
+        Snapshot(self.head.load(Ordering::Relaxed)).is_blocked()
+    }
+
+    /// Whether the inbox is closed. Once true, it stays true.
+    pub fn is_closed(&self) -> bool {
+        Snapshot(self.head.load(Ordering::Relaxed)).is_closed()
+    }
+
+    /// Whether the inbox is empty and not blocked (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        Snapshot(self.head.load(Ordering::Relaxed)).is_empty()
+    }
+}
+
+impl<M> Drop for Inbox<'_, M> {
+    fn drop(&mut self) {
+        // `&mut self`: no other thread can push; whatever synchronised our exclusive
+        // access also ordered their pushes before this. Dropping the batch drops every
+        // payload and frees every node.
+        drop(self.close());
+    }
+}
+
+impl<M> fmt::Debug for Inbox<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inbox")
+            .field("state", &Snapshot(self.head.load(Ordering::Relaxed)))
+            .finish()
+    }
+}
+
+/// Messages taken from an [`Inbox`] at once, newest first (LIFO).
+///
+/// Iterating yields the envelopes newest first; [`Cache::extend`](crate::Cache::extend)
+/// restores arrival order. Dropping the batch drops the remaining messages.
+pub struct Batch<'r, M> {
+    top: *mut Header,
+    _owns: PhantomData<Envelope<'r, M>>,
+}
+
+// SAFETY: a batch owns its envelopes, which are `Send` when `M: Send`.
+unsafe impl<M: Send> Send for Batch<'_, M> {}
+
+impl<'r, M> Batch<'r, M> {
+    fn empty() -> Self {
+        Self::from_top(core::ptr::null_mut())
+    }
+
+    fn from_top(top: *mut Header) -> Self {
+        Self {
+            top,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Whether the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.top.is_null()
+    }
+
+    /// Hands the chain to a consumer that relinks it (the cache).
+    pub(crate) fn into_top(self) -> *mut Header {
+        let top = self.top;
+        core::mem::forget(self);
+        top
+    }
+}
+
+impl<'r, M> Iterator for Batch<'r, M> {
+    type Item = Envelope<'r, M>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Envelope<'r, M>> {
+        let node = NonNull::new(self.top)?;
+        // SAFETY: the batch owns its chain, taken with an Acquire that made every link
+        // visible (or built by this thread).
+        self.top = unsafe { next_of(node) };
+        // SAFETY: the node is an `Envelope<'r, M>` pushed into the inbox, now owned by
+        // us and unlinked from the rest of the batch.
+        Some(unsafe { Envelope::from_raw(node) })
+    }
+}
+
+impl<M> Drop for Batch<'_, M> {
+    fn drop(&mut self) {
+        for message in self.by_ref() {
+            drop(message);
+        }
+    }
+}
+
+impl<M> fmt::Debug for Batch<'_, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("is_empty", &self.is_empty())
+            .finish()
+    }
+}
