@@ -58,6 +58,9 @@
 //! `close` (every message taken, handed back or returned, exactly once), `take_all`
 //! racing pushes (conservation and per-producer order), and `try_unblock` racing push.
 
+#[cfg(all(test, zeta_loom))]
+mod loom;
+
 use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
