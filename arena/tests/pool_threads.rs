@@ -1,0 +1,159 @@
+//! Multi-thread tests of `PoolResource`: cross-thread frees, steady state without
+//! growth, more threads than shards, and shard reuse after threads exit.
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use zeta_arena::{CountingResource, GlobalResource, MemoryResource, PoolResource};
+
+/// A block address that may cross threads.
+#[derive(Clone, Copy)]
+struct Block(NonNull<u8>);
+// SAFETY: the tests hand each block to exactly one thread at a time.
+unsafe impl Send for Block {}
+
+const LAYOUT: Layout = Layout::new::<[u64; 6]>();
+
+fn stamp(block: NonNull<u8>, value: u64) {
+    // SAFETY: a live 48-byte block, aligned for u64.
+    unsafe { block.cast::<[u64; 6]>().write([value; 6]) };
+}
+
+fn check(block: NonNull<u8>, value: u64) {
+    // SAFETY: a live block stamped by `stamp`.
+    let words = unsafe { block.cast::<[u64; 6]>().read() };
+    assert_eq!(words, [value; 6], "block reused while live");
+}
+
+/// P producers allocate and stamp, one consumer checks and frees (remote frees).
+/// Exact conservation: every block allocated is freed, and the upstream ends at zero.
+#[test]
+fn cross_thread_frees_conserve_blocks() {
+    const PRODUCERS: u64 = 3;
+    const PER: u64 = 50_000;
+    let upstream = CountingResource::new(GlobalResource);
+    let pool = PoolResource::with_upstream(&upstream);
+    let (tx, rx) = mpsc::sync_channel::<(Block, u64)>(256);
+    let freed = std::thread::scope(|s| {
+        for p in 0..PRODUCERS {
+            let tx = tx.clone();
+            let pool = &pool;
+            s.spawn(move || {
+                for i in 0..PER {
+                    let value = p << 32 | i;
+                    let block = pool.allocate(LAYOUT).unwrap();
+                    stamp(block, value);
+                    tx.send((Block(block), value)).unwrap();
+                }
+            });
+        }
+        drop(tx);
+        let mut freed = 0u64;
+        for (Block(block), value) in rx {
+            check(block, value);
+            // SAFETY: allocated from `pool` with LAYOUT by a producer, freed once here.
+            unsafe { pool.deallocate(block, LAYOUT) };
+            freed += 1;
+        }
+        freed
+    });
+    assert_eq!(freed, PRODUCERS * PER);
+    // In-flight blocks are bounded by the channel, so the pool stays small.
+    assert!(pool.chunk_count() <= 4 * PRODUCERS as usize, "{pool:?}");
+    drop(pool);
+    assert_eq!(upstream.live_blocks(), 0);
+}
+
+/// A producer/consumer pair in a steady state stops taking chunks from upstream: blocks
+/// cycle back to the producer's shard through its remote-free stack.
+#[test]
+fn steady_state_does_not_grow() {
+    let pool = PoolResource::new();
+    let (tx, rx) = mpsc::sync_channel::<Block>(64);
+    let (back, done) = mpsc::channel::<usize>();
+    std::thread::scope(|s| {
+        let pool_ref = &pool;
+        s.spawn(move || {
+            for round in 0..40 {
+                for _ in 0..10_000 {
+                    tx.send(Block(pool_ref.allocate(LAYOUT).unwrap())).unwrap();
+                }
+                if round == 9 || round == 39 {
+                    back.send(pool_ref.chunk_count()).unwrap();
+                }
+            }
+        });
+        for Block(block) in rx {
+            // SAFETY: allocated from `pool` with LAYOUT, freed once.
+            unsafe { pool.deallocate(block, LAYOUT) };
+        }
+    });
+    let after_warmup = done.recv().unwrap();
+    let at_end = done.recv().unwrap();
+    assert_eq!(after_warmup, at_end, "the pool grew in a steady state");
+}
+
+/// More threads than shards: the extra ones share the overflow shard under its lock,
+/// and everything stays correct.
+#[test]
+fn more_threads_than_shards() {
+    let upstream = CountingResource::new(GlobalResource);
+    let pool = PoolResource::with_shards(&upstream, 1).unwrap();
+    let start = AtomicBool::new(false);
+    let total = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let (pool, start, total) = (&pool, &start, &total);
+            s.spawn(move || {
+                while !start.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+                let mut mine = Vec::new();
+                for i in 0..5_000u64 {
+                    let block = pool.allocate(LAYOUT).unwrap();
+                    stamp(block, t << 32 | i);
+                    mine.push((block, t << 32 | i));
+                    if i % 3 == 0 {
+                        let (b, v) = mine.swap_remove(0);
+                        check(b, v);
+                        // SAFETY: allocated above, freed once.
+                        unsafe { pool.deallocate(b, LAYOUT) };
+                    }
+                }
+                for (b, v) in mine {
+                    check(b, v);
+                    // SAFETY: allocated above, freed once.
+                    unsafe { pool.deallocate(b, LAYOUT) };
+                }
+                total.fetch_add(5_000, Ordering::Relaxed);
+            });
+        }
+        start.store(true, Ordering::Release);
+    });
+    assert_eq!(total.load(Ordering::Relaxed), 20_000);
+    drop(pool);
+    assert_eq!(upstream.live_blocks(), 0);
+}
+
+/// Threads that exit hand their key, and so their shard and its free blocks, to the next
+/// thread: a long succession of short-lived threads does not claim new shards or chunks.
+#[test]
+fn exited_threads_shards_are_reused() {
+    let pool = PoolResource::with_shards(GlobalResource, 64).unwrap();
+    for _ in 0..200 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let blocks: Vec<_> = (0..100).map(|_| pool.allocate(LAYOUT).unwrap()).collect();
+                for block in blocks {
+                    // SAFETY: allocated above, freed once.
+                    unsafe { pool.deallocate(block, LAYOUT) };
+                }
+            });
+        });
+    }
+    // One thread at a time: the keys are recycled, so a handful of chunks at most
+    // (other tests running in parallel may hold a few keys too).
+    assert!(pool.chunk_count() <= 8, "{pool:?}");
+}
