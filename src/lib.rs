@@ -15,3 +15,8 @@
 pub use zeta_arena as arena;
 pub use zeta_mailbox as mailbox;
 pub use zeta_scheduler as scheduler;
+
+/// The README's examples, compiled and run as doc tests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
