@@ -1,6 +1,9 @@
 //! Multi-thread tests of `PoolResource`: cross-thread frees, steady state without
 //! growth, more threads than shards, and shard reuse after threads exit.
 
+// These tests run real threads; loom models live in the crates and in loom-tests/.
+#![cfg(not(zeta_loom))]
+
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,5 +1,8 @@
 //! Smoke and model tests for every memory resource, and the allocator adapter.
 
+// These tests run real threads; loom models live in the crates and in loom-tests/.
+#![cfg(not(zeta_loom))]
+
 use core::alloc::Layout;
 use core::ptr::NonNull;
 

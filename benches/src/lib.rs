@@ -1,1 +1,303 @@
-//! placeholder
+//! zeta's benchmarks, and the helpers they share.
+//!
+//! The criterion benches live in `benches/` of this crate and are regression
+//! instruments, not marketing: each file's header says what it measures, what is inside
+//! the timed region, and which baseline it is compared against. `README.md` beside this
+//! crate tells how to run them and how to read the output.
+//!
+//! - `benches/inbox.rs`: cost per message of the mailbox path (allocate an
+//!   [`Envelope`](zeta_mailbox::Envelope) from a pool, push, take, pop, dispatch), one
+//!   and two producers, against a `Mutex<VecDeque>` and crossbeam channels.
+//! - `benches/pool.rs`: cost of an allocate + free of a message-sized block through
+//!   [`MemoryResource`](zeta_arena::MemoryResource), on one thread and with the free on
+//!   another thread, for the pool, the system allocator and a mutex free list.
+//!
+//! This library holds what more than one bench needs to measure threads honestly:
+//!
+//! - [`Backoff`]: spin, then yield; the one polling policy every candidate's consumer
+//!   uses, so that no candidate wins by waiting differently.
+//! - [`StartGate`] and [`run_rounds`]: worker threads spawned once, outside the timed
+//!   region, and released together for each timed round by a spin handshake, so that
+//!   neither thread spawning nor the wake-up of a sleeping thread is measured.
+//!
+//! The crate will also host the bench runner binary.
+//!
+//! # Example
+//!
+//! Two workers each add 1 000 to a counter per round; the leader times the rounds from
+//! the moment both workers are running.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::time::Duration;
+//! use zeta_bench::{run_rounds, Backoff};
+//!
+//! let counter = AtomicU64::new(0);
+//! let timed = run_rounds(
+//!     2,
+//!     |_worker| {
+//!         for _ in 0..1_000 {
+//!             counter.fetch_add(1, Ordering::Relaxed);
+//!         }
+//!     },
+//!     |gate| {
+//!         let mut total = Duration::ZERO;
+//!         for round in 1..=3u64 {
+//!             let start = gate.open();
+//!             let mut backoff = Backoff::new();
+//!             while counter.load(Ordering::Relaxed) < round * 2_000 {
+//!                 backoff.snooze();
+//!             }
+//!             total += start.elapsed();
+//!         }
+//!         total
+//!     },
+//! );
+//! assert_eq!(counter.load(Ordering::Relaxed), 6_000);
+//! assert!(timed > Duration::ZERO);
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(
+    missing_docs,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
+
+use std::hint;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::Instant;
+
+/// Spin with exponential backoff, then yield the CPU: how a bench thread waits for
+/// something another thread will do soon.
+///
+/// It never parks: a parked thread's wake-up (tens of microseconds) would dominate what
+/// the benches measure. It yields after a few rounds of spinning so that a bench with
+/// more threads than cores still makes progress.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use zeta_bench::Backoff;
+///
+/// let flag = AtomicBool::new(false);
+/// std::thread::scope(|s| {
+///     s.spawn(|| flag.store(true, Ordering::Release));
+///     let mut backoff = Backoff::new();
+///     while !flag.load(Ordering::Acquire) {
+///         backoff.snooze();
+///     }
+/// });
+/// ```
+#[derive(Debug, Default)]
+pub struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    /// Steps of spinning (2^step spin hints each) before yielding.
+    const SPIN_LIMIT: u32 = 6;
+
+    /// A fresh backoff, starting with the shortest spin.
+    pub const fn new() -> Self {
+        Self { step: 0 }
+    }
+
+    /// Waits a little: spins `2^step` times while `step` is small, then yields the CPU.
+    #[inline]
+    pub fn snooze(&mut self) {
+        if self.step <= Self::SPIN_LIMIT {
+            for _ in 0..1u32 << self.step {
+                hint::spin_loop();
+            }
+            self.step += 1;
+        } else {
+            thread::yield_now();
+        }
+    }
+
+    /// Back to the shortest spin, after the awaited thing happened.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.step = 0;
+    }
+}
+
+/// Releases a fixed set of worker threads together for each timed round.
+///
+/// Between rounds the workers sleep on a [`Barrier`], so idle workers cost no CPU. A
+/// round starts in two steps: [`open`](StartGate::open) first passes the barrier and
+/// spins until every worker is awake and spinning (not timed), then takes the start
+/// time and releases them with one store. So the timed region contains neither thread
+/// spawning nor the wake-up of a sleeping thread, only the propagation of one cache
+/// line to the spinning workers.
+///
+/// Exactly one thread, the leader, calls `open` and `close`; `workers` other threads
+/// call [`wait`](StartGate::wait). [`run_rounds`] wires this up.
+#[derive(Debug)]
+pub struct StartGate {
+    workers: usize,
+    /// `workers + 1` parties: where workers sleep between rounds.
+    barrier: Barrier,
+    /// Workers awake in this round and spinning on `go`.
+    ready: AtomicUsize,
+    /// Round counter; a change releases the spinning workers.
+    go: AtomicUsize,
+    /// Set before the last barrier: the workers leave instead of running a round.
+    stop: AtomicBool,
+}
+
+impl StartGate {
+    /// A gate for `workers` worker threads plus one leader.
+    pub fn new(workers: usize) -> Self {
+        Self {
+            workers,
+            barrier: Barrier::new(workers + 1),
+            ready: AtomicUsize::new(0),
+            go: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Worker side: sleeps until the leader opens the next round and returns `true` when
+    /// it starts, or returns `false` once the leader has closed the gate.
+    pub fn wait(&self) -> bool {
+        self.barrier.wait();
+        // Relaxed: `close` stores `stop` before its barrier wait, and the barrier (a
+        // mutex inside) orders that store before our return from `wait` above.
+        if self.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        // Relaxed: this value is only compared with later loads. It cannot be this
+        // round's increment: see the `ready` increment below.
+        let seen = self.go.load(Ordering::Relaxed);
+        // Release: pairs with the Acquire load of `ready` in `open`, which waits for this
+        // increment before incrementing `go`. So our load of `go` above happens before
+        // that increment and reads the previous round's value: we cannot miss the start.
+        self.ready.fetch_add(1, Ordering::Release);
+        let mut backoff = Backoff::new();
+        // Acquire: pairs with the Release increment in `open`, see there.
+        while self.go.load(Ordering::Acquire) == seen {
+            backoff.snooze();
+        }
+        true
+    }
+
+    /// Leader side: wakes the workers, waits until all of them spin, then starts the
+    /// clock and releases them. Returns the start time of the round.
+    pub fn open(&self) -> Instant {
+        self.barrier.wait();
+        let mut backoff = Backoff::new();
+        // Acquire: pairs with each worker's Release increment, see `wait`.
+        while self.ready.load(Ordering::Acquire) < self.workers {
+            backoff.snooze();
+        }
+        // Relaxed: no worker touches `ready` again before the next barrier, which orders
+        // this store before their next increment.
+        self.ready.store(0, Ordering::Relaxed);
+        let start = Instant::now();
+        // Release: pairs with the workers' Acquire loads of `go`: whatever the leader set
+        // up before the round is visible to them when they start.
+        self.go.fetch_add(1, Ordering::Release);
+        start
+    }
+
+    /// Leader side: lets the workers return from [`wait`](StartGate::wait) with `false`.
+    /// Waits until every worker has finished its current round.
+    pub fn close(&self) {
+        // Relaxed: the barrier below orders it before the workers' load (see `wait`).
+        self.stop.store(true, Ordering::Relaxed);
+        self.barrier.wait();
+    }
+}
+
+/// Closes the gate when the leader is done, also if it unwinds, so the scope can join.
+struct CloseOnDrop<'g>(&'g StartGate);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Runs `lead` on this thread and `workers` threads that run `work(index)` once per round
+/// the leader opens with [`StartGate::open`].
+///
+/// The workers are spawned before `lead` starts and joined after it returns (the gate is
+/// closed then, also if `lead` panics), so none of that is inside a timed round. Returns
+/// what `lead` returns.
+///
+/// A round ends when the leader decides (typically when it has received everything the
+/// workers produce); the next `open` waits for every worker to be back at the gate.
+///
+/// # Panics
+///
+/// Propagates a panic of `lead` or of a worker. A worker that panics mid-round leaves
+/// the leader waiting for it, so `work` should not panic.
+pub fn run_rounds<W, L, T>(workers: usize, work: W, lead: L) -> T
+where
+    W: Fn(usize) + Sync,
+    L: FnOnce(&StartGate) -> T,
+{
+    let gate = StartGate::new(workers);
+    thread::scope(|s| {
+        for index in 0..workers {
+            let (gate, work) = (&gate, &work);
+            s.spawn(move || {
+                while gate.wait() {
+                    work(index);
+                }
+            });
+        }
+        let _close = CloseOnDrop(&gate);
+        lead(&gate)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn rounds_run_every_worker_once_each() {
+        let hits = AtomicU64::new(0);
+        let rounds = run_rounds(
+            3,
+            |worker| {
+                hits.fetch_add(1 << (16 * worker), Ordering::Relaxed);
+            },
+            |gate| {
+                for round in 1..=5u64 {
+                    gate.open();
+                    let target = round * (1 + (1 << 16) + (1 << 32));
+                    let mut backoff = Backoff::new();
+                    while hits.load(Ordering::Relaxed) != target {
+                        backoff.snooze();
+                    }
+                }
+                5
+            },
+        );
+        assert_eq!(rounds, 5);
+        assert_eq!(
+            hits.load(Ordering::Relaxed),
+            5 * (1 + (1 << 16) + (1 << 32))
+        );
+    }
+
+    #[test]
+    fn no_round_no_work() {
+        let hits = AtomicU64::new(0);
+        run_rounds(
+            2,
+            |_| {
+                hits.fetch_add(1, Ordering::Relaxed);
+            },
+            |_| (),
+        );
+        assert_eq!(hits.load(Ordering::Relaxed), 0);
+    }
+}

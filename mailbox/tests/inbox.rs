@@ -1,6 +1,9 @@
 //! Single-thread tests of envelopes, the inbox state machine and the cache: smoke, a
 //! model comparison, priorities, drop counts, failures.
 
+// These tests run real threads; loom models live in the crates and in loom-tests/.
+#![cfg(not(zeta_loom))]
+
 mod common;
 
 use core::alloc::Layout;

@@ -1,6 +1,9 @@
 //! Multi-thread stress of the inbox: exact conservation, per-producer FIFO, the
 //! block/unblock handshake under contention, and close mid-stream.
 
+// These tests run real threads; loom models live in the crates and in loom-tests/.
+#![cfg(not(zeta_loom))]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -6,6 +6,9 @@
 //! never allocates itself), so tests running in parallel in this binary cannot pollute
 //! each other's counts.
 
+// These tests run real threads; loom models live in the crates and in loom-tests/.
+#![cfg(not(zeta_loom))]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -13,7 +13,9 @@
 //! thread touches the shards.
 //!
 //! The counter and the free list are process-wide `std` state, never loom's: they are
-//! not part of a modelled protocol (loom models use at most one generation of threads).
+//! not part of a modelled protocol. Under loom they are not used at all: a model
+//! thread's key is fixed by its index in the model ([`crate::sync::fixed_thread_key`]
+//! explains why), and is never recycled.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -30,6 +32,9 @@ static FREE_KEYS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 /// it used last.
 pub(crate) struct ThreadSlot {
     pub(crate) key: u64,
+    /// Whether `key` came from the free list or counter and goes back on exit (always,
+    /// except under loom).
+    recycled: bool,
     /// Id of the pool `cached_shard` belongs to; 0 when empty. Pool ids are never reused,
     /// so a stale entry is never mistaken for a live pool's.
     pub(crate) cached_pool: Cell<u64>,
@@ -38,14 +43,22 @@ pub(crate) struct ThreadSlot {
 
 impl ThreadSlot {
     fn new() -> Self {
+        if let Some(key) = crate::sync::fixed_thread_key() {
+            return Self::with_key(key, false);
+        }
         let reused = FREE_KEYS
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .pop();
         // Relaxed: the counter only has to hand out distinct values.
         let key = reused.unwrap_or_else(|| NEXT_KEY.fetch_add(1, Relaxed));
+        Self::with_key(key, true)
+    }
+
+    fn with_key(key: u64, recycled: bool) -> Self {
         Self {
             key,
+            recycled,
             cached_pool: Cell::new(0),
             cached_shard: Cell::new(core::ptr::null()),
         }
@@ -54,6 +67,9 @@ impl ThreadSlot {
 
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
+        if !self.recycled {
+            return;
+        }
         // Cold: once per thread exit. The lock orders this thread's last shard accesses
         // before the next owner's first (see the module doc).
         FREE_KEYS
