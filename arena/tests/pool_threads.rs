@@ -156,7 +156,9 @@ fn exited_threads_shards_are_reused() {
             });
         });
     }
-    // One thread at a time: the keys are recycled, so a handful of chunks at most
-    // (other tests running in parallel may hold a few keys too).
-    assert!(pool.chunk_count() <= 8, "{pool:?}");
+    // Without recycling, 200 threads would claim all 64 shards and then share the
+    // overflow shard: 65 chunks. With it, one thread at a time reuses the last one's key
+    // and shard; other tests' threads running in parallel in this binary can take a few
+    // keys in between, hence the margin.
+    assert!(pool.chunk_count() <= 32, "{pool:?}");
 }

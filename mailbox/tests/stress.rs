@@ -155,15 +155,20 @@ fn handshake_never_strands_and_never_runs_twice() {
     assert!(actor.runs.load(Ordering::Relaxed) >= 1);
 }
 
-/// Producers keep pushing while the reader handles some messages and then closes. Each
-/// message ends exactly one way: handled, handed back by `close`, or returned to its
-/// producer as `Closed`; every payload is dropped exactly once and every node freed.
+/// Producers keep pushing until their own push comes back `Closed`, while the reader
+/// handles some messages and then closes: the close lands mid-stream by construction.
+/// Each message ends exactly one way (handled, handed back by `close`, or returned to
+/// its producer as `Closed`), every payload is dropped exactly once, every node freed.
 #[test]
 fn close_mid_stream_loses_nothing() {
     const SENDERS: usize = 3;
-    const PER: usize = 30_000;
-    let drops = Drops::new(SENDERS * PER);
+    const CLOSE_AFTER: usize = 10_000;
+    /// Producers pause while this many messages are unhandled, so the ids stay bounded.
+    const WINDOW: usize = 4_096;
+    const CAP: usize = CLOSE_AFTER + WINDOW + 2 * SENDERS;
+    let drops = Drops::new(CAP);
     let pool = CountingResource::new(PoolResource::new());
+    let next_id = AtomicUsize::new(0);
     let handled = AtomicUsize::new(0);
     let returned = AtomicUsize::new(0);
     let mut handed_back = 0;
@@ -171,28 +176,35 @@ fn close_mid_stream_loses_nothing() {
         let inbox = Inbox::new_unblocked();
         std::thread::scope(|s| {
             for t in 0..SENDERS {
-                let (inbox, pool, drops, returned) = (&inbox, &pool, &drops, &returned);
-                s.spawn(move || {
-                    for i in 0..PER {
-                        let id = t * PER + i;
-                        let message = Envelope::new_in(
-                            pool,
-                            Priority::Normal,
-                            Tracked::new(drops, id, t, i as u64),
-                        )
-                        .unwrap();
-                        if let Enqueued::Closed(back) = inbox.push(message) {
-                            assert_eq!(back.payload().id, id);
-                            returned.fetch_add(1, Ordering::Relaxed);
-                        }
+                let (inbox, pool, drops) = (&inbox, &pool, &drops);
+                let (next_id, handled, returned) = (&next_id, &handled, &returned);
+                s.spawn(move || loop {
+                    while next_id.load(Ordering::Relaxed) - handled.load(Ordering::Relaxed)
+                        >= WINDOW
+                        && !inbox.is_closed()
+                    {
+                        std::thread::yield_now();
+                    }
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    assert!(id < CAP, "the window bounds the ids");
+                    let message =
+                        Envelope::new_in(pool, Priority::Normal, Tracked::new(drops, id, t, 0))
+                            .unwrap();
+                    if let Enqueued::Closed(back) = inbox.push(message) {
+                        assert_eq!(back.payload().id, id);
+                        returned.fetch_add(1, Ordering::Relaxed);
+                        return;
                     }
                 });
             }
             let mut cache = Cache::new();
-            while handled.load(Ordering::Relaxed) < SENDERS * PER / 3 {
-                if let Some(message) = cache.next_from(&inbox) {
-                    drop(message.into_payload());
-                    handled.fetch_add(1, Ordering::Relaxed);
+            while handled.load(Ordering::Relaxed) < CLOSE_AFTER {
+                match cache.next_from(&inbox) {
+                    Some(message) => {
+                        drop(message.into_payload());
+                        handled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    None => std::thread::yield_now(),
                 }
             }
             // Close mid-stream: what is cached and what is queued both go back.
@@ -202,14 +214,19 @@ fn close_mid_stream_loses_nothing() {
         });
         assert!(inbox.is_closed());
     }
+    let issued = next_id.load(Ordering::Relaxed);
     let handled = handled.load(Ordering::Relaxed);
     let returned = returned.load(Ordering::Relaxed);
     assert_eq!(
+        returned, SENDERS,
+        "every producer was still sending when the inbox closed"
+    );
+    assert_eq!(handled, CLOSE_AFTER);
+    assert_eq!(
         handled + handed_back + returned,
-        SENDERS * PER,
+        issued,
         "{handled} + {handed_back} + {returned}"
     );
-    assert!(returned > 0, "the close happened mid-stream");
-    drops.assert_each_dropped_once();
+    drops.assert_first_dropped_once(issued);
     assert_eq!(pool.live_blocks(), 0);
 }

@@ -24,6 +24,18 @@ impl Drops {
         }
     }
 
+    /// Panics unless ids `0..n` were each dropped exactly once and the rest never.
+    pub fn assert_first_dropped_once(&self, n: usize) {
+        for (id, count) in self.0.iter().enumerate() {
+            let expected = u32::from(id < n);
+            assert_eq!(
+                count.load(Ordering::Relaxed),
+                expected,
+                "message {id} dropped wrong number of times"
+            );
+        }
+    }
+
     /// How many ids have been dropped at least once.
     pub fn dropped(&self) -> usize {
         self.0
