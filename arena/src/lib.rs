@@ -12,6 +12,7 @@
 //!   same-thread frees touch no shared word; a block freed on another thread goes back
 //!   with one lock-free push that its owner takes whole. This is where message nodes
 //!   live: in a steady state it makes no call to the allocator beneath it.
+//! - [`NullResource`]: never has memory; for error paths.
 //! - [`CountingResource`]: wraps any resource and counts live, peak and total blocks and
 //!   bytes; the tool for leak tests.
 //! - [`ResourceAllocator`]: any resource as an `allocator_api2` `Allocator`, so that
@@ -57,4 +58,4 @@ pub use allocator::ResourceAllocator;
 pub use counting::{CountingResource, CountingStats};
 pub use monotonic::MonotonicResource;
 pub use pool::{PoolConfigError, PoolResource};
-pub use resource::{AllocError, GlobalResource, MemoryResource};
+pub use resource::{AllocError, GlobalResource, MemoryResource, NullResource};

@@ -176,3 +176,36 @@ unsafe impl<R: MemoryResource + ?Sized> MemoryResource for std::sync::Arc<R> {
         (**self).identity()
     }
 }
+
+/// A resource that never has memory: every non-empty allocation fails with
+/// [`AllocError`]. The counterpart of C++'s `std::pmr::null_memory_resource()`.
+///
+/// Use it to test error paths, or as the upstream of a structure that must never grow.
+///
+/// # Examples
+///
+/// ```
+/// use core::alloc::Layout;
+/// use zeta_arena::{AllocError, MemoryResource, NullResource};
+///
+/// assert_eq!(NullResource.allocate(Layout::new::<u64>()), Err(AllocError));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NullResource;
+
+// SAFETY: hands out no block but dangling ones for zero-sized layouts, which are never
+// read or written.
+unsafe impl MemoryResource for NullResource {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        if layout.size() == 0 {
+            return Ok(dangling(layout));
+        }
+        Err(AllocError)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, _ptr: NonNull<u8>, _layout: Layout) {
+        // Only zero-sized blocks were ever handed out: nothing to free.
+    }
+}

@@ -8,7 +8,7 @@ use core::ptr::NonNull;
 
 use allocator_api2::vec::Vec as ApiVec;
 use zeta_arena::{
-    AllocError, CountingResource, GlobalResource, MemoryResource, MonotonicResource,
+    AllocError, CountingResource, GlobalResource, MemoryResource, MonotonicResource, NullResource,
     PoolConfigError, PoolResource, ResourceAllocator,
 };
 
@@ -260,27 +260,15 @@ fn allocator_adapter_grows_vec_in_resources() {
     assert_eq!(zst.len(), 5);
 }
 
-/// A resource that always fails: errors reach the caller as `AllocError`.
-struct Exhausted;
-// SAFETY: never hands out a block.
-unsafe impl MemoryResource for Exhausted {
-    fn allocate(&self, _: Layout) -> Result<NonNull<u8>, AllocError> {
-        Err(AllocError)
-    }
-    unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {
-        unreachable!("nothing was allocated")
-    }
-}
-
 #[test]
 fn allocation_failure_is_an_error_not_a_panic() {
-    let counting = CountingResource::new(Exhausted);
+    let counting = CountingResource::new(NullResource);
     assert_eq!(counting.allocate(Layout::new::<u64>()), Err(AllocError));
     assert_eq!(counting.stats().failures, 1);
     assert_eq!(counting.live_blocks(), 0);
-    let pool = PoolResource::with_upstream(Exhausted);
+    let pool = PoolResource::with_upstream(NullResource);
     assert_eq!(pool.allocate(Layout::new::<u64>()), Err(AllocError));
-    let mut v: ApiVec<u8, _> = ApiVec::new_in(ResourceAllocator::new(&Exhausted));
+    let mut v: ApiVec<u8, _> = ApiVec::new_in(ResourceAllocator::new(&NullResource));
     assert!(v.try_reserve(10).is_err());
     assert_eq!(
         AllocError.to_string(),

@@ -362,16 +362,7 @@ fn two_producers(c: &mut Criterion) {
 }
 
 fn main() {
-    // Short by default so the whole suite runs in minutes. These are set on the
-    // `Criterion` before `configure_from_args`, so the command line (`--warm-up-time`,
-    // `--measurement-time`, `--sample-size`) still overrides them; per-group settings
-    // would not. (The `criterion_group!` macro would do the same, but generates an
-    // undocumented `pub fn`.)
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-        .configure_from_args();
+    let mut criterion = zeta_bench::criterion();
     check_no_leaks();
     one_producer(&mut criterion);
     two_producers(&mut criterion);

@@ -81,11 +81,9 @@ fn layouts() -> [(&'static str, Layout); 2] {
 /// A block address that may cross threads.
 struct Block(NonNull<u8>);
 
-// SAFETY: a `Block` is the sole owner of an allocated block: one is made per allocation
-// and consumed by the free (it is neither `Copy` nor `Clone`), so sending it moves the
-// block, and no other thread keeps access to it. The block is plain memory with no
-// thread affinity, and every resource here is `Sync` (`deallocate` takes `&self`), so
-// the thread that receives it may free it.
+// SAFETY: a `Block` (neither `Copy` nor `Clone`) solely owns one allocated block, so
+// sending it moves the block and no other thread keeps access; every resource here is
+// `Sync`, so the receiving thread may free it.
 unsafe impl Send for Block {}
 
 /// Baseline: mutex-protected free lists of blocks, one per served layout, over the
@@ -112,11 +110,10 @@ impl MutexFreeList {
     }
 }
 
-// SAFETY: every block comes from `GlobalResource.allocate(layout)` (which upholds the
-// contract) and, if its layout is served, is either handed out or on its layout's free
-// list, never both: `deallocate` puts back only blocks the caller owns (its contract)
-// on the list of their own layout, and `allocate` pops each at most once under the
-// lock. Blocks on a list stay valid until `Drop` frees them.
+// SAFETY: blocks come from `GlobalResource` (which upholds the contract); a served block
+// is either handed out or on its layout's list, never both (`deallocate` pushes only
+// blocks the caller owns, `allocate` pops each once under the lock); listed blocks stay
+// valid until `Drop` frees them.
 unsafe impl MemoryResource for MutexFreeList {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
@@ -325,16 +322,7 @@ fn cross_thread(c: &mut Criterion) {
 }
 
 fn main() {
-    // Short by default so the whole suite runs in minutes. These are set on the
-    // `Criterion` before `configure_from_args`, so the command line (`--warm-up-time`,
-    // `--measurement-time`, `--sample-size`) still overrides them; per-group settings
-    // would not. (The `criterion_group!` macro would do the same, but generates an
-    // undocumented `pub fn`.)
-    let mut criterion = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(20)
-        .configure_from_args();
+    let mut criterion = zeta_bench::criterion();
     same_thread(&mut criterion);
     cross_thread(&mut criterion);
     criterion.final_summary();

@@ -67,7 +67,9 @@ use std::hint;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
 
 /// Spin with exponential backoff, then yield the CPU: how a bench thread waits for
 /// something another thread will do soon.
@@ -254,6 +256,21 @@ where
         let _close = CloseOnDrop(&gate);
         lead(&gate)
     })
+}
+
+/// The `Criterion` every bench in this crate uses: short by default, so the whole suite
+/// runs in minutes (1 s warm-up, 2 s measurement, 20 samples).
+///
+/// These are set before `configure_from_args`, so the command line (`--warm-up-time`,
+/// `--measurement-time`, `--sample-size`) still overrides them; per-group settings
+/// would not. (The `criterion_group!` macro would do the same, but generates an
+/// undocumented `pub fn`.)
+pub fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args()
 }
 
 #[cfg(test)]

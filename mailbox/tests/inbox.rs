@@ -6,12 +6,12 @@
 
 mod common;
 
-use core::alloc::Layout;
-use core::ptr::NonNull;
 use std::collections::VecDeque;
 
 use common::{Drops, Tracked};
-use zeta_arena::{AllocError, CountingResource, GlobalResource, MemoryResource, PoolResource};
+use zeta_arena::{
+    AllocError, CountingResource, GlobalResource, MemoryResource, NullResource, PoolResource,
+};
 use zeta_mailbox::{Cache, Enqueued, Envelope, Inbox, Priority, TryBlock};
 
 fn envelope<'r, R: MemoryResource + Sync, M>(r: &'r R, p: Priority, m: M) -> Envelope<'r, M> {
@@ -239,20 +239,9 @@ fn panicking_payload_drop_frees_node() {
     assert_eq!(pool.live_blocks(), 0);
 }
 
-struct Exhausted;
-// SAFETY: never hands out a block.
-unsafe impl MemoryResource for Exhausted {
-    fn allocate(&self, _: Layout) -> Result<NonNull<u8>, AllocError> {
-        Err(AllocError)
-    }
-    unsafe fn deallocate(&self, _: NonNull<u8>, _: Layout) {
-        unreachable!("nothing was allocated")
-    }
-}
-
 #[test]
 fn allocation_failure_returns_the_payload() {
-    let err = Envelope::new_in(&Exhausted, Priority::High, String::from("order 7")).unwrap_err();
+    let err = Envelope::new_in(&NullResource, Priority::High, String::from("order 7")).unwrap_err();
     assert_eq!(err.payload, "order 7");
     assert_eq!(err.to_string(), AllocError.to_string());
 }
