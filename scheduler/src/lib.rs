@@ -2,36 +2,52 @@
 //!
 //! A scheduler knows nothing of messages or actors: it runs [`Resumable`] jobs. A
 //! worker resumes a job for at most `max_throughput` units of work and gets a
-//! [`ResumeInfo`] back, whose [`ResumeResult`] says what to do with the job next:
-//! requeue it, forget it until something wakes it, or retire it.
+//! [`ResumeInfo`] back, whose [`ResumeResult`] says what to do next: requeue it
+//! (`Resume`), forget it until something schedules it again (`Awaiting`: for an actor,
+//! its inbox is blocked and the next sender that unblocks it schedules it), or retire it
+//! (`Done`, `Shutdown`).
 //!
-//! For an actor, a unit of work is one message; [`ResumeResult::Awaiting`] means its
-//! inbox is empty and blocked, and the next sender that unblocks it will schedule it
-//! again (see `zeta_mailbox::Inbox::try_block`).
+//! - [`JobRef`]: a thin (one word), refcounted pointer to a job header with a `&'static`
+//!   vtable. A run queue holds one per entry, so a queued job cannot be freed.
+//! - [`QueuedJob`]: a job holding its `QUEUED` bit, the only thing a queue may hold. It
+//!   makes a job's run-queue entry unique, and [`QueuedJob::run`] never lets two threads
+//!   resume one job at once; it catches panics.
+//! - [`Scheduler`]: `schedule`, `start`, `stop`, implementable outside this crate.
+//! - [`SharingScheduler`]: N workers with work stealing, a LIFO slot for locality, an
+//!   allocation-free injector for outside threads, spin-then-park idling with no lost
+//!   wake-up, and a stop that accounts for every job.
+//! - [`ManualScheduler`]: no threads; the caller runs jobs (`run_once`, `run_until_idle`,
+//!   `run_for`), optionally shuffled by a seed, reproducibly.
+//!
+//! Bad configuration (0 workers, `max_throughput` 0) is an `Err`, never a panic.
 //!
 //! # Example
 //!
 //! ```
-//! use zeta_scheduler::{Resumable, ResumeInfo, ResumeResult};
 //! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//! use zeta_scheduler::{JobRef, ManualScheduler, ResumeInfo, Resumable, Scheduler};
 //!
-//! /// A job with a fixed amount of work.
-//! struct Countdown(AtomicUsize);
+//! /// A job with `left` units of work, done `max_throughput` at a time.
+//! struct Countdown { left: AtomicUsize, resumes: Arc<AtomicUsize> }
 //!
 //! impl Resumable for Countdown {
 //!     fn resume(&self, max_throughput: usize) -> ResumeInfo {
-//!         let left = self.0.load(Ordering::Relaxed);
+//!         self.resumes.fetch_add(1, Ordering::Relaxed);
+//!         let left = self.left.load(Ordering::Relaxed);
 //!         let done = left.min(max_throughput);
-//!         self.0.store(left - done, Ordering::Relaxed);
-//!         let result = if left == done { ResumeResult::Done } else { ResumeResult::Resume };
-//!         ResumeInfo { result, messages_processed: done }
+//!         self.left.store(left - done, Ordering::Relaxed);
+//!         if left == done { ResumeInfo::done(done) } else { ResumeInfo::resume(done) }
 //!     }
 //! }
 //!
-//! let job = Countdown(AtomicUsize::new(10));
-//! assert_eq!(job.resume(4), ResumeInfo { result: ResumeResult::Resume, messages_processed: 4 });
-//! assert_eq!(job.resume(4).messages_processed, 4);
-//! assert_eq!(job.resume(4), ResumeInfo { result: ResumeResult::Done, messages_processed: 2 });
+//! let scheduler = ManualScheduler::new(4).unwrap();
+//! let resumes = Arc::new(AtomicUsize::new(0));
+//! let job = JobRef::new(Countdown { left: AtomicUsize::new(10), resumes: resumes.clone() });
+//! scheduler.schedule(job.clone()).unwrap();
+//! let stats = scheduler.run_until_idle().unwrap();
+//! assert_eq!((stats.resumes, stats.messages), (3, 10)); // 4 + 4 + 2
+//! assert!(job.is_complete());
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
@@ -40,34 +56,18 @@
     clippy::missing_safety_doc
 )]
 
-/// What a scheduler does with a job after resuming it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ResumeResult {
-    /// More work is ready: put the job back in a run queue.
-    Resume,
-    /// Nothing to do, and the job has arranged to be scheduled again by whoever gives
-    /// it work (for an actor: its inbox is blocked). Drop the queue's reference.
-    Awaiting,
-    /// The job has finished for good. Drop the queue's reference.
-    Done,
-    /// The job stopped because the scheduler is shutting down.
-    Shutdown,
-}
+mod idle;
+mod injector;
+mod job;
+mod manual;
+mod queue;
+mod resumable;
+mod scheduler;
+mod sharing;
+mod sync;
 
-/// What a job reports after one resumption.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ResumeInfo {
-    /// What to do with the job next.
-    pub result: ResumeResult,
-    /// Units of work (messages) handled during this resumption; at most the
-    /// `max_throughput` the job was given.
-    pub messages_processed: usize,
-}
-
-/// A unit of scheduling: something a worker can resume for a bounded amount of work.
-///
-/// A scheduler guarantees that one job is never resumed by two threads at once.
-pub trait Resumable {
-    /// Runs at most `max_throughput` units of work and reports what happened.
-    fn resume(&self, max_throughput: usize) -> ResumeInfo;
-}
+pub use job::{JobHeader, JobRef, JobVTable, QueuedJob, Ran};
+pub use manual::{ManualScheduler, RunStats};
+pub use resumable::{Resumable, ResumeInfo, ResumeResult};
+pub use scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
+pub use sharing::{SharingScheduler, SharingSchedulerBuilder, WorkerStats, MAX_WORKERS};

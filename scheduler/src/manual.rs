@@ -1,0 +1,290 @@
+//! [`ManualScheduler`]: single-threaded, deterministic, driven by the caller.
+
+use core::fmt;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::injector::Injector;
+use crate::job::{JobRef, QueuedJob};
+use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
+use crate::sync::{AtomicBool, AtomicU64, Ordering, UnsafeCell};
+
+/// What a `run_*` call of a [`ManualScheduler`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Jobs resumed.
+    pub resumes: u64,
+    /// Units of work the jobs reported (`ResumeInfo::messages_processed`).
+    pub messages: u64,
+    /// Resumes that panicked (caught; the job completed).
+    pub panics: u64,
+}
+
+/// A scheduler with no threads: the caller runs the jobs, when it wants, for as long as
+/// it wants. The game loop's tick and the test harness.
+///
+/// [`schedule`](Scheduler::schedule) may be called from any thread (it is a lock-free
+/// push); the `run_*` methods run jobs on the calling thread, oldest first, each for at
+/// most `max_throughput` units of work. With a seed, each batch of newly scheduled jobs is
+/// shuffled by a generator that depends only on the seed, so the same seed gives the
+/// same order: interleavings explored reproducibly.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use zeta_scheduler::{JobRef, ManualScheduler, ResumeInfo, Resumable, Scheduler};
+///
+/// struct Tick(Arc<AtomicUsize>);
+/// impl Resumable for Tick {
+///     fn resume(&self, _max: usize) -> ResumeInfo {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         ResumeInfo::awaiting(1)
+///     }
+/// }
+///
+/// let ticks = Arc::new(AtomicUsize::new(0));
+/// let scheduler = ManualScheduler::new(64).unwrap();
+/// let entity = JobRef::new(Tick(ticks.clone()));
+/// for _frame in 0..3 {
+///     scheduler.schedule(entity.clone()).unwrap();
+///     let stats = scheduler.run_until_idle().unwrap();
+///     assert_eq!(stats.resumes, 1);
+/// }
+/// assert_eq!(ticks.load(Ordering::Relaxed), 3);
+/// ```
+pub struct ManualScheduler {
+    injector: Injector,
+    /// Jobs taken from the injector, in run order. Only touched by the thread holding
+    /// `driving`.
+    ready: UnsafeCell<VecDeque<QueuedJob>>,
+    /// The shuffle generator's state (0: no shuffling). Guarded by `driving` too.
+    rng: UnsafeCell<u64>,
+    /// Held by the thread inside a `run_*` call or `stop`.
+    driving: AtomicBool,
+    max_throughput: usize,
+    cancelled: AtomicU64,
+}
+
+// SAFETY: `ready` and `rng` are only accessed by the thread that holds `driving` (an
+// atomic try-lock with Acquire/Release, see `Drive`); everything else is atomic. The
+// queued jobs are `Send`.
+unsafe impl Sync for ManualScheduler {}
+// SAFETY: as above; nothing in it is tied to a thread.
+unsafe impl Send for ManualScheduler {}
+
+/// Holding the right to drive the scheduler; released on drop (also on unwind).
+struct Drive<'a>(&'a AtomicBool);
+
+impl Drop for Drive<'_> {
+    fn drop(&mut self) {
+        // Release: pairs with the Acquire in `drive`, handing `ready` to the next driver.
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl ManualScheduler {
+    /// A scheduler that resumes each job for at most `max_throughput` units of work,
+    /// in the order the jobs were scheduled.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] if `max_throughput` is 0.
+    pub fn new(max_throughput: usize) -> Result<Self, SchedulerError> {
+        Self::build(max_throughput, 0)
+    }
+
+    /// Like [`new`](ManualScheduler::new), but each batch of newly scheduled jobs is
+    /// shuffled by a generator seeded with `seed`: the same seed gives the same order.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] if `max_throughput` is 0.
+    pub fn with_seed(max_throughput: usize, seed: u64) -> Result<Self, SchedulerError> {
+        // A xorshift state must not be 0; mix the seed so that 0 works too.
+        Self::build(max_throughput, seed ^ 0x9E37_79B9_7F4A_7C15 | 1)
+    }
+
+    fn build(max_throughput: usize, rng: u64) -> Result<Self, SchedulerError> {
+        if max_throughput == 0 {
+            return Err(SchedulerError::ZeroThroughput);
+        }
+        Ok(Self {
+            injector: Injector::new(),
+            ready: UnsafeCell::new(VecDeque::new()),
+            rng: UnsafeCell::new(rng),
+            driving: AtomicBool::new(false),
+            max_throughput,
+            cancelled: AtomicU64::new(0),
+        })
+    }
+
+    fn drive(&self) -> Result<Drive<'_>, SchedulerError> {
+        // Acquire: pairs with the Release in `Drive::drop`.
+        self.driving
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .map(|_| Drive(&self.driving))
+            .map_err(|_| SchedulerError::AlreadyRunning)
+    }
+
+    /// Runs `f` on the ready queue and generator.
+    fn with_ready<R>(
+        &self,
+        _drive: &Drive<'_>,
+        f: impl FnOnce(&mut VecDeque<QueuedJob>, &mut u64) -> R,
+    ) -> R {
+        self.ready.with_mut(|ready| {
+            self.rng.with_mut(|rng| {
+                // SAFETY: `_drive` proves this thread holds `driving`, the only licence
+                // to touch `ready` and `rng`; the closure cannot start another drive
+                // (it runs no job).
+                unsafe { f(&mut *ready, &mut *rng) }
+            })
+        })
+    }
+
+    /// Moves newly scheduled jobs to the back of the ready queue (shuffled if seeded).
+    fn refill(ready: &mut VecDeque<QueuedJob>, rng: &mut u64, injector: &Injector) {
+        let before = ready.len();
+        ready.extend(injector.take_all());
+        if *rng != 0 && ready.len() - before > 1 {
+            let fresh = &mut ready.make_contiguous()[before..];
+            // Fisher-Yates with xorshift64: depends only on the seed and the history.
+            for i in (1..fresh.len()).rev() {
+                *rng ^= *rng << 13;
+                *rng ^= *rng >> 7;
+                *rng ^= *rng << 17;
+                fresh.swap(i, (*rng % (i as u64 + 1)) as usize);
+            }
+        }
+    }
+
+    /// Runs one job; returns whether there was one.
+    fn step(&self, drive: &Drive<'_>, stats: &mut RunStats) -> bool {
+        let next = self.with_ready(drive, |ready, rng| {
+            if ready.is_empty() {
+                Self::refill(ready, rng, &self.injector);
+            }
+            ready.pop_front()
+        });
+        let Some(job) = next else {
+            return false;
+        };
+        // The job runs with no borrow of `ready` alive: it may schedule (lock-free push
+        // to the injector), and a re-entrant `run_*` fails with `AlreadyRunning`.
+        let ran = job.run(self.max_throughput);
+        stats.resumes += 1;
+        match ran.info {
+            Some(info) => stats.messages += info.messages_processed as u64,
+            None => stats.panics += 1,
+        }
+        if let Some(again) = ran.requeue {
+            // Behind what was scheduled meanwhile: round-robin.
+            self.with_ready(drive, |ready, rng| {
+                Self::refill(ready, rng, &self.injector);
+                ready.push_back(again);
+            });
+        }
+        true
+    }
+
+    /// Resumes the oldest ready job once. Returns whether there was one.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::AlreadyRunning`] if called re-entrantly (from a job) or while
+    /// another thread drives this scheduler.
+    pub fn run_once(&self) -> Result<bool, SchedulerError> {
+        let drive = self.drive()?;
+        Ok(self.step(&drive, &mut RunStats::default()))
+    }
+
+    /// Runs jobs until none is ready. A job that keeps returning `Resume` keeps this
+    /// going: use [`run_for`](ManualScheduler::run_for) to bound it.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run_once`](ManualScheduler::run_once).
+    pub fn run_until_idle(&self) -> Result<RunStats, SchedulerError> {
+        let drive = self.drive()?;
+        let mut stats = RunStats::default();
+        while self.step(&drive, &mut stats) {}
+        Ok(stats)
+    }
+
+    /// Runs jobs until none is ready or `budget` has passed (checked after each resume,
+    /// so one resume can overrun it by its own length): a frame's time slice.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run_once`](ManualScheduler::run_once).
+    pub fn run_for(&self, budget: Duration) -> Result<RunStats, SchedulerError> {
+        let drive = self.drive()?;
+        let deadline = Instant::now() + budget;
+        let mut stats = RunStats::default();
+        while self.step(&drive, &mut stats) && Instant::now() < deadline {}
+        Ok(stats)
+    }
+
+    /// The `max_throughput` each resume gets.
+    pub fn max_throughput(&self) -> usize {
+        self.max_throughput
+    }
+}
+
+impl Scheduler for ManualScheduler {
+    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
+        let Some(queued) = job.into_queued() else {
+            return Ok(());
+        };
+        self.injector.push(queued).map_err(|rejected| {
+            rejected.cancel();
+            Stopped
+        })
+    }
+
+    /// Nothing to start: the caller drives it.
+    fn start(&self) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+
+    /// Closes the scheduler and tells every queued job shutdown.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::AlreadyRunning`] if called from a job it is running.
+    fn stop(&self) -> Result<StopReport, SchedulerError> {
+        let drive = self.drive()?;
+        let mut cancelled = 0;
+        for job in self.injector.close() {
+            job.cancel();
+            cancelled += 1;
+        }
+        self.with_ready(&drive, |ready, _| {
+            for job in ready.drain(..) {
+                job.cancel();
+                cancelled += 1;
+            }
+        });
+        self.cancelled.fetch_add(cancelled, Ordering::Relaxed);
+        Ok(StopReport { cancelled })
+    }
+}
+
+impl Drop for ManualScheduler {
+    fn drop(&mut self) {
+        // `&mut self`: nobody drives it. Every job still queued is told shutdown (by
+        // `QueuedJob`'s drop), in the injector and in `ready` alike.
+        drop(self.injector.close());
+    }
+}
+
+impl fmt::Debug for ManualScheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManualScheduler")
+            .field("max_throughput", &self.max_throughput)
+            .field("cancelled", &self.cancelled.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,125 @@
+//! The [`Scheduler`] trait and what it reports.
+
+use core::fmt;
+
+use crate::job::JobRef;
+
+/// Something that runs jobs: the built-in [`SharingScheduler`](crate::SharingScheduler)
+/// and [`ManualScheduler`](crate::ManualScheduler), or your own.
+///
+/// Implementations build on [`JobRef::into_queued`] (which makes every job's run-queue
+/// entry unique) and [`QueuedJob::run`](crate::QueuedJob::run) (which resumes it, catches
+/// panics, and says whether to requeue it), so that whatever they do, a job is never
+/// resumed by two threads at once, and is resumed or told shutdown for every time it was
+/// queued.
+///
+/// # Examples
+///
+/// A complete single-threaded FIFO scheduler: `tests/custom_scheduler.rs` runs one.
+pub trait Scheduler: Send + Sync {
+    /// Queues `job` to be resumed.
+    ///
+    /// Scheduling a job that is already queued, or running (it is then resumed once more
+    /// after the current run), does nothing more.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] if the scheduler has stopped: the job has been told shutdown.
+    fn schedule(&self, job: JobRef) -> Result<(), Stopped>;
+
+    /// Starts running jobs (spawns threads, for a threaded scheduler). Jobs scheduled
+    /// before `start` wait until then.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError`] if it already started, was stopped, or could not start.
+    fn start(&self) -> Result<(), SchedulerError>;
+
+    /// Stops: every job still queued is told shutdown, every thread is joined.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError`] on misuse, e.g. stopping a threaded scheduler from one of its
+    /// own workers (it would wait for itself).
+    fn stop(&self) -> Result<StopReport, SchedulerError>;
+}
+
+/// The scheduler has stopped; the job was told shutdown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stopped;
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the scheduler has stopped; the job was told shutdown")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// What [`Scheduler::stop`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StopReport {
+    /// Jobs that were queued when the scheduler stopped and were told shutdown instead
+    /// of being resumed (jobs scheduled after the stop are not counted here: their
+    /// `schedule` returned [`Stopped`]).
+    pub cancelled: u64,
+}
+
+/// A scheduler was misconfigured or misused.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SchedulerError {
+    /// The worker count must be at least 1.
+    ZeroWorkers,
+    /// `max_throughput` must be at least 1.
+    ZeroThroughput,
+    /// More workers than the scheduler supports.
+    TooManyWorkers {
+        /// What was asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `start` was called twice.
+    AlreadyStarted,
+    /// The scheduler was stopped; it cannot start again.
+    AlreadyStopped,
+    /// `stop` was called from one of the scheduler's own worker threads.
+    StopFromWorker,
+    /// `run_*` was called while the scheduler was already being driven (re-entrantly, or
+    /// from two threads).
+    AlreadyRunning,
+    /// A worker thread could not be spawned.
+    Spawn(std::io::Error),
+}
+
+impl fmt::Display for SchedulerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroWorkers => f.write_str("a scheduler needs at least one worker"),
+            Self::ZeroThroughput => f.write_str("max_throughput must be at least 1"),
+            Self::TooManyWorkers { requested, max } => {
+                write!(
+                    f,
+                    "{requested} workers requested; at most {max} are supported"
+                )
+            }
+            Self::AlreadyStarted => f.write_str("the scheduler has already started"),
+            Self::AlreadyStopped => f.write_str("the scheduler has stopped and cannot start again"),
+            Self::StopFromWorker => f.write_str(
+                "stop called from one of the scheduler's workers; it would wait for itself",
+            ),
+            Self::AlreadyRunning => f.write_str("the scheduler is already being run"),
+            Self::Spawn(e) => write!(f, "could not spawn a worker thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SchedulerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! [`SharingScheduler`]: N worker threads with work stealing.
+//!
+//! Each worker owns a FIFO run queue (crossbeam-deque) that the others steal from, and a
+//! LIFO slot for the job it scheduled last. Outside threads submit through the
+//! [`Injector`](crate::injector), an intrusive stack that does not allocate. Idle workers
+//! spin briefly, then park, with no lost wake-up (the protocol is in `idle.rs`). See
+//! `worker.rs` for the order in which a worker looks for work.
+//!
+//! Lifecycle: NEW → (start) RUNNING → (stop) STOPPING → STOPPED. `stop` closes the
+//! injector and tells every job in it shutdown, wakes every worker, and joins them; each
+//! worker, on seeing STOPPING, finishes the job it is running and tells every job left in
+//! its own slot and queue shutdown. Jobs scheduled after that are told shutdown by
+//! `schedule` itself, which returns [`Stopped`]. So every job is resumed or told
+//! shutdown, and the counts add up exactly.
+
+mod worker;
+
+use core::fmt;
+
+use crossbeam_utils::CachePadded;
+
+use self::worker::Worker;
+use crate::idle::Idle;
+use crate::injector::Injector;
+use crate::job::JobRef;
+use crate::queue::{self, Local, Remote};
+use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
+use crate::sync::lock::{lock, Mutex};
+use crate::sync::thread::{spawn_named, JoinHandle};
+use crate::sync::{Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+/// The most workers a scheduler can have.
+pub const MAX_WORKERS: usize = 1024;
+
+const NEW: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPING: u8 = 2;
+
+static NEXT_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Per-worker counters, written only by their worker.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) resumes: AtomicU64,
+    pub(crate) messages: AtomicU64,
+    pub(crate) steals: AtomicU64,
+    pub(crate) parks: AtomicU64,
+    pub(crate) panics: AtomicU64,
+}
+
+/// A snapshot of one worker's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Jobs resumed.
+    pub resumes: u64,
+    /// Units of work reported by the jobs (`ResumeInfo::messages_processed`).
+    pub messages: u64,
+    /// Jobs taken from another worker's queue.
+    pub steals: u64,
+    /// Times the worker parked.
+    pub parks: u64,
+    /// Resumes that panicked (caught; the worker lived on).
+    pub panics: u64,
+}
+
+/// What the workers share.
+pub(crate) struct Shared {
+    pub(crate) id: usize,
+    pub(crate) injector: Injector,
+    pub(crate) remotes: Box<[Remote]>,
+    pub(crate) idle: Idle,
+    lifecycle: AtomicU8,
+    pub(crate) max_throughput: usize,
+    pub(crate) spin: u32,
+    pub(crate) counters: Box<[CachePadded<Counters>]>,
+    /// Jobs told shutdown by the workers' drains at stop.
+    pub(crate) cancelled: AtomicU64,
+    /// Jobs told shutdown because they were scheduled after the stop.
+    rejected: AtomicUsize,
+}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn is_stopping(&self) -> bool {
+        // Acquire: pairs with the SeqCst swap in `stop`; a worker that sees STOPPING
+        // also sees the closed injector.
+        self.lifecycle.load(Ordering::Acquire) >= STOPPING
+    }
+}
+
+/// Configures a [`SharingScheduler`].
+#[derive(Clone, Debug)]
+pub struct SharingSchedulerBuilder {
+    workers: usize,
+    max_throughput: usize,
+    spin: u32,
+    name: String,
+}
+
+impl Default for SharingSchedulerBuilder {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_throughput: 64,
+            spin: 64,
+            name: "zeta-worker".into(),
+        }
+    }
+}
+
+impl SharingSchedulerBuilder {
+    /// The number of worker threads (default: the available parallelism).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// The most units of work (messages) a job runs per resume (default 64).
+    pub fn max_throughput(mut self, max_throughput: usize) -> Self {
+        self.max_throughput = max_throughput;
+        self
+    }
+
+    /// How many times an idle worker looks for work before it parks (default 64; the
+    /// first 16 with a spin hint, then yielding the CPU).
+    pub fn spin_before_park(mut self, rounds: u32) -> Self {
+        self.spin = rounds;
+        self
+    }
+
+    /// The prefix of the worker threads' names (default `zeta-worker`).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Builds the scheduler; its threads start with [`Scheduler::start`].
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroWorkers`], [`SchedulerError::ZeroThroughput`] or
+    /// [`SchedulerError::TooManyWorkers`] for a bad configuration.
+    pub fn build(self) -> Result<SharingScheduler, SchedulerError> {
+        if self.workers == 0 {
+            return Err(SchedulerError::ZeroWorkers);
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(SchedulerError::TooManyWorkers {
+                requested: self.workers,
+                max: MAX_WORKERS,
+            });
+        }
+        if self.max_throughput == 0 {
+            return Err(SchedulerError::ZeroThroughput);
+        }
+        let (locals, remotes): (Vec<Local>, Vec<Remote>) =
+            (0..self.workers).map(|_| queue::new()).unzip();
+        let shared = Arc::new(Shared {
+            // Relaxed: ids only have to be distinct.
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            injector: Injector::new(),
+            remotes: remotes.into_boxed_slice(),
+            idle: Idle::new(self.workers),
+            lifecycle: AtomicU8::new(NEW),
+            max_throughput: self.max_throughput,
+            spin: if cfg!(zeta_loom) { 0 } else { self.spin },
+            counters: (0..self.workers)
+                .map(|_| CachePadded::new(Counters::default()))
+                .collect(),
+            cancelled: AtomicU64::new(0),
+            rejected: AtomicUsize::new(0),
+        });
+        Ok(SharingScheduler {
+            shared,
+            locals: Mutex::new(locals),
+            threads: Mutex::new(Vec::new()),
+            name: self.name,
+        })
+    }
+}
+
+/// A work-stealing scheduler: N worker threads, each with its own run queue.
+///
+/// - From a worker thread (a job scheduling another, e.g. an actor messaging an actor),
+///   [`schedule`](Scheduler::schedule) puts the job in that worker's LIFO slot: it runs
+///   next, on the same core, with its data still in cache.
+/// - From any other thread, it goes to an intrusive, allocation-free injector, and an
+///   idle worker is woken.
+/// - Idle workers steal from busy ones; with nothing to do, they spin briefly, then
+///   park, with no lost wake-up.
+/// - A panic in a job is caught at the worker: the job is told
+///   ([`Resumable::panicked`](crate::Resumable::panicked)) and completes; the worker
+///   lives on.
+/// - [`stop`](Scheduler::stop) tells every queued job shutdown and joins every thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use zeta_scheduler::{JobRef, ResumeInfo, Resumable, Scheduler, SharingScheduler};
+///
+/// struct Count(Arc<AtomicUsize>);
+/// impl Resumable for Count {
+///     fn resume(&self, _max: usize) -> ResumeInfo {
+///         self.0.fetch_add(1, Ordering::Relaxed);
+///         ResumeInfo::done(1)
+///     }
+/// }
+///
+/// let scheduler = SharingScheduler::builder().workers(2).build().unwrap();
+/// scheduler.start().unwrap();
+/// let done = Arc::new(AtomicUsize::new(0));
+/// for _ in 0..100 {
+///     scheduler.schedule(JobRef::new(Count(done.clone()))).unwrap();
+/// }
+/// while done.load(Ordering::Relaxed) < 100 {
+///     std::thread::yield_now();
+/// }
+/// let report = scheduler.stop().unwrap();
+/// assert_eq!(report.cancelled, 0);
+/// assert_eq!(scheduler.stats().iter().map(|w| w.resumes).sum::<u64>(), 100);
+/// ```
+pub struct SharingScheduler {
+    shared: Arc<Shared>,
+    /// The workers' queues until `start` hands them to their threads.
+    locals: Mutex<Vec<Local>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    name: String,
+}
+
+impl SharingScheduler {
+    /// A builder with the defaults: one worker per available core, `max_throughput` 64.
+    pub fn builder() -> SharingSchedulerBuilder {
+        SharingSchedulerBuilder::default()
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.shared.remotes.len()
+    }
+
+    /// A snapshot of every worker's counters.
+    pub fn stats(&self) -> Vec<WorkerStats> {
+        self.shared
+            .counters
+            .iter()
+            .map(|c| WorkerStats {
+                resumes: c.resumes.load(Ordering::Relaxed),
+                messages: c.messages.load(Ordering::Relaxed),
+                steals: c.steals.load(Ordering::Relaxed),
+                parks: c.parks.load(Ordering::Relaxed),
+                panics: c.panics.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Jobs told shutdown because they were scheduled after the stop.
+    pub fn rejected(&self) -> usize {
+        self.shared.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Whether the current thread is one of this scheduler's workers.
+    pub fn is_worker_thread(&self) -> bool {
+        worker::with_current(self.shared.id, |_| ()).is_some()
+    }
+
+    /// Stops the workers and collects what is left; `join` is false when called from a
+    /// worker (from a drop), which cannot wait for itself.
+    fn shut_down(&self, join: bool) -> StopReport {
+        // SeqCst: the stop flag must be ordered with the sleepers' registration (the
+        // fence in `Idle::prepare_sleep`), like any other work a sleeper must not miss.
+        let previous = self.shared.lifecycle.swap(STOPPING, Ordering::SeqCst);
+        let mut cancelled = 0;
+        for job in self.shared.injector.close() {
+            job.cancel();
+            cancelled += 1;
+        }
+        self.shared.idle.notify_all();
+        if previous == NEW {
+            // Never started: nobody else can hold jobs (the local queues are only pushed
+            // by their workers).
+            lock(&self.locals).clear();
+        }
+        if join {
+            let threads = core::mem::take(&mut *lock(&self.threads));
+            for thread in threads {
+                // A worker only panics on a bug in the scheduler itself (job panics are
+                // caught); its queue is then lost, but `stop` must still return.
+                let _ = thread.join();
+            }
+        }
+        let drained = self.shared.cancelled.swap(0, Ordering::Relaxed);
+        StopReport {
+            cancelled: cancelled + drained,
+        }
+    }
+}
+
+impl Scheduler for SharingScheduler {
+    #[inline]
+    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
+        let Some(queued) = job.into_queued() else {
+            return Ok(());
+        };
+        let mut queued = Some(queued);
+        let shared = &*self.shared;
+        worker::with_current(shared.id, |worker| {
+            if let Some(job) = queued.take() {
+                worker.schedule_local(job);
+            }
+        });
+        let Some(queued) = queued else {
+            return Ok(());
+        };
+        match shared.injector.push(queued) {
+            Ok(()) => {
+                shared.idle.notify_one();
+                Ok(())
+            }
+            Err(rejected) => {
+                rejected.cancel();
+                shared.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(Stopped)
+            }
+        }
+    }
+
+    fn start(&self) -> Result<(), SchedulerError> {
+        // AcqRel: the winner of NEW → RUNNING owns the locals.
+        match self.shared.lifecycle.compare_exchange(
+            NEW,
+            RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(RUNNING) => return Err(SchedulerError::AlreadyStarted),
+            Err(_) => return Err(SchedulerError::AlreadyStopped),
+        }
+        let locals = core::mem::take(&mut *lock(&self.locals));
+        let mut threads = lock(&self.threads);
+        for (index, local) in locals.into_iter().enumerate() {
+            let worker = Worker::new(self.shared.clone(), index, local);
+            match spawn_named(format!("{}-{index}", self.name), move || worker.run()) {
+                Ok(handle) => threads.push(handle),
+                Err(e) => {
+                    drop(threads);
+                    self.shut_down(true);
+                    return Err(SchedulerError::Spawn(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<StopReport, SchedulerError> {
+        if self.is_worker_thread() {
+            return Err(SchedulerError::StopFromWorker);
+        }
+        Ok(self.shut_down(true))
+    }
+}
+
+impl Drop for SharingScheduler {
+    fn drop(&mut self) {
+        let join = !self.is_worker_thread();
+        self.shut_down(join);
+    }
+}
+
+impl fmt::Debug for SharingScheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharingScheduler")
+            .field("workers", &self.workers())
+            .field("max_throughput", &self.shared.max_throughput)
+            .finish_non_exhaustive()
+    }
+}
