@@ -13,6 +13,8 @@
 //! `schedule` itself, which returns [`Stopped`]. So every job is resumed or told
 //! shutdown, and the counts add up exactly.
 
+#[cfg(all(test, zeta_loom))]
+mod loom;
 mod worker;
 
 use core::fmt;
