@@ -1,0 +1,198 @@
+//! ManualScheduler: order, seeded shuffles, budgets, re-entrancy, stop, panics.
+
+#![cfg(not(zeta_loom))]
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use common::{Behaviour, Probe, Tally};
+use zeta_scheduler::{
+    JobRef, ManualScheduler, Resumable, ResumeInfo, Scheduler, SchedulerError, Stopped,
+};
+
+/// Records its id in a shared log when resumed.
+struct Logged {
+    id: usize,
+    log: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Resumable for Logged {
+    fn resume(&self, _max: usize) -> ResumeInfo {
+        self.log.lock().unwrap().push(self.id);
+        ResumeInfo::done(1)
+    }
+}
+
+fn run_order(scheduler: &ManualScheduler, n: usize) -> Vec<usize> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    for id in 0..n {
+        scheduler
+            .schedule(JobRef::new(Logged {
+                id,
+                log: log.clone(),
+            }))
+            .unwrap();
+    }
+    let stats = scheduler.run_until_idle().unwrap();
+    assert_eq!(stats.resumes, n as u64);
+    let order = log.lock().unwrap().clone();
+    order
+}
+
+#[test]
+fn unseeded_runs_in_scheduling_order() {
+    let s = ManualScheduler::new(16).unwrap();
+    assert_eq!(run_order(&s, 50), (0..50).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_order() {
+    let a = run_order(&ManualScheduler::with_seed(16, 42).unwrap(), 50);
+    let b = run_order(&ManualScheduler::with_seed(16, 42).unwrap(), 50);
+    let c = run_order(&ManualScheduler::with_seed(16, 7).unwrap(), 50);
+    assert_eq!(a, b);
+    assert_ne!(a, c, "another seed, another interleaving");
+    assert_ne!(a, (0..50).collect::<Vec<_>>(), "shuffled");
+    let mut sorted = a.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..50).collect::<Vec<_>>(), "every job ran once");
+}
+
+#[test]
+fn run_once_runs_one_job() {
+    let s = ManualScheduler::new(4).unwrap();
+    let tally = Tally::new();
+    assert!(!s.run_once().unwrap());
+    s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Work(10))))
+        .unwrap();
+    assert!(s.run_once().unwrap());
+    assert_eq!(Tally::get(&tally.messages), 4);
+    assert!(s.run_once().unwrap());
+    assert!(s.run_once().unwrap());
+    assert_eq!(Tally::get(&tally.messages), 10);
+    assert!(!s.run_once().unwrap());
+}
+
+#[test]
+fn run_for_bounds_a_job_that_never_ends() {
+    struct Forever;
+    impl Resumable for Forever {
+        fn resume(&self, max: usize) -> ResumeInfo {
+            ResumeInfo::resume(max)
+        }
+    }
+    let s = ManualScheduler::new(8).unwrap();
+    s.schedule(JobRef::new(Forever)).unwrap();
+    let stats = s.run_for(Duration::from_millis(5)).unwrap();
+    assert!(stats.resumes > 0);
+    assert_eq!(stats.messages, stats.resumes * 8);
+    assert_eq!(
+        s.stop().unwrap().cancelled,
+        1,
+        "still queued: told shutdown at stop"
+    );
+}
+
+#[test]
+fn running_it_from_a_job_is_an_error() {
+    static SCHEDULER: OnceLock<ManualScheduler> = OnceLock::new();
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    struct Reenter;
+    impl Resumable for Reenter {
+        fn resume(&self, _max: usize) -> ResumeInfo {
+            let s = SCHEDULER.get().unwrap();
+            let mut seen = SEEN.lock().unwrap();
+            seen.push(format!("{:?}", s.run_once()));
+            seen.push(format!("{:?}", s.stop()));
+            ResumeInfo::done(0)
+        }
+    }
+    let s = SCHEDULER.get_or_init(|| ManualScheduler::new(1).unwrap());
+    s.schedule(JobRef::new(Reenter)).unwrap();
+    s.run_until_idle().unwrap();
+    assert_eq!(
+        *SEEN.lock().unwrap(),
+        ["Err(AlreadyRunning)", "Err(AlreadyRunning)"]
+    );
+    assert_eq!(
+        SchedulerError::AlreadyRunning.to_string(),
+        "the scheduler is already being run"
+    );
+}
+
+#[test]
+fn stop_tells_every_queued_job_and_rejects_later_ones() {
+    let s = ManualScheduler::new(1).unwrap();
+    let tally = Tally::new();
+    for _ in 0..5 {
+        s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
+            .unwrap();
+    }
+    s.run_once().unwrap();
+    assert_eq!(s.stop().unwrap().cancelled, 4);
+    assert_eq!(Tally::get(&tally.shutdowns), 4);
+    assert_eq!(
+        s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once))),
+        Err(Stopped)
+    );
+    assert_eq!(Tally::get(&tally.shutdowns), 5);
+    assert_eq!(Tally::get(&tally.resumes), 1);
+    assert_eq!(Tally::get(&tally.violations), 0);
+}
+
+#[test]
+fn dropping_it_tells_queued_jobs() {
+    let tally = Tally::new();
+    {
+        let s = ManualScheduler::with_seed(1, 3).unwrap();
+        for _ in 0..3 {
+            s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
+                .unwrap();
+        }
+    }
+    assert_eq!(Tally::get(&tally.shutdowns), 3);
+}
+
+#[test]
+fn a_panic_is_caught() {
+    let s = ManualScheduler::new(1).unwrap();
+    let tally = Tally::new();
+    s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Panic)))
+        .unwrap();
+    s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
+        .unwrap();
+    let stats = s.run_until_idle().unwrap();
+    assert_eq!((stats.resumes, stats.panics), (2, 1));
+    assert_eq!(Tally::get(&tally.panics), 1);
+}
+
+#[test]
+fn zero_throughput_is_an_error() {
+    assert!(matches!(
+        ManualScheduler::new(0),
+        Err(SchedulerError::ZeroThroughput)
+    ));
+    assert!(matches!(
+        ManualScheduler::with_seed(0, 1),
+        Err(SchedulerError::ZeroThroughput)
+    ));
+}
+
+#[test]
+fn schedule_from_another_thread() {
+    let s = ManualScheduler::new(1).unwrap();
+    let tally = Tally::new();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..1_000 {
+                    s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(s.run_until_idle().unwrap().resumes, 4_000);
+}
