@@ -5,7 +5,7 @@
 //! Each worker has a `sleeping` flag and a [`Parker`]; `count` is the number of flags
 //! set. A worker that found no work (after spinning a little) goes to sleep:
 //!
-//! 1. `sleeping[i] = true`; `count += 1`;
+//! 1. `count += 1`; `sleeping[i] = true` (in that order: see `prepare_sleep`);
 //! 2. `fence(SeqCst)`;
 //! 3. looks for work once more (the injector, every run queue, the stop flag);
 //! 4. if it finds some: it un-registers (if its flag is still set, clears it and
@@ -137,9 +137,14 @@ impl Idle {
     /// for work once more and calls [`cancel_sleep`](Idle::cancel_sleep) or
     /// [`sleep`](Idle::sleep).
     pub(crate) fn prepare_sleep(&self, worker: usize) {
-        // Relaxed stores: the SeqCst fence below orders them before the re-check.
-        self.sleeping[worker].store(true, Ordering::Relaxed);
+        // Count first, then the flag: whoever clears the flag decrements `count`, so the
+        // increment must come before any such decrement, or `count` could drop to 0
+        // while another worker is still registered and a `notify_one` would skip it.
+        // Relaxed: the SeqCst fence below orders it before the re-check.
         self.count.fetch_add(1, Ordering::Relaxed);
+        // Release: pairs with the AcqRel swap of a notifier that clears the flag, so our
+        // increment happens before its decrement.
+        self.sleeping[worker].store(true, Ordering::Release);
         fence(Ordering::SeqCst);
     }
 
