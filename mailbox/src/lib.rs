@@ -60,6 +60,7 @@ mod cache;
 pub mod inbox;
 mod message;
 mod priority;
+pub mod request;
 pub mod state;
 mod sync;
 
@@ -67,3 +68,4 @@ pub use cache::Cache;
 pub use inbox::{Batch, Enqueued, Inbox, TryBlock};
 pub use message::{AllocFailed, Envelope, Header};
 pub use priority::Priority;
+pub use request::{NoReply, Pending, Reply};

@@ -41,18 +41,20 @@ pub struct Header {
     /// Written only by the thread that owns the node at that moment (the pusher before
     /// the publishing CAS, the consumer after taking it).
     pub(crate) next: UnsafeCell<*mut Header>,
-    vtable: &'static NodeVTable,
+    pub(crate) vtable: &'static NodeVTable,
     /// The resource the node came from, erased; `vtable` knows its type.
-    resource: *const (),
-    priority: Priority,
+    pub(crate) resource: *const (),
+    pub(crate) priority: Priority,
 }
 
 /// The type-erased operations of a node kind.
 pub(crate) struct NodeVTable {
-    /// Drops the payload in place and returns the node to its resource.
-    drop: unsafe fn(NonNull<Header>),
-    /// Moves the payload to `out` (a `*mut M`) and returns the node to its resource.
-    take: unsafe fn(NonNull<Header>, *mut u8),
+    /// Drops the payload in place and returns the node to its resource (for a request
+    /// node: gives up the payload's share of it).
+    pub(crate) drop: unsafe fn(NonNull<Header>),
+    /// Moves the payload to `out` (a `*mut M`) and returns the node to its resource (for
+    /// a request node: gives up the payload's share of it).
+    pub(crate) take: unsafe fn(NonNull<Header>, *mut u8),
 }
 
 /// A node carrying a payload of type `M`.
@@ -260,7 +262,8 @@ impl<'r, M> Envelope<'r, M> {
     ///
     /// # Safety
     ///
-    /// `node` came from [`Envelope::into_raw`] of an `Envelope<'r, M>` and is not owned
+    /// `node` came from [`Envelope::into_raw`] of an `Envelope<'r, M>` (or is a freshly
+    /// built node whose payload is an `M` at the offset of `Node<M>`'s), and is not owned
     /// by anything else.
     #[inline]
     pub(crate) unsafe fn from_raw(node: NonNull<Header>) -> Self {

@@ -6,10 +6,10 @@
 //! closure-based API so that both builds read the same.
 
 #[cfg(not(zeta_loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicPtr, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 
 #[cfg(zeta_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
 
 #[cfg(zeta_loom)]
 pub(crate) use loom::cell::UnsafeCell;

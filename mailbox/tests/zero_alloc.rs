@@ -190,3 +190,35 @@ fn zero_global_allocations_per_message_second_producer() {
         "producer thread: global allocations"
     );
 }
+
+/// A request (one node holding the message and its reply slot) through a warm pool:
+/// build, push, take, dispatch, answer, read the answer. No global allocation.
+#[test]
+fn zero_global_allocations_per_request_and_reply() {
+    struct Ask<'r> {
+        question: u64,
+        reply: zeta_mailbox::Reply<'r, u64>,
+    }
+    let pool = PoolResource::new();
+    let inbox = Inbox::new_unblocked();
+    let mut cache = Cache::new();
+    let mut round = |n: u64| {
+        for question in 0..n {
+            let (message, mut pending) =
+                Envelope::new_request_in(&pool, Priority::Normal, |reply| Ask { question, reply })
+                    .unwrap();
+            assert!(matches!(inbox.push(message), Enqueued::Queued));
+            let Ask { question, reply } = cache.next_from(&inbox).unwrap().into_payload();
+            reply.send(question + 1).unwrap();
+            assert_eq!(pending.try_take(), Some(Ok(question + 1)));
+        }
+    };
+    round(1_000);
+    let before = allocations();
+    round(500_000);
+    assert_eq!(
+        allocations() - before,
+        0,
+        "global allocations in 500,000 requests"
+    );
+}
