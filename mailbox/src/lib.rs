@@ -58,6 +58,8 @@
 
 mod cache;
 pub mod inbox;
+#[cfg(all(test, zeta_loom))]
+mod loom_support;
 mod message;
 mod priority;
 pub mod request;

@@ -32,6 +32,7 @@ use core::fmt;
 use zeta_arena::{CountingResource, GlobalResource};
 
 use super::{NoReply, Pending, Reply};
+use crate::loom_support::Interleave;
 use crate::{Envelope, Priority};
 
 /// The node resource of the models: the global allocator, counted.
@@ -47,34 +48,6 @@ macro_rules! counting {
         static RESOURCE: Resource = Resource::new(GlobalResource);
         &RESOURCE
     }};
-}
-
-/// Explicit scheduling points, so that loom permutes whole slot operations.
-///
-/// loom 0.7's DPOR remembers only the *last* access to each atomic. When a thread's
-/// access to the state word is a plain load (`send`'s check for `CANCELLED`,
-/// `try_take`, `is_cancelled`), a later load by another thread overwrites that record,
-/// and the race between the first load and the other thread's RMW is never reversed
-/// (tokio-rs/loom#166, #392; the inbox models have the same helper).
-///
-/// A Relaxed `fetch_add` on this counter before each operation is an RMW, which loom
-/// treats as dependent on every other access to the counter, so each pair of operations
-/// from different threads is explored in both orders. Being Relaxed (and no thread here
-/// issuing a fence), it creates no happens-before edge: it cannot hide a missing
-/// ordering in the slot.
-#[derive(Clone)]
-struct Interleave(Arc<AtomicUsize>);
-
-impl Interleave {
-    fn new() -> Self {
-        Self(Arc::new(AtomicUsize::new(0)))
-    }
-
-    /// A point where loom may switch to any other thread.
-    fn point(&self) {
-        // Relaxed: only the scheduling point matters, never the value (see above).
-        self.0.fetch_add(1, Relaxed);
-    }
 }
 
 /// What a [`Value`] holds while intact.
