@@ -238,10 +238,7 @@ impl Scheduler for ManualScheduler {
         let Some(queued) = job.into_queued() else {
             return Ok(());
         };
-        self.injector.push(queued).map_err(|rejected| {
-            rejected.cancel();
-            Stopped
-        })
+        self.injector.push(queued).map_err(Stopped::new)
     }
 
     /// Nothing to start: the caller drives it.

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::job::JobRef;
+use crate::job::{JobRef, QueuedJob};
 
 /// Something that runs jobs: the built-in [`SharingScheduler`](crate::SharingScheduler)
 /// and [`ManualScheduler`](crate::ManualScheduler), or your own.
@@ -24,7 +24,10 @@ pub trait Scheduler: Send + Sync {
     ///
     /// # Errors
     ///
-    /// [`Stopped`] if the scheduler has stopped: the job has been told shutdown.
+    /// [`Stopped`] if the scheduler has stopped. The error holds the job, still queued
+    /// (its `QUEUED` bit taken, so nobody else runs it): the caller may inspect it, then
+    /// drops it, which tells the job shutdown. The actor layer uses this window to take
+    /// back the message whose send found the scheduler stopped.
     fn schedule(&self, job: JobRef) -> Result<(), Stopped>;
 
     /// Starts running jobs (spawns threads, for a threaded scheduler). Jobs scheduled
@@ -44,13 +47,63 @@ pub trait Scheduler: Send + Sync {
     fn stop(&self) -> Result<StopReport, SchedulerError>;
 }
 
-/// The scheduler has stopped; the job was told shutdown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stopped;
+/// The scheduler has stopped and refused a job.
+///
+/// It holds the refused job as a [`QueuedJob`]: while the error lives, the job's `QUEUED`
+/// bit is held, so nothing else can resume it and whoever holds the error has the job to
+/// itself. Dropping the error (or the job taken out with [`into_job`](Stopped::into_job))
+/// tells the job shutdown, so a refused job is never silently lost.
+///
+/// # Examples
+///
+/// ```
+/// use zeta_scheduler::{JobRef, ManualScheduler, ResumeInfo, Resumable, Scheduler};
+///
+/// struct Job;
+/// impl Resumable for Job {
+///     fn resume(&self, _max: usize) -> ResumeInfo {
+///         ResumeInfo::done(1)
+///     }
+/// }
+///
+/// let scheduler = ManualScheduler::new(16).unwrap();
+/// scheduler.stop().unwrap();
+/// let job = JobRef::new(Job);
+/// let refused = scheduler.schedule(job.clone()).unwrap_err();
+/// assert_eq!(refused.job(), &job);
+/// drop(refused); // the job is told shutdown
+/// assert!(job.is_complete());
+/// ```
+pub struct Stopped {
+    job: QueuedJob,
+}
+
+impl Stopped {
+    /// The error for a refused job (for [`Scheduler`] implementations).
+    pub fn new(job: QueuedJob) -> Self {
+        Self { job }
+    }
+
+    /// The refused job.
+    pub fn job(&self) -> &JobRef {
+        self.job.job()
+    }
+
+    /// Takes the refused job out; dropping or cancelling it tells it shutdown.
+    pub fn into_job(self) -> QueuedJob {
+        self.job
+    }
+}
+
+impl fmt::Debug for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stopped").field("job", &self.job).finish()
+    }
+}
 
 impl fmt::Display for Stopped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the scheduler has stopped; the job was told shutdown")
+        f.write_str("the scheduler has stopped and refused the job")
     }
 }
 

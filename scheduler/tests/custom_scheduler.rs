@@ -41,8 +41,7 @@ impl Scheduler for Fifo {
             return Ok(());
         };
         if *self.stopped.lock().unwrap() {
-            queued.cancel();
-            return Err(Stopped);
+            return Err(Stopped::new(queued));
         }
         self.queue.lock().unwrap().push_back(queued);
         Ok(())
@@ -88,10 +87,10 @@ fn a_user_written_scheduler_runs_jobs() {
         .schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
         .unwrap();
     assert_eq!(scheduler.stop().unwrap().cancelled, 1);
-    assert_eq!(
+    assert!(matches!(
         scheduler.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once))),
-        Err(Stopped)
-    );
+        Err(Stopped { .. })
+    ));
     assert_eq!(Tally::get(&tally.shutdowns), 2);
     assert_eq!(Tally::get(&tally.violations), 0);
 }

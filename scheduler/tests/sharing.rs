@@ -50,10 +50,10 @@ fn lifecycle_misuse_is_an_error() {
     assert_eq!(s.stop().unwrap().cancelled, 0, "stopping twice is harmless");
     assert!(matches!(s.start(), Err(SchedulerError::AlreadyStopped)));
     let tally = Tally::new();
-    assert_eq!(
+    assert!(matches!(
         s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once))),
-        Err(Stopped)
-    );
+        Err(Stopped { .. })
+    ));
     assert_eq!(
         Tally::get(&tally.shutdowns),
         1,
@@ -209,9 +209,8 @@ fn a_panic_is_caught_and_the_worker_lives_on() {
     s.schedule(bomb.clone()).unwrap();
     wait_until("the panic hook", || Tally::get(&tally.panics) == 1);
     assert!(bomb.is_complete());
-    assert_eq!(
-        s.schedule(bomb.clone()),
-        Ok(()),
+    assert!(
+        s.schedule(bomb.clone()).is_ok(),
         "a complete job is not queued again"
     );
     for _ in 0..100 {
@@ -327,7 +326,7 @@ fn stop_with_10000_queued_while_two_threads_schedule() {
                         both_running.wait();
                         first = false;
                     }
-                    if result == Err(Stopped) {
+                    if result.is_err() {
                         rejected.fetch_add(1, Ordering::SeqCst);
                         return;
                     }

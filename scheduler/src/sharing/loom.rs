@@ -35,7 +35,7 @@ use ::loom::thread;
 
 use super::SharingScheduler;
 use crate::idle::Idle;
-use crate::{JobRef, Resumable, ResumeInfo, Scheduler, Stopped};
+use crate::{JobRef, Resumable, ResumeInfo, Scheduler};
 
 /// Runs `model` through [`::loom::model`] and prints how many executions it explored
 /// and how long that took (visible with `--nocapture`).
@@ -469,7 +469,11 @@ fn stop_races_schedule() {
             thread::spawn(move || scheduler.schedule(job))
         };
         let report = scheduler.stop().expect("stopped from outside");
-        let scheduled = scheduling.join().expect("schedule does not panic");
+        // Dropping the error tells the refused job shutdown.
+        let scheduled = scheduling
+            .join()
+            .expect("schedule does not panic")
+            .map_err(drop);
 
         outcome.assert_no_panic();
         let (resumes, shutdowns) = outcome.counts();
@@ -480,7 +484,7 @@ fn stop_races_schedule() {
             (resumes, shutdowns)
         );
         match scheduled {
-            Err(Stopped) => {
+            Err(()) => {
                 assert_eq!(shutdowns, 1, "a rejected job is told shutdown");
                 assert_eq!(scheduler.rejected(), 1);
                 assert_eq!(report.cancelled, 0, "rejected jobs are not in the report");

@@ -321,9 +321,8 @@ impl Scheduler for SharingScheduler {
                 Ok(())
             }
             Err(rejected) => {
-                rejected.cancel();
                 shared.rejected.fetch_add(1, Ordering::Relaxed);
-                Err(Stopped)
+                Err(Stopped::new(rejected))
             }
         }
     }
