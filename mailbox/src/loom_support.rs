@@ -2,6 +2,7 @@
 
 use ::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use ::loom::sync::Arc;
+use core::task::{RawWaker, RawWakerVTable, Waker};
 
 /// Explicit scheduling points, so that loom permutes whole operations.
 ///
@@ -31,4 +32,73 @@ impl Interleave {
         // Relaxed: only the scheduling point matters, never the value (see above).
         self.0.fetch_add(1, Relaxed);
     }
+}
+
+/// Wake-ups counted where loom sees them, for the waker models.
+///
+/// [`Wakes::waker`] makes a [`Waker`] over a loom `Arc<Wakes>` (a hand-made
+/// `RawWaker`): its wake-ups are a loom atomic, and its clones are counts of that `Arc`,
+/// so a stored waker that is never dropped is a leak loom reports at the end of the
+/// iteration, and one dropped twice trips loom's reference count.
+pub(crate) struct Wakes(AtomicUsize);
+
+static WAKES_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(wakes_clone, wakes_wake, wakes_wake_by_ref, wakes_drop);
+
+impl Wakes {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicUsize::new(0)))
+    }
+
+    /// A waker that counts into `this`.
+    pub(crate) fn waker(this: &Arc<Self>) -> Waker {
+        let data = Arc::into_raw(Arc::clone(this)).cast::<()>();
+        // SAFETY: the vtable's functions uphold `RawWaker`'s contract for a pointer
+        // from `Arc::<Wakes>::into_raw`: clone adds a count, drop and wake give one back.
+        unsafe { Waker::from_raw(RawWaker::new(data, &WAKES_VTABLE)) }
+    }
+
+    /// The wake-ups so far.
+    pub(crate) fn count(&self) -> usize {
+        // Relaxed: read after joining the threads that wake.
+        self.0.load(Relaxed)
+    }
+}
+
+/// # Safety
+///
+/// `data` is from [`Wakes::waker`] (an `Arc<Wakes>`), and the waker holds its count.
+unsafe fn wakes_clone(data: *const ()) -> RawWaker {
+    // SAFETY: the caller's duty: the waker being cloned keeps the count above zero.
+    unsafe { Arc::increment_strong_count(data.cast::<Wakes>()) };
+    RawWaker::new(data, &WAKES_VTABLE)
+}
+
+/// # Safety
+///
+/// As for [`wakes_clone`]; the waker is consumed.
+unsafe fn wakes_wake(data: *const ()) {
+    // SAFETY: the caller's duty; the waker's count is given back once, by the drop.
+    unsafe {
+        wakes_wake_by_ref(data);
+        wakes_drop(data);
+    }
+}
+
+/// # Safety
+///
+/// As for [`wakes_clone`].
+unsafe fn wakes_wake_by_ref(data: *const ()) {
+    // SAFETY: the caller's duty: the `Arc` is alive while the waker is.
+    let wakes = unsafe { &*data.cast::<Wakes>() };
+    // Relaxed: only counted; read after the join.
+    wakes.0.fetch_add(1, Relaxed);
+}
+
+/// # Safety
+///
+/// As for [`wakes_clone`]; the waker is dropped and its count given back, once.
+unsafe fn wakes_drop(data: *const ()) {
+    // SAFETY: the caller's duty.
+    unsafe { Arc::decrement_strong_count(data.cast::<Wakes>()) };
 }

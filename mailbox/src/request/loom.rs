@@ -21,18 +21,27 @@
 //!   the Acquire in `try_take`, and the AcqRel decrement in `release` for the last
 //!   holder.
 //!
+//! - The waker (models 5 to 7): the wakers are [`Wakes`], loom-visible (their count is a
+//!   loom atomic, their clones counts of a loom `Arc`, so a stored waker never dropped
+//!   leaks and loom reports it). The waker lives in the slot's loom cell, so loom checks
+//!   that the `Pending`'s writes (store, replace) and the replier's read (`wake_by_ref`)
+//!   never race, and that the free's drop comes after both. Each model asserts that no
+//!   wake-up is lost: a poll that returned `Pending` is followed by a wake of the waker
+//!   it stored.
+//!
 //! Every thread calls [`Interleave::point`] before each slot operation: `send`,
-//! `try_take` and `is_cancelled` start with a plain load, the case loom's DPOR misses
-//! (see there).
+//! `try_take`, `poll_take` and `is_cancelled` start with a plain load, the case loom's
+//! DPOR misses (see there).
 
 use ::loom::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use ::loom::sync::Arc;
 use ::loom::thread;
 use core::fmt;
+use core::task::{Context, Poll, Waker};
 use zeta_arena::{CountingResource, GlobalResource};
 
 use super::{NoReply, Pending, Reply};
-use crate::loom_support::Interleave;
+use crate::loom_support::{Interleave, Wakes};
 use crate::{Envelope, Priority};
 
 /// The node resource of the models: the global allocator, counted.
@@ -115,6 +124,14 @@ impl Asker {
 
     fn is_ready(&self) -> bool {
         self.0.as_ref().is_some_and(Pending::is_ready)
+    }
+
+    fn poll_take(&mut self, waker: &Waker) -> Poll<Result<Value, NoReply>> {
+        self.pending().poll_take(&mut Context::from_waker(waker))
+    }
+
+    fn wait(&mut self) -> Option<Result<Value, NoReply>> {
+        self.pending().wait_until(None)
     }
 
     /// Cancels the request explicitly ([`Pending::cancel`]; dropping does the same).
@@ -444,4 +461,217 @@ fn holders_on_three_threads_answered() {
 #[test]
 fn holders_on_three_threads_unanswered() {
     holders_on_three_threads(counting!(), false);
+}
+
+/// Model 5: the handler (thread A) dispatches the request and sends a value while the
+/// asker (thread B) polls it once with a waker; the main thread joins both.
+///
+/// Asserts: no lost wake-up. The poll is either `Ready(Ok)` on its own, and then nobody
+/// woke its waker (the send came first, before `WAKER` was set), or `Pending`, and then
+/// the waker was woken exactly once and a poll after the join is `Ready(Ok)`; either
+/// way the next poll is `Ready(Err(NoReply))`. The value and the stored waker are
+/// dropped exactly once (loom reports a leaked waker `Arc`), the node is freed.
+#[test]
+fn send_races_waker_registration() {
+    let resource = counting!();
+    ::loom::model(move || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let sched = Interleave::new();
+        let wakes = Wakes::new();
+        let (envelope, mut pending) = ask(resource);
+        let handler = {
+            let (drops, sched) = (Arc::clone(&drops), sched.clone());
+            thread::spawn(move || {
+                sched.point();
+                let reply = envelope.into_payload().into_reply();
+                sched.point();
+                send(reply, &drops)
+            })
+        };
+        let asker = {
+            let (sched, waker) = (sched.clone(), Wakes::waker(&wakes));
+            thread::spawn(move || {
+                sched.point();
+                let first = pending.poll_take(&waker);
+                (pending, first, waker)
+            })
+        };
+
+        assert!(handler.join().expect("handler panicked"), "send failed");
+        let (mut pending, first, waker) = asker.join().expect("asker panicked");
+        let value = match first {
+            Poll::Ready(Ok(value)) => {
+                assert_eq!(wakes.count(), 0, "woken, but Ready on its own");
+                value
+            }
+            Poll::Pending => {
+                assert_eq!(wakes.count(), 1, "lost wake-up: Pending, and never woken");
+                match pending.poll_take(&waker) {
+                    Poll::Ready(Ok(value)) => value,
+                    other => panic!("woken, then {other:?}"),
+                }
+            }
+            Poll::Ready(Err(NoReply)) => panic!("NoReply, but the reply is sent"),
+        };
+        value.check();
+        assert!(
+            matches!(pending.poll_take(&waker), Poll::Ready(Err(NoReply))),
+            "a poll after Ready(Ok) is Ready(Err(NoReply))"
+        );
+        assert!(wakes.count() <= 1, "woken twice");
+        drop((value, pending, waker));
+        settled(resource, &drops, 1);
+    });
+}
+
+/// Model 6: thread A dispatches the request and drops the `Reply` unsent (or, if
+/// `answer`, sends a value), while the asker (thread B) polls with waker `a`, then
+/// polls with a different waker `b` (the replacement: clear `WAKER`, drop `a`, store
+/// `b`, set `WAKER`). Main joins both, then polls once more.
+///
+/// Asserts: no data race on the waker cell (loom's cell: the replacement's writes never
+/// overlap the replier's `wake_by_ref`, and the free's drop comes after both); no lost
+/// wake-up: unless a poll was `Ready`, `b` was woken, once; `a` is woken only if the
+/// completion came while it was stored, and then the second poll is `Ready`; the results
+/// are those of the completion; every waker clone is dropped once, the node freed.
+fn reply_races_waker_replacement(resource: &'static Resource, answer: bool) {
+    ::loom::model(move || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let sched = Interleave::new();
+        let (a, b) = (Wakes::new(), Wakes::new());
+        let (envelope, mut pending) = ask(resource);
+        let replier = {
+            let (drops, sched) = (Arc::clone(&drops), sched.clone());
+            thread::spawn(move || {
+                sched.point();
+                let reply = envelope.into_payload().into_reply();
+                sched.point();
+                if answer {
+                    assert!(send(reply, &drops), "send failed, but the asker waits");
+                } else {
+                    drop(reply);
+                }
+            })
+        };
+        let asker = {
+            let sched = sched.clone();
+            let (waker_a, waker_b) = (Wakes::waker(&a), Wakes::waker(&b));
+            thread::spawn(move || {
+                sched.point();
+                let first = pending.poll_take(&waker_a);
+                let second = if first.is_ready() {
+                    None
+                } else {
+                    sched.point();
+                    Some(pending.poll_take(&waker_b))
+                };
+                (pending, first, second, waker_b)
+            })
+        };
+
+        replier.join().expect("replier panicked");
+        let (mut pending, first, second, waker_b) = asker.join().expect("asker panicked");
+        let expected = |result: Result<Value, NoReply>| match (answer, result) {
+            (true, Ok(value)) => value.check(),
+            (false, Err(NoReply)) => {}
+            (_, other) => panic!("answer: {answer}, got {other:?}"),
+        };
+        match (first, second) {
+            (Poll::Ready(result), None) => {
+                expected(result);
+                assert_eq!((a.count(), b.count()), (0, 0), "woken, but Ready at once");
+            }
+            (Poll::Pending, Some(Poll::Ready(result))) => {
+                expected(result);
+                assert_eq!(b.count(), 0, "b woken, but never stored");
+                assert!(a.count() <= 1, "a woken twice");
+            }
+            (Poll::Pending, Some(Poll::Pending)) => {
+                assert_eq!(
+                    (a.count(), b.count()),
+                    (0, 1),
+                    "lost wake-up: b stored, and not woken once (or a woken after it went)"
+                );
+                match pending.poll_take(&waker_b) {
+                    Poll::Ready(result) => expected(result),
+                    Poll::Pending => panic!("b woken, yet still Pending"),
+                }
+            }
+            (first, second) => panic!("impossible polls: {first:?}, then {second:?}"),
+        }
+        assert!(
+            matches!(pending.poll_take(&waker_b), Poll::Ready(Err(NoReply))),
+            "complete and taken: Ready(Err(NoReply))"
+        );
+        drop((pending, waker_b));
+        settled(resource, &drops, usize::from(answer));
+    });
+}
+
+#[test]
+fn reply_dropped_races_waker_replacement() {
+    reply_races_waker_replacement(counting!(), false);
+}
+
+#[test]
+fn send_races_waker_replacement() {
+    reply_races_waker_replacement(counting!(), true);
+}
+
+/// Model 7: the asker (thread B) waits with `wait_until(None)` while the handler
+/// (thread A) dispatches the request and sends a value, or if not `answer`, drops the
+/// `Reply`. Under loom the park is a yield and the loop re-checks the state word (see
+/// `crate::sync`), so this checks the waiting loop and the `PARKED` bit, not
+/// `parking_lot_core`'s handshake.
+///
+/// Asserts: the wait ends (loom reports a deadlock if a waiter could yield forever),
+/// with the value if it was sent, `NoReply` if not; the value is dropped once, the node
+/// freed.
+fn wait_races_reply(resource: &'static Resource, answer: bool) {
+    ::loom::model(move || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let sched = Interleave::new();
+        let (envelope, mut pending) = ask(resource);
+        let replier = {
+            let (drops, sched) = (Arc::clone(&drops), sched.clone());
+            thread::spawn(move || {
+                sched.point();
+                let reply = envelope.into_payload().into_reply();
+                sched.point();
+                if answer {
+                    assert!(send(reply, &drops), "send failed, but the asker waits");
+                } else {
+                    drop(reply);
+                }
+            })
+        };
+        let asker = {
+            let sched = sched.clone();
+            thread::spawn(move || {
+                sched.point();
+                let result = pending.wait();
+                (pending, result)
+            })
+        };
+
+        replier.join().expect("replier panicked");
+        let (pending, result) = asker.join().expect("asker panicked");
+        match (answer, result) {
+            (true, Some(Ok(value))) => value.check(),
+            (false, Some(Err(NoReply))) => {}
+            (_, other) => panic!("answer: {answer}, wait_until(None) gave {other:?}"),
+        }
+        drop(pending);
+        settled(resource, &drops, usize::from(answer));
+    });
+}
+
+#[test]
+fn wait_races_send() {
+    wait_races_reply(counting!(), true);
+}
+
+#[test]
+fn wait_races_reply_dropped() {
+    wait_races_reply(counting!(), false);
 }
