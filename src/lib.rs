@@ -1,10 +1,63 @@
 //! zeta: a zero-allocation cooperative actor scheduler engine.
 //!
-//! This facade re-exports the engine's layers:
+//! Actors live in memory the user chooses (a pool, an arena, the global allocator),
+//! behind an intrusive refcount. They receive high- and normal-priority messages through
+//! lock-free LIFO inboxes; a scheduler resumes each for at most `max_throughput` messages
+//! at a time. Enqueueing tells the caller when the actor must be scheduled, and
+//! scheduling is an explicit call on a [`Scheduler`] anyone can implement. Requests
+//! return futures that resolve with the reply or with an error, never hang.
 //!
-//! - [`arena`]: memory resources (where actors and messages live);
-//! - [`mailbox`]: message nodes, priorities and the lock-free inbox;
-//! - [`scheduler`]: resumable jobs and the schedulers that run them.
+//! # A tour
+//!
+//! - [`Actor`]: a struct plus its message type; `handle` gets `&mut self`, the message
+//!   by value and a [`Context`].
+//! - [`spawn`] / [`System::spawn`]: place an actor in a memory resource; get an
+//!   [`Address`], a one-word, `Send + Sync` handle.
+//! - [`Address::send`], [`Address::send_high`]: enqueue and schedule;
+//!   [`Address::enqueue`]: enqueue and let the caller schedule.
+//! - [`Address::ask`]: a request whose reply slot lives in the message's own node; the
+//!   [`Future`] waits (spin, backoff or park), times out, cancels, or is `.await`ed.
+//! - [`Address::stop`] (graceful) and [`Address::kill`] (now); [`Actor::on_start`] and
+//!   [`Actor::on_stop`].
+//! - [`Balancer`] and [`Broadcast`]: routers that forward without an inbox of their own.
+//!
+//! The layers underneath are re-exported: [`arena`] (memory resources), [`mailbox`]
+//! (message nodes and the inbox), [`scheduler`] (jobs and schedulers). The runtime's
+//! guarantees (ordering, priorities, what happens at stop, kill and panic, what
+//! allocates) are written down in `docs/runtime-semantics.md`.
+//!
+//! # Example
+//!
+//! ```
+//! use zeta::{Actor, Context, Reply, System};
+//!
+//! struct Account {
+//!     balance: i64,
+//! }
+//!
+//! enum Op {
+//!     Deposit(i64),
+//!     Balance(Reply<i64>),
+//! }
+//!
+//! impl Actor for Account {
+//!     type Message = Op;
+//!     fn handle(&mut self, op: Op, _ctx: &mut Context<'_, Self>) {
+//!         match op {
+//!             Op::Deposit(amount) => self.balance += amount,
+//!             Op::Balance(reply) => drop(reply.send(self.balance)),
+//!         }
+//!     }
+//! }
+//!
+//! let system = System::sharing(2).unwrap();
+//! let account = system.spawn(Account { balance: 0 }).unwrap();
+//! for _ in 0..10 {
+//!     account.send(Op::Deposit(5)).unwrap();
+//! }
+//! // Per-sender FIFO: the deposits are handled before the question.
+//! assert_eq!(account.ask(Op::Balance).unwrap().wait(), Ok(50));
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(
     missing_docs,
@@ -12,9 +65,30 @@
     clippy::missing_safety_doc
 )]
 
+mod actor;
+mod address;
+mod cell;
+mod context;
+mod error;
+mod future;
+mod router;
+mod system;
+mod waker;
+
 pub use zeta_arena as arena;
 pub use zeta_mailbox as mailbox;
 pub use zeta_scheduler as scheduler;
+
+pub use crate::actor::{Actor, StopReason};
+pub use crate::address::{Address, Enqueued, MustSchedule};
+pub use crate::cell::SharedResource;
+pub use crate::context::Context;
+pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnError, Undelivered};
+pub use crate::future::{Future, Reply, WaitStrategy};
+pub use crate::router::{Balancer, Broadcast, NoMembers, Recipient, Strategy};
+pub use crate::system::{spawn, System};
+pub use zeta_mailbox::Priority;
+pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};
 
 /// The README's examples, compiled and run as doc tests so that it stays true.
 #[cfg(doctest)]

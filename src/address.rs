@@ -1,0 +1,449 @@
+//! [`Address`]: the typed, refcounted handle through which an actor is reached.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use zeta_mailbox::{Enqueued as InboxEnqueued, Envelope, Priority};
+use zeta_scheduler::{JobRef, Scheduler, Stopped};
+
+use crate::actor::Actor;
+use crate::cell::{Cell, Mail};
+use crate::error::{AskError, ControlError, SendError, Undelivered};
+use crate::future::{Future, Reply};
+
+/// A typed handle to an actor: one word, cheap to clone (a refcount increment),
+/// `Send + Sync`.
+///
+/// Only `A::Message` can be sent through an `Address<A>`: a message of the wrong type
+/// does not compile.
+///
+/// An address keeps the actor's memory alive, not the actor running: holding one after
+/// the actor stopped, or after its scheduler stopped, is safe, and sending through it
+/// then returns a [`SendError`] that carries the message back. When the last address
+/// (and the last pending request) goes while the actor is idle, the actor stops with
+/// [`StopReason::Dropped`](crate::StopReason::Dropped).
+///
+/// # Sending, in two layers
+///
+/// - [`send`](Address::send), [`send_high`](Address::send_high),
+///   [`ask`](Address::ask): enqueue and, when the actor must be scheduled, schedule it on
+///   the scheduler it was spawned with.
+/// - [`enqueue`](Address::enqueue): enqueue only, and tell the caller whether the actor
+///   must now be scheduled; the caller does it, on any [`Scheduler`].
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, Reply, System};
+///
+/// struct Doubler;
+/// enum Msg {
+///     Double(u64, Reply<u64>),
+/// }
+/// impl Actor for Doubler {
+///     type Message = Msg;
+///     fn handle(&mut self, Msg::Double(n, reply): Msg, _ctx: &mut Context<'_, Self>) {
+///         let _ = reply.send(2 * n);
+///     }
+/// }
+///
+/// let system = System::sharing(1).unwrap();
+/// let doubler = system.spawn(Doubler).unwrap();
+/// let answer = doubler.ask(|reply| Msg::Double(21, reply)).unwrap();
+/// assert_eq!(answer.wait(), Ok(42));
+/// ```
+pub struct Address<A: Actor> {
+    job: JobRef,
+    /// `fn() -> A`: an address never gives access to the actor itself, so it is
+    /// `Send + Sync` whatever `A` is.
+    _actor: PhantomData<fn() -> A>,
+}
+
+impl<A: Actor> Address<A> {
+    /// # Safety
+    ///
+    /// `job` was made by `spawn_cell::<A>`.
+    #[inline]
+    pub(crate) unsafe fn from_job(job: JobRef) -> Self {
+        Self {
+            job,
+            _actor: PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    fn cell(&self) -> &Cell<A> {
+        // SAFETY: an `Address<A>` is only made from a `Cell<A>`'s job (`from_job`).
+        unsafe { Cell::from_job(&self.job) }
+    }
+
+    /// The actor as a schedulable job, for explicit scheduling (see
+    /// [`enqueue`](Address::enqueue)).
+    pub fn job(&self) -> &JobRef {
+        &self.job
+    }
+
+    /// The scheduler the actor was spawned with.
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.cell().scheduler
+    }
+
+    /// Whether the actor still accepts messages (a snapshot: it may stop right after).
+    pub fn is_alive(&self) -> bool {
+        self.cell().is_alive()
+    }
+
+    /// How many messages the actor has handled (updated at the end of each run: a
+    /// statistic, e.g. for [`Balancer`](crate::Balancer)'s least-loaded choice).
+    pub fn handled(&self) -> u64 {
+        self.cell().handled.load(Ordering::Relaxed)
+    }
+
+    /// Sends `message` at normal priority, scheduling the actor if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the message when the actor has stopped, its scheduler has
+    /// stopped, or its memory resource is out of memory.
+    #[inline]
+    pub fn send(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
+        self.send_with(Priority::Normal, message)
+    }
+
+    /// Sends `message` at high priority: it is handled before every normal message
+    /// already queued (per sender, high messages stay in order).
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Address::send).
+    #[inline]
+    pub fn send_high(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
+        self.send_with(Priority::High, message)
+    }
+
+    /// Sends `message` at `priority`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`send`](Address::send).
+    #[inline]
+    pub fn send_with(
+        &self,
+        priority: Priority,
+        message: A::Message,
+    ) -> Result<(), SendError<A::Message>> {
+        self.deliver(priority, Mail::User(message))
+            .map_err(|(mail, reason)| SendError::new(user(mail), reason))
+    }
+
+    /// The low-level send: enqueues `message` and reports whether the actor must now be
+    /// scheduled, without scheduling it.
+    ///
+    /// On [`Enqueued::MustSchedule`] the caller hands the actor to a scheduler of its
+    /// choice ([`MustSchedule::schedule_on`]); exactly one enqueue wins that duty per
+    /// time the actor goes idle, so the actor is never queued twice.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the message when the actor has stopped or its memory resource
+    /// is out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use zeta::{Actor, Context, Enqueued, ManualScheduler, Priority, Scheduler, System};
+    ///
+    /// struct Sink(u32);
+    /// impl Actor for Sink {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, n: u32, _ctx: &mut Context<'_, Self>) {
+    ///         self.0 += n;
+    ///     }
+    /// }
+    ///
+    /// let mine = Arc::new(ManualScheduler::new(64).unwrap());
+    /// let system = System::manual(64).unwrap();
+    /// let sink = system.spawn(Sink(0)).unwrap();
+    /// match sink.enqueue(Priority::Normal, 1).unwrap() {
+    ///     Enqueued::MustSchedule(duty) => duty.schedule_on(&*mine).unwrap(),
+    ///     Enqueued::Queued => unreachable!("the actor was idle"),
+    /// }
+    /// // The second message finds the actor already scheduled.
+    /// assert!(matches!(sink.enqueue(Priority::Normal, 2).unwrap(), Enqueued::Queued));
+    /// assert_eq!(mine.run_until_idle().unwrap().messages, 2);
+    /// ```
+    pub fn enqueue(
+        &self,
+        priority: Priority,
+        message: A::Message,
+    ) -> Result<Enqueued<'_, A>, SendError<A::Message>> {
+        let cell = self.cell();
+        let envelope = match Envelope::new_in(cell.home(), priority, Mail::User(message)) {
+            Ok(envelope) => envelope,
+            Err(failed) => {
+                return Err(SendError::new(
+                    user(failed.payload),
+                    Undelivered::OutOfMemory,
+                ))
+            }
+        };
+        match cell.inbox.push(envelope) {
+            InboxEnqueued::Queued => Ok(Enqueued::Queued),
+            InboxEnqueued::Unblocked => Ok(Enqueued::MustSchedule(MustSchedule {
+                address: self,
+                done: false,
+            })),
+            InboxEnqueued::Closed(envelope) => Err(SendError::new(
+                user(envelope.into_payload()),
+                Undelivered::ActorStopped,
+            )),
+        }
+    }
+
+    /// Sends a request at normal priority: `make` builds the message around the
+    /// [`Reply`] the handler answers through, and the returned [`Future`] resolves to
+    /// the answer. The reply slot lives in the message's own node: one allocation, from
+    /// the actor's memory resource.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError`]: the request could not be allocated, or could not be delivered (the
+    /// message comes back).
+    #[inline]
+    pub fn ask<T: Send>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> A::Message,
+    ) -> Result<Future<T>, AskError<A::Message>> {
+        self.ask_with(Priority::Normal, make)
+    }
+
+    /// [`ask`](Address::ask) at high priority.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Address::ask).
+    #[inline]
+    pub fn ask_high<T: Send>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> A::Message,
+    ) -> Result<Future<T>, AskError<A::Message>> {
+        self.ask_with(Priority::High, make)
+    }
+
+    /// [`ask`](Address::ask) at `priority`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Address::ask).
+    pub fn ask_with<T: Send>(
+        &self,
+        priority: Priority,
+        make: impl FnOnce(Reply<T>) -> A::Message,
+    ) -> Result<Future<T>, AskError<A::Message>> {
+        let cell = self.cell();
+        // SAFETY: the `'static` is what the cell's reference makes true: a request node
+        // is allocated through the cell as a resource (`impl MemoryResource for Cell`),
+        // which takes a reference on the cell for as long as the node lives, so the cell
+        // (and its resource) outlives the node, its `Reply` and its `Pending`.
+        let resource: &'static Cell<A> = unsafe { &*(cell as *const Cell<A>) };
+        let (envelope, pending) =
+            Envelope::new_request_in(resource, priority, |reply| Mail::User(make(reply)))
+                .map_err(|_| AskError::OutOfMemory)?;
+        // The node now holds its own reference on the cell; from here the request
+        // travels like any message.
+        match self.push(envelope) {
+            Ok(()) => Ok(Future::new(pending)),
+            Err((mail, reason)) => {
+                drop(pending);
+                Err(AskError::Undelivered(SendError::new(user(mail), reason)))
+            }
+        }
+    }
+
+    /// Stops the actor gracefully: every message queued before this call is handled,
+    /// then [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason) and
+    /// later messages come back to their senders.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError`] when the actor had already stopped, or there was no memory for
+    /// the stop message.
+    pub fn stop(&self) -> Result<(), ControlError> {
+        self.deliver(Priority::Normal, Mail::Stop)
+            .map_err(|(_, reason)| ControlError::new(reason))
+    }
+
+    /// Stops the actor now: no further message is handled (the one being handled
+    /// finishes), queued messages are dropped and the requests among them resolve with
+    /// an error; [`Actor::on_stop`] runs with [`StopReason::Killed`](crate::StopReason).
+    ///
+    /// # Errors
+    ///
+    /// As for [`stop`](Address::stop).
+    pub fn kill(&self) -> Result<(), ControlError> {
+        // Relaxed: an early hint for a running actor; the Kill message is what
+        // guarantees the actor wakes up and sees it.
+        self.cell().killed.store(true, Ordering::Relaxed);
+        self.deliver(Priority::High, Mail::Kill)
+            .map_err(|(_, reason)| ControlError::new(reason))
+    }
+
+    /// Allocates a node for `mail`, pushes it, and schedules the actor if the push
+    /// unblocked it.
+    #[inline]
+    pub(crate) fn deliver(
+        &self,
+        priority: Priority,
+        mail: Mail<A::Message>,
+    ) -> Result<(), (Mail<A::Message>, Undelivered)> {
+        match Envelope::new_in(self.cell().home(), priority, mail) {
+            Ok(envelope) => self.push(envelope),
+            Err(failed) => Err((failed.payload, Undelivered::OutOfMemory)),
+        }
+    }
+
+    #[inline]
+    fn push(
+        &self,
+        envelope: Envelope<'static, Mail<A::Message>>,
+    ) -> Result<(), (Mail<A::Message>, Undelivered)> {
+        let cell = self.cell();
+        match cell.inbox.push(envelope) {
+            InboxEnqueued::Queued => Ok(()),
+            InboxEnqueued::Unblocked => match cell.scheduler.schedule(self.job.clone()) {
+                Ok(()) => Ok(()),
+                Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
+            },
+            InboxEnqueued::Closed(envelope) => {
+                Err((envelope.into_payload(), Undelivered::ActorStopped))
+            }
+        }
+    }
+
+    /// The scheduler refused the actor that our push unblocked: take our message back.
+    ///
+    /// `stopped` holds the actor's `QUEUED` bit, so we have the actor to ourselves. Our
+    /// message is the oldest in the inbox: the inbox was empty and blocked when we pushed
+    /// (that is what `Unblocked` means), and nobody has taken from it since (taking needs
+    /// the run right, which is ours). So we close the inbox, keep the last node of the
+    /// LIFO batch, drop the others (their requests resolve with an error), and let
+    /// `stopped` go, which tells the actor shutdown.
+    #[cold]
+    fn rescue(&self, stopped: Stopped) -> Mail<A::Message> {
+        let mut oldest = None;
+        for envelope in self.cell().inbox.close() {
+            drop(oldest.replace(envelope));
+        }
+        drop(stopped);
+        oldest
+            .expect("the message that unblocked the inbox is still in it")
+            .into_payload()
+    }
+}
+
+/// The user message inside a `Mail` built from one.
+#[inline(always)]
+fn user<M>(mail: Mail<M>) -> M {
+    match mail.into_user() {
+        Some(message) => message,
+        None => unreachable!("only user mail is given back to senders of user messages"),
+    }
+}
+
+impl<A: Actor> Clone for Address<A> {
+    #[inline]
+    fn clone(&self) -> Self {
+        Self {
+            job: self.job.clone(),
+            _actor: PhantomData,
+        }
+    }
+}
+
+impl<A: Actor> PartialEq for Address<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.job == other.job
+    }
+}
+
+impl<A: Actor> Eq for Address<A> {}
+
+impl<A: Actor> fmt::Debug for Address<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Address")
+            .field("actor", &core::any::type_name::<A>())
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+/// What [`Address::enqueue`] did.
+#[must_use = "on `MustSchedule` the actor must be scheduled, or its messages wait"]
+pub enum Enqueued<'a, A: Actor> {
+    /// The actor was already scheduled or running; nothing to do.
+    Queued,
+    /// The actor was idle: schedule it now.
+    MustSchedule(MustSchedule<'a, A>),
+}
+
+/// The duty to schedule an actor that an enqueue woke.
+///
+/// Give it to [`schedule_on`](MustSchedule::schedule_on) with any scheduler. If it is
+/// dropped instead, it schedules the actor on the scheduler the actor was spawned with,
+/// so a forgotten duty delays the actor but never strands its messages.
+#[must_use = "schedule the actor with `schedule_on`"]
+pub struct MustSchedule<'a, A: Actor> {
+    address: &'a Address<A>,
+    done: bool,
+}
+
+impl<A: Actor> MustSchedule<'_, A> {
+    /// Schedules the actor on `scheduler`.
+    ///
+    /// # Errors
+    ///
+    /// [`Stopped`] if `scheduler` has stopped; dropping the error tells the actor
+    /// shutdown (its queued messages are dropped; requests resolve with an error).
+    pub fn schedule_on(mut self, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
+        self.done = true;
+        scheduler.schedule(self.address.job.clone())
+    }
+
+    /// The actor's job, to be scheduled by the caller (the duty is discharged).
+    pub fn into_job(self) -> JobRef {
+        let mut this = ManuallyDrop::new(self);
+        this.done = true;
+        this.address.job.clone()
+    }
+}
+
+impl<A: Actor> Drop for MustSchedule<'_, A> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self
+                .address
+                .cell()
+                .scheduler
+                .schedule(self.address.job.clone());
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for Enqueued<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Queued => f.write_str("Queued"),
+            Self::MustSchedule(duty) => f.debug_tuple("MustSchedule").field(duty).finish(),
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for MustSchedule<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MustSchedule").finish_non_exhaustive()
+    }
+}

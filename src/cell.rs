@@ -1,0 +1,492 @@
+//! The actor cell: one allocation, from the actor's memory resource, holding everything
+//! an actor is.
+//!
+//! ```text
+//! #[repr(C)] Cell<A>                      ◀── Address<A> / JobRef: one word each
+//! +-------------------------------+
+//! | JobHeader                     |  state (QUEUED/RUNNING/NOTIFIED/COMPLETE), refs,
+//! |                               |  run-queue link, &'static vtable (resume/shutdown/
+//! |                               |  panicked/destroy for this A)
+//! | inbox: Inbox<Mail<A::Message>>|  the lock-free LIFO every sender pushes onto
+//! | killed: AtomicBool            |  kill requested: checked before every message
+//! | handled: AtomicU64            |  messages handled (one writer, the runner)
+//! | weak: AtomicUsize             |  request nodes + 1 (see below)
+//! | home: Home                    |  the memory resource (cell and message nodes)
+//! | scheduler: Arc<dyn Scheduler> |  where senders schedule the actor
+//! | core: UnsafeCell<Core<A>>     |  the actor, its FIFO caches, `started`:
+//! +-------------------------------+  touched only by whoever holds the run right
+//! ```
+//!
+//! # Who may touch `core`
+//!
+//! `core` is accessed by exactly one party at a time, and the job state machine of
+//! zeta-scheduler decides which:
+//!
+//! - the thread running the job (`RUNNING`: `QueuedJob::run` calls `resume`); a job is
+//!   never run by two threads at once;
+//! - the holder of a [`QueuedJob`](zeta_scheduler::QueuedJob) that is cancelled
+//!   (`shutdown`): a queued job is not running, and its `QUEUED` bit is held;
+//! - the thread that caught a panic from `resume` (`panicked`): the job is `COMPLETE` by
+//!   then, so nobody resumes it again;
+//! - the thread that drops the last reference (`destroy`): nobody else can reach it;
+//! - a sender whose `schedule` came back [`Stopped`](zeta_scheduler::Stopped): the error
+//!   holds the `QUEUED` bit (the address's rescue path).
+//!
+//! Senders touch only `inbox` (lock-free), `killed`, and the refcount.
+//!
+//! # Why memory stays valid
+//!
+//! Two counts, like `Arc`'s strong and weak:
+//!
+//! - **Strong** (the job header's `refs`): addresses, run-queue entries and wakers. They
+//!   keep the *actor* alive. When the last goes (`destroy`), the actor ends
+//!   ([`StopReason::Dropped`] if it had not already), its inbox and caches are emptied
+//!   and dropped, and the strong side's one weak reference is given up.
+//! - **Weak** (`weak`): request nodes, plus one for all strong references together. They
+//!   keep the cell's *memory* and its resource alive; the last one returns the cell to
+//!   the resource and drops the resource handle and the scheduler handle.
+//!
+//! Why that split: a request node can outlive everything else (a `Reply` kept in an
+//! actor's state, a `Future` kept by the asker), and must be able to return its memory
+//! to the resource, so it needs the resource alive. But if it kept the *actor* alive, an
+//! actor holding a `Reply` to its own request would never be dropped. So a node holds a
+//! weak reference: request nodes are allocated through the cell itself as a
+//! [`MemoryResource`], whose `allocate` takes a weak reference and whose `deallocate`
+//! gives it back after returning the memory.
+//!
+//! A plain message node never outlives the strong side: it is in the inbox or the cache
+//! (emptied by `destroy`), in the hands of a sender that holds an address, or being
+//! dispatched by the runner.
+
+use core::alloc::Layout;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
+use std::cell::Cell as StdCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use zeta_arena::{AllocError, MemoryResource};
+use zeta_mailbox::{Cache, Inbox, TryBlock};
+use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, Scheduler};
+
+use crate::actor::{Actor, StopReason};
+use crate::context::Context;
+
+/// A shared memory resource, as the engine keeps it.
+pub type SharedResource = Arc<dyn MemoryResource + Send + Sync>;
+
+/// What travels through an actor's inbox: the user's messages and the engine's own.
+pub(crate) enum Mail<M> {
+    User(M),
+    /// Graceful stop: everything queued before it is handled first.
+    Stop,
+    /// Stop now (high priority; `killed` is set too).
+    Kill,
+    /// A waker from `Context::waker` was woken.
+    Wake,
+}
+
+impl<M> Mail<M> {
+    #[inline]
+    pub(crate) fn into_user(self) -> Option<M> {
+        match self {
+            Mail::User(message) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// The actor's memory resource, sized so message nodes can point at it.
+pub(crate) struct Home(pub(crate) SharedResource);
+
+// SAFETY: every call is forwarded to a resource that upholds the trait's contract.
+unsafe impl MemoryResource for Home {
+    #[inline]
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        self.0.allocate(layout)
+    }
+
+    #[inline]
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the caller's duty (the block came from `allocate` above).
+        unsafe { self.0.deallocate(ptr, layout) }
+    }
+
+    fn identity(&self) -> *const () {
+        self.0.identity()
+    }
+}
+
+/// The part of the cell only the run-right holder touches.
+pub(crate) struct Core<A: Actor> {
+    /// `None` once the actor has stopped.
+    actor: Option<A>,
+    cache: Cache<'static, Mail<A::Message>>,
+    started: bool,
+}
+
+#[repr(C)]
+pub(crate) struct Cell<A: Actor> {
+    header: JobHeader,
+    pub(crate) inbox: Inbox<'static, Mail<A::Message>>,
+    pub(crate) killed: AtomicBool,
+    pub(crate) handled: AtomicU64,
+    weak: AtomicUsize,
+    pub(crate) home: ManuallyDrop<Home>,
+    pub(crate) scheduler: ManuallyDrop<Arc<dyn Scheduler>>,
+    core: core::cell::UnsafeCell<Core<A>>,
+}
+
+// SAFETY: what threads share in a cell is atomic (the header's state and refs, the
+// inbox head, `killed`, `handled`) or immutable after spawn (`home`, `scheduler`, both
+// `Send + Sync`); `core` is touched by one run-right holder at a time (module doc), and
+// moves between threads with it, hence `A: Send` (the `Actor` bound) and messages
+// `Send`. The header's intrusive link is used only by the one queue holding the job.
+unsafe impl<A: Actor> Sync for Cell<A> {}
+// SAFETY: as above.
+unsafe impl<A: Actor> Send for Cell<A> {}
+
+struct VTableFor<A>(PhantomData<A>);
+
+impl<A: Actor> VTableFor<A> {
+    const VTABLE: JobVTable = JobVTable {
+        resume: resume::<A>,
+        shutdown: shutdown::<A>,
+        panicked: panicked::<A>,
+        destroy: destroy::<A>,
+    };
+}
+
+/// Places `actor` in a new cell allocated from `resource`; the returned reference is the
+/// cell's first.
+pub(crate) fn spawn_cell<A: Actor>(
+    actor: A,
+    resource: SharedResource,
+    scheduler: Arc<dyn Scheduler>,
+) -> Result<JobRef, A> {
+    let Ok(block) = resource.allocate(Layout::new::<Cell<A>>()) else {
+        return Err(actor);
+    };
+    let cell = block.cast::<Cell<A>>();
+    // SAFETY: the block is fresh, sized and aligned for a `Cell<A>` (resource contract),
+    // and ours alone.
+    unsafe {
+        cell.as_ptr().write(Cell {
+            header: JobHeader::new(&VTableFor::<A>::VTABLE),
+            inbox: Inbox::new(),
+            killed: AtomicBool::new(false),
+            handled: AtomicU64::new(0),
+            weak: AtomicUsize::new(1),
+            home: ManuallyDrop::new(Home(resource)),
+            scheduler: ManuallyDrop::new(scheduler),
+            core: core::cell::UnsafeCell::new(Core {
+                actor: Some(actor),
+                cache: Cache::new(),
+                started: false,
+            }),
+        })
+    };
+    // SAFETY: (1) a live header made with `JobHeader::new` at the start of a `Cell<A>`,
+    // which `VTableFor<A>` handles; (2) we adopt the one reference it starts with;
+    // (3) `A: Send` and the cell's shared parts are atomics, so the table may run on any
+    // thread, and `destroy` frees the cell through the resource it came from.
+    Ok(unsafe { JobRef::from_raw(cell.cast()) })
+}
+
+impl<A: Actor> Cell<A> {
+    /// The cell behind a job reference.
+    ///
+    /// # Safety
+    ///
+    /// `job` was made by [`spawn_cell`] for this `A`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_job(job: &JobRef) -> &Cell<A> {
+        // SAFETY: the header is the first field of a `repr(C)` `Cell<A>` (caller's duty),
+        // kept alive by the reference `job` holds.
+        unsafe { job.as_ptr().cast::<Cell<A>>().as_ref() }
+    }
+
+    /// A new reference to this cell.
+    #[inline]
+    pub(crate) fn job(&self) -> JobRef {
+        // SAFETY: `self` is a live cell, so someone holds a reference; we borrow it
+        // without giving it up (ManuallyDrop) and clone it.
+        let borrowed = ManuallyDrop::new(unsafe { JobRef::from_raw(self.header_ptr()) });
+        JobRef::clone(&borrowed)
+    }
+
+    #[inline(always)]
+    pub(crate) fn header_ptr(&self) -> NonNull<JobHeader> {
+        NonNull::from(&self.header)
+    }
+
+    /// The resource for plain message nodes, typed for the cell's inbox.
+    #[inline(always)]
+    pub(crate) fn home(&self) -> &'static Home {
+        // SAFETY: the `'static` only lets a node be typed for the cell's
+        // `Inbox<'static, _>`; a plain message node never outlives the cell (module doc,
+        // "Why memory stays valid"), and no API hands such a node to a user.
+        unsafe { &*(&*self.home as *const Home) }
+    }
+
+    /// Whether the actor can still receive messages.
+    #[inline]
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.inbox.is_closed()
+    }
+
+    /// The core.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the run right (module doc, "Who may touch `core`"), and no other
+    /// reference to the core is live.
+    #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
+    pub(crate) unsafe fn core(&self) -> &mut Core<A> {
+        // SAFETY: exclusive by the caller's duty.
+        unsafe { &mut *self.core.get() }
+    }
+}
+
+// SAFETY: `allocate` hands out blocks of the actor's own resource (which upholds the
+// contract) and `deallocate` gives them back to it.
+unsafe impl<A: Actor> MemoryResource for Cell<A> {
+    /// A block for a request node; the node holds a weak reference on the cell until
+    /// it is freed, so the cell's memory and resource outlive it.
+    fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        let block = self.home.allocate(layout)?;
+        // Relaxed: a new reference made while another (the asker's address, strong, and
+        // its share of the weak count) keeps the cell alive; nothing is published.
+        let old = self.weak.fetch_add(1, Ordering::Relaxed);
+        if old > isize::MAX as usize {
+            std::process::abort();
+        }
+        Ok(block)
+    }
+
+    unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        // SAFETY: the block came from `allocate` above (caller's duty).
+        unsafe { self.home.deallocate(ptr, layout) };
+        // SAFETY: `allocate` took one weak reference for this block, given back once
+        // here; this may free the cell, and `self` is not used after it.
+        unsafe { release_weak::<A>(NonNull::from(self)) };
+    }
+
+    fn identity(&self) -> *const () {
+        self.home.identity()
+    }
+}
+
+std::thread_local! {
+    /// Whether this thread is inside an actor's `resume` (a handler or a hook).
+    static IN_ACTOR: StdCell<bool> = const { StdCell::new(false) };
+}
+
+/// Whether the current thread is running an actor (blocking here could deadlock it).
+pub(crate) fn in_actor() -> bool {
+    IN_ACTOR.with(StdCell::get)
+}
+
+/// Marks the thread as running an actor, also across an unwind.
+struct InActor(bool);
+
+impl InActor {
+    #[inline]
+    fn enter() -> Self {
+        Self(IN_ACTOR.with(|flag| flag.replace(true)))
+    }
+}
+
+impl Drop for InActor {
+    #[inline]
+    fn drop(&mut self) {
+        let previous = self.0;
+        IN_ACTOR.with(|flag| flag.set(previous));
+    }
+}
+
+/// How a run ends.
+enum Outcome {
+    Awaiting,
+    Resume,
+    Stop(StopReason),
+}
+
+impl<A: Actor> Core<A> {
+    /// Handles at most `max_throughput` messages.
+    fn run(&mut self, cell: &Cell<A>, max_throughput: usize) -> ResumeInfo {
+        let mut handled = 0;
+        let outcome = self.dispatch(cell, max_throughput, &mut handled);
+        match outcome {
+            // `dispatch` already blocked the inbox: touch nothing of the actor now.
+            Outcome::Awaiting => ResumeInfo::awaiting(handled),
+            Outcome::Resume => ResumeInfo::resume(handled),
+            Outcome::Stop(reason) => {
+                self.finish(cell, reason);
+                ResumeInfo::done(handled)
+            }
+        }
+    }
+
+    #[inline]
+    fn dispatch(&mut self, cell: &Cell<A>, max_throughput: usize, handled: &mut usize) -> Outcome {
+        let Some(actor) = self.actor.as_mut() else {
+            // Stopped already (a finished job is not resumed; kept for robustness).
+            return Outcome::Stop(StopReason::Stopped);
+        };
+        let mut ctx = Context::new(cell);
+        if !self.started {
+            self.started = true;
+            actor.on_start(&mut ctx);
+            if ctx.stop_requested() {
+                return Outcome::Stop(StopReason::Stopped);
+            }
+        }
+        let outcome = loop {
+            if *handled == max_throughput {
+                if self.cache.is_empty() && !cell.inbox.has_messages() {
+                    break Self::try_block(cell, *handled);
+                }
+                break Outcome::Resume;
+            }
+            // Relaxed: the flag only speeds kill up; the Kill message pushed after it is
+            // what guarantees the actor sees it (the push/take pair orders it).
+            if cell.killed.load(Ordering::Relaxed) {
+                break Outcome::Stop(StopReason::Killed);
+            }
+            let Some(envelope) = self.cache.next_from(&cell.inbox) else {
+                break Self::try_block(cell, *handled);
+            };
+            *handled += 1;
+            match envelope.into_payload() {
+                Mail::User(message) => actor.handle(message, &mut ctx),
+                Mail::Wake => actor.on_wake(&mut ctx),
+                Mail::Stop => break Outcome::Stop(StopReason::Stopped),
+                Mail::Kill => break Outcome::Stop(StopReason::Killed),
+            }
+            if ctx.stop_requested() {
+                break Outcome::Stop(StopReason::Stopped);
+            }
+        };
+        outcome
+    }
+
+    /// Records the count, then tries to give the run right away.
+    #[inline]
+    fn try_block(cell: &Cell<A>, handled: usize) -> Outcome {
+        // One writer (the runner), so load + store; Relaxed: a statistic for routers.
+        let total = cell.handled.load(Ordering::Relaxed);
+        cell.handled
+            .store(total + handled as u64, Ordering::Relaxed);
+        match cell.inbox.try_block() {
+            // From here on the next sender that unblocks the inbox owns the actor.
+            TryBlock::Blocked => Outcome::Awaiting,
+            TryBlock::HasMessages => Outcome::Resume,
+            TryBlock::Closed => Outcome::Stop(StopReason::Stopped),
+        }
+    }
+
+    /// Ends the actor: closes the inbox, drops what was never handled (requests among it
+    /// resolve with an error), runs `on_stop` if `on_start` ran, drops the actor.
+    /// Idempotent.
+    fn finish(&mut self, cell: &Cell<A>, reason: StopReason) {
+        let actor = self.actor.take();
+        drop(cell.inbox.close());
+        drop(core::mem::take(&mut self.cache));
+        if let Some(mut actor) = actor {
+            if self.started {
+                let _scope = InActor::enter();
+                actor.on_stop(reason);
+            }
+        }
+    }
+}
+
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s, and the caller runs it (`RUNNING`).
+unsafe fn resume<A: Actor>(header: NonNull<JobHeader>, max_throughput: usize) -> ResumeInfo {
+    // SAFETY: the vtable of a `Cell<A>` is only called with its header.
+    let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    let _scope = InActor::enter();
+    // SAFETY: the caller runs the job: the run right (module doc).
+    unsafe { cell.core() }.run(cell, max_throughput)
+}
+
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s, and the caller holds its `QUEUED` bit (cancelling).
+unsafe fn shutdown<A: Actor>(header: NonNull<JobHeader>) {
+    // SAFETY: as in `resume`; a cancelled queued job is not running.
+    let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    // SAFETY: the caller holds the run right (a queued job's `QUEUED` bit).
+    unsafe { cell.core() }.finish(cell, StopReason::SchedulerStopped);
+}
+
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s whose `resume` panicked; the job is complete.
+unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, _payload: &(dyn core::any::Any + Send)) {
+    // SAFETY: as in `resume`.
+    let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    // SAFETY: the job is complete and the panicking run is over: nobody else resumes it.
+    unsafe { cell.core() }.finish(cell, StopReason::Panicked);
+}
+
+/// # Safety
+///
+/// `header` is a `Cell<A>`'s whose last strong reference is gone.
+unsafe fn destroy<A: Actor>(header: NonNull<JobHeader>) {
+    let cell = header.cast::<Cell<A>>();
+    {
+        // SAFETY: the last strong reference is gone: nobody else can reach the actor
+        // (weak holders only use `home` and `weak`).
+        let cell_ref = unsafe { cell.as_ref() };
+        // A panic in `on_stop` or in a message's `Drop` must not leak the cell.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: exclusive, as above.
+            unsafe { cell_ref.core() }.finish(cell_ref, StopReason::Dropped)
+        }));
+    }
+    // SAFETY: exclusive as above; the inbox and the core are dropped once, here, and
+    // never touched again (weak holders do not use them).
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+        core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).inbox));
+        core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).core));
+    }));
+    // SAFETY: the strong side's weak reference, given up once.
+    unsafe { release_weak::<A>(cell) };
+}
+
+/// Gives up a weak reference; the last one returns the cell's memory.
+///
+/// # Safety
+///
+/// The caller holds a weak reference on this live `Cell<A>` and gives it up.
+unsafe fn release_weak<A: Actor>(cell: NonNull<Cell<A>>) {
+    // SAFETY: a weak reference keeps the cell's memory, `weak` and `home` valid.
+    // Release: this holder's uses of the cell happen before the free; the Acquire fence
+    // makes the freeing thread see them all (the usual refcount pattern).
+    if unsafe { cell.as_ref() }
+        .weak
+        .fetch_sub(1, Ordering::Release)
+        != 1
+    {
+        return;
+    }
+    fence(Ordering::Acquire);
+    // SAFETY: (1) the last weak reference is gone, so the strong side is gone too and
+    // `destroy` has dropped the inbox and the core; (2) `home` and `scheduler` are taken
+    // out once, and the memory goes back to the resource it came from, with the layout
+    // `spawn_cell` used; (3) nothing touches the cell afterwards.
+    unsafe {
+        let home = ManuallyDrop::take(&mut (*cell.as_ptr()).home);
+        let scheduler = ManuallyDrop::take(&mut (*cell.as_ptr()).scheduler);
+        home.deallocate(cell.cast(), Layout::new::<Cell<A>>());
+        drop(scheduler);
+        drop(home);
+    }
+}

@@ -1,0 +1,82 @@
+//! [`Context`]: what a handler can do besides changing its actor.
+
+use core::fmt;
+use core::mem::ManuallyDrop;
+use std::sync::Arc;
+
+use zeta_scheduler::{JobRef, Scheduler};
+
+use crate::actor::Actor;
+use crate::address::Address;
+use crate::cell::Cell;
+
+/// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
+/// scheduler, a way to stop itself, and a waker.
+///
+/// Sends made from a handler schedule the receiver on the current worker's local queue
+/// when the receiver runs on the same [`SharingScheduler`](zeta_scheduler::SharingScheduler):
+/// the cheap path, with no wake-up of another thread.
+pub struct Context<'a, A: Actor> {
+    cell: &'a Cell<A>,
+    /// The actor's own address, borrowed from the run-queue entry that keeps the cell
+    /// alive while it runs: never dropped (its reference is not ours).
+    myself: ManuallyDrop<Address<A>>,
+    stop: bool,
+}
+
+impl<'a, A: Actor> Context<'a, A> {
+    #[inline]
+    pub(crate) fn new(cell: &'a Cell<A>) -> Self {
+        // SAFETY: the cell is live for `'a` (the runner holds a reference), and the
+        // `ManuallyDrop` keeps us from giving up a reference we do not own.
+        let job = unsafe { JobRef::from_raw(cell.header_ptr()) };
+        Self {
+            cell,
+            // SAFETY: the job is a `Cell<A>`'s.
+            myself: ManuallyDrop::new(unsafe { Address::from_job(job) }),
+            stop: false,
+        }
+    }
+
+    /// The actor's own address. Clone it to keep it (an actor that stores its own
+    /// address keeps itself alive until it stops).
+    #[inline]
+    pub fn address(&self) -> &Address<A> {
+        &self.myself
+    }
+
+    /// The scheduler the actor runs on.
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.cell.scheduler
+    }
+
+    /// Stops the actor after the current message (or after `on_start`). Messages still
+    /// queued are not handled: they are dropped, and the requests among them resolve
+    /// with an error. [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
+    pub fn stop(&mut self) {
+        self.stop = true;
+    }
+
+    #[inline]
+    pub(crate) fn stop_requested(&self) -> bool {
+        self.stop
+    }
+
+    /// A waker that, when woken, makes the actor run [`Actor::on_wake`]. Poll a
+    /// [`Future`](crate::Future) with it (or register it on one) to learn when a reply
+    /// has come in without blocking the worker.
+    ///
+    /// Cloning and dropping it is a refcount change; waking it sends a message node from
+    /// the actor's memory resource (no global allocation with a pool).
+    pub fn waker(&self) -> core::task::Waker {
+        crate::waker::actor_waker(self.cell)
+    }
+}
+
+impl<A: Actor> fmt::Debug for Context<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
+}

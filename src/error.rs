@@ -1,0 +1,207 @@
+//! What can go wrong when sending, asking, spawning and waiting.
+
+use core::fmt;
+
+/// Why a message was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Undelivered {
+    /// The actor has stopped (or was never able to start): its inbox is closed.
+    ActorStopped,
+    /// The actor's scheduler has stopped, so the actor will never run again.
+    SchedulerStopped,
+    /// The actor's memory resource could not allocate the message node.
+    OutOfMemory,
+}
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ActorStopped => "the actor has stopped",
+            Self::SchedulerStopped => "the actor's scheduler has stopped",
+            Self::OutOfMemory => "the actor's memory resource is out of memory",
+        })
+    }
+}
+
+/// A message that could not be delivered, given back with the reason.
+///
+/// # Examples
+///
+/// ```
+/// # use zeta::{Actor, Context, System, Undelivered};
+/// # struct Echo;
+/// # impl Actor for Echo {
+/// #     type Message = String;
+/// #     fn handle(&mut self, _: String, ctx: &mut Context<'_, Self>) { ctx.stop() }
+/// # }
+/// let system = System::manual(64).unwrap();
+/// let echo = system.spawn(Echo).unwrap();
+/// echo.kill().unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// let error = echo.send(String::from("hello?")).unwrap_err();
+/// assert_eq!(error.reason(), Undelivered::ActorStopped);
+/// assert_eq!(error.into_message(), "hello?"); // nothing is lost
+/// ```
+pub struct SendError<M> {
+    message: M,
+    reason: Undelivered,
+}
+
+impl<M> SendError<M> {
+    pub(crate) fn new(message: M, reason: Undelivered) -> Self {
+        Self { message, reason }
+    }
+
+    /// Why it was not delivered.
+    pub fn reason(&self) -> Undelivered {
+        self.reason
+    }
+
+    /// The message.
+    pub fn message(&self) -> &M {
+        &self.message
+    }
+
+    /// Takes the message back.
+    pub fn into_message(self) -> M {
+        self.message
+    }
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendError")
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M> fmt::Display for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "message not delivered: {}", self.reason)
+    }
+}
+
+impl<M> std::error::Error for SendError<M> {}
+
+/// An `ask` that could not be sent.
+pub enum AskError<M> {
+    /// The request was built but not delivered; the message (with its `Reply` inside,
+    /// now answering nobody) comes back.
+    Undelivered(SendError<M>),
+    /// The actor's memory resource could not allocate the request node; the message was
+    /// never built.
+    OutOfMemory,
+}
+
+impl<M> AskError<M> {
+    /// Why the request was not delivered.
+    pub fn reason(&self) -> Undelivered {
+        match self {
+            Self::Undelivered(error) => error.reason(),
+            Self::OutOfMemory => Undelivered::OutOfMemory,
+        }
+    }
+}
+
+impl<M> fmt::Debug for AskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Undelivered(error) => f.debug_tuple("Undelivered").field(error).finish(),
+            Self::OutOfMemory => f.write_str("OutOfMemory"),
+        }
+    }
+}
+
+impl<M> fmt::Display for AskError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "request not delivered: {}", self.reason())
+    }
+}
+
+impl<M> std::error::Error for AskError<M> {}
+
+/// A stop or kill request that could not be delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ControlError {
+    reason: Undelivered,
+}
+
+impl ControlError {
+    pub(crate) fn new(reason: Undelivered) -> Self {
+        Self { reason }
+    }
+
+    /// Why: the actor had already stopped, its scheduler had stopped (it is stopped
+    /// now), or there was no memory for the control message.
+    pub fn reason(&self) -> Undelivered {
+        self.reason
+    }
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "control message not delivered: {}", self.reason)
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// The actor could not be spawned: its memory resource has no room for it. The actor
+/// comes back.
+pub struct SpawnError<A> {
+    actor: A,
+}
+
+impl<A> SpawnError<A> {
+    pub(crate) fn new(actor: A) -> Self {
+        Self { actor }
+    }
+
+    /// Takes the actor back.
+    pub fn into_actor(self) -> A {
+        self.actor
+    }
+}
+
+impl<A> fmt::Debug for SpawnError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpawnError(OutOfMemory)")
+    }
+}
+
+impl<A> fmt::Display for SpawnError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("could not spawn the actor: its memory resource is out of memory")
+    }
+}
+
+impl<A> std::error::Error for SpawnError<A> {}
+
+/// A request that resolved without a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// It will never be answered: the handler dropped its `Reply`, or the actor stopped,
+    /// was killed or panicked before answering, or its scheduler stopped. Also returned
+    /// when the value was already taken.
+    NoReply,
+    /// The wait timed out; the request is still pending (the future stays usable).
+    Timeout,
+    /// Blocking to wait was refused because the thread is running an actor: a handler
+    /// that blocks its worker can deadlock the scheduler. Poll, or use
+    /// [`Context::waker`](crate::Context::waker), instead.
+    WouldBlock,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoReply => "the request will never be answered",
+            Self::Timeout => "timed out waiting for the reply",
+            Self::WouldBlock => "refused to block inside an actor's handler",
+        })
+    }
+}
+
+impl std::error::Error for RequestError {}

@@ -1,0 +1,230 @@
+//! Request/reply: [`Reply`], the handler's half, and [`Future`], the asker's.
+//!
+//! Both point into the request's message node (zeta-mailbox's request nodes): the reply
+//! slot is allocated with the message, from the receiver's memory resource, and freed
+//! when the message, the `Reply` and the `Future` are all done with it. Whatever the
+//! order of reply, cancellation, stop, kill or panic, the future resolves: to the value,
+//! or to [`RequestError::NoReply`] when no value can come.
+
+use core::fmt;
+use core::pin::Pin;
+use core::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use zeta_mailbox::{NoReply, Pending};
+
+use crate::error::RequestError;
+
+/// The handler's half of a request: answer with [`send`](zeta_mailbox::Reply::send).
+///
+/// Dropping it unsent resolves the asker's [`Future`] with [`RequestError::NoReply`].
+/// It may be kept and answered later, or moved to another actor: the request node
+/// stays alive (and keeps its actor's memory alive) until both halves are done.
+pub type Reply<T> = zeta_mailbox::Reply<'static, T>;
+
+/// How [`Future::wait`] waits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WaitStrategy {
+    /// Spin briefly, then sleep with exponential backoff from 1 µs, doubling up to
+    /// 1 ms between checks (actor-zeta's strategy). No wake-up is needed from the
+    /// replier, but a reply can wait up to one sleep before it is seen.
+    #[default]
+    Backoff,
+    /// Spin briefly, then park the thread until the replier unparks it (or the deadline
+    /// passes). The replier pays for an unpark, the waiter wakes as soon as the reply
+    /// is in.
+    Park,
+}
+
+/// Spins before sleeping or parking: most replies on a busy scheduler come back within
+/// a few microseconds.
+const SPINS: u32 = 256;
+const FIRST_SLEEP: Duration = Duration::from_micros(1);
+const MAX_SLEEP: Duration = Duration::from_millis(1);
+
+/// The asker's half of a request: resolves to the reply, or to an error when none can
+/// come.
+///
+/// - [`is_ready`](Future::is_ready) and [`try_take`](Future::try_take) never block;
+/// - [`wait`](Future::wait), [`wait_with`](Future::wait_with) and
+///   [`wait_timeout`](Future::wait_timeout) block the thread (refused with
+///   [`RequestError::WouldBlock`] inside an actor: a blocked worker can deadlock its
+///   scheduler; with a [`ManualScheduler`](zeta_scheduler::ManualScheduler), run the
+///   scheduler, then `try_take`);
+/// - it implements [`core::future::Future`], so async code can `.await` it with no
+///   runtime: the replier wakes the registered waker;
+/// - dropping it (or [`cancel`](Future::cancel)) before the reply is safe: the reply is
+///   discarded when it comes, and the node is freed once.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, Reply, RequestError, System};
+///
+/// struct Oracle;
+/// enum Question {
+///     Answer(Reply<u32>),
+///     Ignore(Reply<u32>),
+/// }
+/// impl Actor for Oracle {
+///     type Message = Question;
+///     fn handle(&mut self, question: Question, _ctx: &mut Context<'_, Self>) {
+///         match question {
+///             Question::Answer(reply) => drop(reply.send(42)),
+///             Question::Ignore(reply) => drop(reply), // resolves the asker with NoReply
+///         }
+///     }
+/// }
+///
+/// let system = System::sharing(1).unwrap();
+/// let oracle = system.spawn(Oracle).unwrap();
+/// let mut answer = oracle.ask(Question::Answer).unwrap();
+/// assert_eq!(answer.wait_timeout(Duration::from_secs(5)), Ok(42));
+/// let ignored = oracle.ask(Question::Ignore).unwrap();
+/// assert_eq!(ignored.wait(), Err(RequestError::NoReply));
+/// ```
+#[must_use = "dropping a future cancels the request's reply"]
+pub struct Future<T> {
+    pending: Pending<'static, T>,
+}
+
+impl<T> Future<T> {
+    pub(crate) fn new(pending: Pending<'static, T>) -> Self {
+        Self { pending }
+    }
+
+    /// Whether the request has resolved (a value or an error is ready).
+    #[inline]
+    pub fn is_ready(&self) -> bool {
+        self.pending.is_ready()
+    }
+
+    /// The result, if the request has resolved; never blocks.
+    #[inline]
+    pub fn try_take(&mut self) -> Option<Result<T, RequestError>> {
+        self.pending.try_take().map(map_result)
+    }
+
+    /// Blocks until the request resolves, with the default [`WaitStrategy`].
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::NoReply`] when no value will come; [`RequestError::WouldBlock`]
+    /// when called inside an actor.
+    pub fn wait(self) -> Result<T, RequestError> {
+        self.wait_with(WaitStrategy::default())
+    }
+
+    /// Blocks until the request resolves, waiting as `strategy` says.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Future::wait).
+    pub fn wait_with(mut self, strategy: WaitStrategy) -> Result<T, RequestError> {
+        self.wait_until(strategy, None)
+    }
+
+    /// Blocks until the request resolves or `timeout` passes, with the default
+    /// [`WaitStrategy`]. After a timeout the future is still usable.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::Timeout`], and as for [`wait`](Future::wait).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, RequestError> {
+        self.wait_timeout_with(WaitStrategy::default(), timeout)
+    }
+
+    /// [`wait_timeout`](Future::wait_timeout) with a chosen strategy.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_timeout`](Future::wait_timeout).
+    pub fn wait_timeout_with(
+        &mut self,
+        strategy: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<T, RequestError> {
+        let deadline = Instant::now().checked_add(timeout);
+        self.wait_until(strategy, deadline)
+    }
+
+    /// Gives up on the reply: it is discarded when it comes. The same as dropping the
+    /// future.
+    pub fn cancel(self) {
+        drop(self);
+    }
+
+    fn wait_until(
+        &mut self,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+    ) -> Result<T, RequestError> {
+        if let Some(result) = self.try_take() {
+            return result;
+        }
+        if crate::cell::in_actor() {
+            return Err(RequestError::WouldBlock);
+        }
+        match strategy {
+            WaitStrategy::Park => match self.pending.wait_until(deadline) {
+                Some(result) => map_result(result),
+                None => Err(RequestError::Timeout),
+            },
+            WaitStrategy::Backoff => self.backoff(deadline),
+        }
+    }
+
+    fn backoff(&mut self, deadline: Option<Instant>) -> Result<T, RequestError> {
+        for _ in 0..SPINS {
+            if self.is_ready() {
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        let mut pause = FIRST_SLEEP;
+        loop {
+            if let Some(result) = self.try_take() {
+                return result;
+            }
+            let nap = match deadline {
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(RequestError::Timeout);
+                    }
+                    pause.min(deadline - now)
+                }
+                None => pause,
+            };
+            std::thread::sleep(nap);
+            pause = (pause * 2).min(MAX_SLEEP);
+        }
+    }
+}
+
+#[inline]
+fn map_result<T>(result: Result<T, NoReply>) -> Result<T, RequestError> {
+    result.map_err(|NoReply| RequestError::NoReply)
+}
+
+// The value lives in the request node, never inside the `Future`, and nothing is
+// pinned: moving a `Future` between polls is fine whatever `T` is.
+impl<T> Unpin for Future<T> {}
+
+impl<T> core::future::Future for Future<T> {
+    type Output = Result<T, RequestError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        self.get_mut().pending.poll_take(cx).map(map_result)
+    }
+}
+
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Future")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}

@@ -1,0 +1,210 @@
+//! [`System`]: a scheduler and a default memory resource to spawn actors with, and
+//! [`spawn`], the free function underneath.
+
+use core::fmt;
+use std::sync::Arc;
+
+use zeta_arena::{MemoryResource, PoolResource};
+use zeta_scheduler::{ManualScheduler, Scheduler, SchedulerError, SharingScheduler, StopReport};
+
+use crate::actor::Actor;
+use crate::address::Address;
+use crate::cell::{spawn_cell, SharedResource};
+use crate::error::SpawnError;
+
+/// Places `actor` in memory from `resource` and returns its address; the actor will run
+/// on `scheduler` (started or not).
+///
+/// Nothing runs yet: the actor is idle until its first message, and
+/// [`Actor::on_start`] runs then. The cell (header, inbox, actor) is one allocation from
+/// `resource`, and so is each message later sent to it: with a pool or an arena, no
+/// global allocation.
+///
+/// # Errors
+///
+/// [`SpawnError`] with the actor when `resource` has no memory for it.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use zeta::arena::{CountingResource, PoolResource};
+/// use zeta::{spawn, Actor, Context, ManualScheduler, Scheduler};
+///
+/// struct Nop;
+/// impl Actor for Nop {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let memory = Arc::new(CountingResource::new(PoolResource::new()));
+/// let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+/// let nop = spawn(Nop, memory.clone(), scheduler.clone()).unwrap();
+/// assert_eq!(memory.live_blocks(), 1); // the cell
+/// nop.send(()).unwrap();
+/// scheduler.run_until_idle().unwrap();
+/// drop(nop);
+/// assert_eq!(memory.live_blocks(), 0);
+/// ```
+pub fn spawn<A, R, S>(
+    actor: A,
+    resource: Arc<R>,
+    scheduler: Arc<S>,
+) -> Result<Address<A>, SpawnError<A>>
+where
+    A: Actor,
+    R: MemoryResource + Send + Sync + 'static,
+    S: Scheduler + 'static,
+{
+    spawn_shared(actor, resource, scheduler)
+}
+
+fn spawn_shared<A: Actor>(
+    actor: A,
+    resource: SharedResource,
+    scheduler: Arc<dyn Scheduler>,
+) -> Result<Address<A>, SpawnError<A>> {
+    match spawn_cell(actor, resource, scheduler) {
+        // SAFETY: `spawn_cell::<A>` made the job.
+        Ok(job) => Ok(unsafe { Address::from_job(job) }),
+        Err(actor) => Err(SpawnError::new(actor)),
+    }
+}
+
+/// A scheduler and a default memory resource: what most programs spawn actors with.
+///
+/// Dropping the system stops its scheduler (actors queued then are told shutdown; see
+/// [`Actor::on_stop`]). Addresses may outlive it: sending through them afterwards
+/// returns the message with
+/// [`Undelivered::SchedulerStopped`](crate::Undelivered::SchedulerStopped) or
+/// [`Undelivered::ActorStopped`](crate::Undelivered::ActorStopped).
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, System};
+///
+/// struct Printer;
+/// impl Actor for Printer {
+///     type Message = &'static str;
+///     fn handle(&mut self, line: &'static str, _ctx: &mut Context<'_, Self>) {
+///         assert_eq!(line, "hello");
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let printer = system.spawn(Printer).unwrap();
+/// printer.send("hello").unwrap();
+/// assert_eq!(system.scheduler().run_until_idle().unwrap().messages, 1);
+/// drop(system);
+/// assert!(printer.send("late").is_err());
+/// ```
+pub struct System<S: Scheduler + 'static> {
+    scheduler: Arc<S>,
+    resource: SharedResource,
+}
+
+impl System<SharingScheduler> {
+    /// A started [`SharingScheduler`] with `workers` threads (and the default
+    /// `max_throughput`), and a [`PoolResource`].
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError`] for a bad configuration (0 workers) or a thread that could
+    /// not be spawned.
+    pub fn sharing(workers: usize) -> Result<Self, SchedulerError> {
+        let scheduler = SharingScheduler::builder().workers(workers).build()?;
+        scheduler.start()?;
+        Ok(Self::new(
+            Arc::new(scheduler),
+            Arc::new(PoolResource::new()),
+        ))
+    }
+}
+
+impl System<ManualScheduler> {
+    /// A [`ManualScheduler`] resuming each actor for at most `max_throughput` messages,
+    /// and a [`PoolResource`]. Drive it with `system.scheduler().run_until_idle()`.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] for a `max_throughput` of 0.
+    pub fn manual(max_throughput: usize) -> Result<Self, SchedulerError> {
+        let scheduler = ManualScheduler::new(max_throughput)?;
+        Ok(Self::new(
+            Arc::new(scheduler),
+            Arc::new(PoolResource::new()),
+        ))
+    }
+}
+
+impl<S: Scheduler + 'static> System<S> {
+    /// A system over `scheduler` (started or not: starting it is the caller's business)
+    /// spawning into `resource` by default.
+    pub fn new<R: MemoryResource + Send + Sync + 'static>(
+        scheduler: Arc<S>,
+        resource: Arc<R>,
+    ) -> Self {
+        Self {
+            scheduler,
+            resource,
+        }
+    }
+
+    /// Spawns `actor` into the system's resource. See [`spawn`].
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor when the resource is out of memory.
+    pub fn spawn<A: Actor>(&self, actor: A) -> Result<Address<A>, SpawnError<A>> {
+        spawn_shared(actor, self.resource.clone(), self.scheduler.clone())
+    }
+
+    /// Spawns `actor` into `resource` (an arena, a pool of its own, ...).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor when `resource` is out of memory.
+    pub fn spawn_in<A: Actor, R: MemoryResource + Send + Sync + 'static>(
+        &self,
+        resource: Arc<R>,
+        actor: A,
+    ) -> Result<Address<A>, SpawnError<A>> {
+        spawn_shared(actor, resource, self.scheduler.clone())
+    }
+
+    /// The scheduler.
+    pub fn scheduler(&self) -> &Arc<S> {
+        &self.scheduler
+    }
+
+    /// The default resource.
+    pub fn resource(&self) -> &Arc<dyn MemoryResource + Send + Sync> {
+        &self.resource
+    }
+
+    /// Stops the scheduler now (dropping the system does it too).
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError`] from the scheduler, e.g. when called from one of its workers.
+    pub fn stop(&self) -> Result<StopReport, SchedulerError> {
+        self.scheduler.stop()
+    }
+}
+
+impl<S: Scheduler + 'static> Drop for System<S> {
+    fn drop(&mut self) {
+        // From a worker of its own scheduler this is `StopFromWorker`; the scheduler then
+        // stops when its last reference goes.
+        let _ = self.scheduler.stop();
+    }
+}
+
+impl<S: Scheduler + fmt::Debug + 'static> fmt::Debug for System<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("System")
+            .field("scheduler", &self.scheduler)
+            .finish_non_exhaustive()
+    }
+}
