@@ -54,6 +54,8 @@ fn the_same_seed_gives_the_same_order() {
     let c = run_order(&ManualScheduler::with_seed(16, 7).unwrap(), 50);
     assert_eq!(a, b);
     assert_ne!(a, c, "another seed, another interleaving");
+    let d = run_order(&ManualScheduler::with_seed(16, 43).unwrap(), 50);
+    assert_ne!(a, d, "seeds that differ in the lowest bit differ too");
     assert_ne!(a, (0..50).collect::<Vec<_>>(), "shuffled");
     let mut sorted = a.clone();
     sorted.sort_unstable();
