@@ -3,16 +3,16 @@
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use zeta_mailbox::{Enqueued as InboxEnqueued, Envelope, Priority};
 use zeta_scheduler::{JobRef, Scheduler, Stopped};
 
 use crate::actor::Actor;
-use crate::cell::{Cell, Mail};
+use crate::cell::{Cell, Mail, Shelter};
 use crate::error::{AskError, ControlError, SendError, Undelivered};
 use crate::future::{Future, Reply};
+use crate::sync::Ordering;
 
 /// A typed handle to an actor: one word, cheap to clone (a refcount increment),
 /// `Send + Sync`.
@@ -244,12 +244,12 @@ impl<A: Actor> Address<A> {
         priority: Priority,
         make: impl FnOnce(Reply<T>) -> A::Message,
     ) -> Result<Future<T>, AskError<A::Message>> {
-        let cell = self.cell();
-        // SAFETY: the `'static` is what the cell's reference makes true: a request node
-        // is allocated through the cell as a resource (`impl MemoryResource for Cell`),
-        // which takes a reference on the cell for as long as the node lives, so the cell
-        // (and its resource) outlives the node, its `Reply` and its `Pending`.
-        let resource: &'static Cell<A> = unsafe { &*(cell as *const Cell<A>) };
+        // SAFETY: the job is a `Cell<A>`'s. The `'static` is what the weak count makes
+        // true: a request node is allocated through the cell's shelter as a resource
+        // (`impl MemoryResource for Shelter`), which takes a weak reference for as long
+        // as the node lives, so the cell's memory and resource outlive the node, its
+        // `Reply` and its `Pending`.
+        let resource: &'static Shelter<A> = unsafe { Shelter::from_job(&self.job) };
         let (envelope, pending) =
             Envelope::new_request_in(resource, priority, |reply| Mail::User(make(reply)))
                 .map_err(|_| AskError::OutOfMemory)?;
@@ -265,8 +265,11 @@ impl<A: Actor> Address<A> {
     }
 
     /// Stops the actor gracefully: every message queued before this call is handled,
-    /// then [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason) and
-    /// later messages come back to their senders.
+    /// then [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
+    /// Messages queued after the stop message but before the actor reaches it are
+    /// dropped unhandled (requests among them resolve with an error; high-priority ones
+    /// may overtake the stop and be handled); once the actor has stopped, sends return
+    /// the message in a [`SendError`].
     ///
     /// # Errors
     ///
@@ -285,11 +288,14 @@ impl<A: Actor> Address<A> {
     ///
     /// As for [`stop`](Address::stop).
     pub fn kill(&self) -> Result<(), ControlError> {
-        // Relaxed: an early hint for a running actor; the Kill message is what
-        // guarantees the actor wakes up and sees it.
-        self.cell().killed.store(true, Ordering::Relaxed);
         self.deliver(Priority::High, Mail::Kill)
-            .map_err(|(_, reason)| ControlError::new(reason))
+            .map_err(|(_, reason)| ControlError::new(reason))?;
+        // After the push, so that a runner acting on the flag cannot close the inbox
+        // before the Kill message is in (which would report this kill as failed).
+        // Relaxed: an early hint for a running actor, checked before every message;
+        // the Kill message is what guarantees the actor wakes up and stops.
+        self.cell().killed.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Allocates a node for `mail`, pushes it, and schedules the actor if the push

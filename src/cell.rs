@@ -64,7 +64,6 @@ use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 use std::cell::Cell as StdCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use zeta_arena::{AllocError, MemoryResource};
@@ -73,6 +72,7 @@ use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, Scheduler};
 
 use crate::actor::{Actor, StopReason};
 use crate::context::Context;
+use crate::sync::{fence, thread_local, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A shared memory resource, as the engine keeps it.
 pub type SharedResource = Arc<dyn MemoryResource + Send + Sync>;
@@ -208,20 +208,6 @@ impl<A: Actor> Cell<A> {
         unsafe { job.as_ptr().cast::<Cell<A>>().as_ref() }
     }
 
-    /// A new reference to this cell.
-    #[inline]
-    pub(crate) fn job(&self) -> JobRef {
-        // SAFETY: `self` is a live cell, so someone holds a reference; we borrow it
-        // without giving it up (ManuallyDrop) and clone it.
-        let borrowed = ManuallyDrop::new(unsafe { JobRef::from_raw(self.header_ptr()) });
-        JobRef::clone(&borrowed)
-    }
-
-    #[inline(always)]
-    pub(crate) fn header_ptr(&self) -> NonNull<JobHeader> {
-        NonNull::from(&self.header)
-    }
-
     /// The resource for plain message nodes, typed for the cell's inbox.
     #[inline(always)]
     pub(crate) fn home(&self) -> &'static Home {
@@ -251,16 +237,49 @@ impl<A: Actor> Cell<A> {
     }
 }
 
+/// The cell seen as the memory resource of its request nodes.
+///
+/// `repr(transparent)` over an `UnsafeCell`, so that a `&Shelter` (what a request node
+/// holds as its resource, and what `deallocate` is called on) covers the cell with
+/// shared *read-write* permission and no protector: the last node's `deallocate` frees
+/// the cell through it, which a `&Cell` (read-only for most of its fields) would not
+/// allow.
+#[repr(transparent)]
+pub(crate) struct Shelter<A: Actor>(core::cell::UnsafeCell<Cell<A>>);
+
+// SAFETY: a shelter is only ever a view of a cell, which is `Sync` (see `Cell`).
+unsafe impl<A: Actor> Sync for Shelter<A> {}
+// SAFETY: as above.
+unsafe impl<A: Actor> Send for Shelter<A> {}
+
+impl<A: Actor> Shelter<A> {
+    /// The cell behind a job reference, as a request resource.
+    ///
+    /// # Safety
+    ///
+    /// `job` was made by [`spawn_cell`] for this `A`; the `'static` is the caller's to
+    /// justify (a request node holds a weak reference for as long as it uses it).
+    #[inline(always)]
+    pub(crate) unsafe fn from_job(job: &JobRef) -> &'static Shelter<A> {
+        // SAFETY: `repr(transparent)` over `UnsafeCell<Cell<A>>`, itself
+        // `repr(transparent)` over the cell, whose header is first (caller's duty); the
+        // pointer keeps the provenance of the cell's allocation.
+        unsafe { job.as_ptr().cast::<Shelter<A>>().as_ref() }
+    }
+}
+
 // SAFETY: `allocate` hands out blocks of the actor's own resource (which upholds the
 // contract) and `deallocate` gives them back to it.
-unsafe impl<A: Actor> MemoryResource for Cell<A> {
+unsafe impl<A: Actor> MemoryResource for Shelter<A> {
     /// A block for a request node; the node holds a weak reference on the cell until
     /// it is freed, so the cell's memory and resource outlive it.
     fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        let block = self.home.allocate(layout)?;
+        // SAFETY: the cell is live (the asker holds an address); shared access only.
+        let cell = unsafe { &*self.0.get() };
+        let block = cell.home.allocate(layout)?;
         // Relaxed: a new reference made while another (the asker's address, strong, and
         // its share of the weak count) keeps the cell alive; nothing is published.
-        let old = self.weak.fetch_add(1, Ordering::Relaxed);
+        let old = cell.weak.fetch_add(1, Ordering::Relaxed);
         if old > isize::MAX as usize {
             std::process::abort();
         }
@@ -268,21 +287,27 @@ unsafe impl<A: Actor> MemoryResource for Cell<A> {
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
-        // SAFETY: the block came from `allocate` above (caller's duty).
-        unsafe { self.home.deallocate(ptr, layout) };
+        let cell = self.0.get();
+        // SAFETY: the node's weak reference keeps the cell's memory and `home` valid; the
+        // block came from `allocate` above (caller's duty). The `&Home` ends here.
+        unsafe { (*cell).home.deallocate(ptr, layout) };
         // SAFETY: `allocate` took one weak reference for this block, given back once
-        // here; this may free the cell, and `self` is not used after it.
-        unsafe { release_weak::<A>(NonNull::from(self)) };
+        // here. This may free the cell, through a pointer with write permission (from
+        // the `UnsafeCell`); nothing touches `self` after it.
+        unsafe { release_weak::<A>(NonNull::new_unchecked(cell)) };
     }
 
     fn identity(&self) -> *const () {
-        self.home.identity()
+        // SAFETY: as in `allocate`.
+        unsafe { &*self.0.get() }.home.identity()
     }
 }
 
-std::thread_local! {
+thread_local! {
     /// Whether this thread is inside an actor's `resume` (a handler or a hook).
-    static IN_ACTOR: StdCell<bool> = const { StdCell::new(false) };
+    // Not a `const` initialiser: loom's `thread_local!` has no const form.
+    #[allow(clippy::missing_const_for_thread_local)]
+    static IN_ACTOR: StdCell<bool> = StdCell::new(false);
 }
 
 /// Whether the current thread is running an actor (blocking here could deadlock it).
@@ -308,6 +333,29 @@ impl Drop for InActor {
     }
 }
 
+/// Messages handled in a run, and how many of them are already added to
+/// `Cell::handled`.
+#[derive(Default)]
+struct Count {
+    handled: usize,
+    recorded: usize,
+}
+
+impl Count {
+    /// Adds what is not yet recorded to the cell's total.
+    #[inline]
+    fn record<A: Actor>(&mut self, cell: &Cell<A>) {
+        let new = self.handled - self.recorded;
+        if new != 0 {
+            // One writer (the runner), so load + store; Relaxed: a statistic for
+            // routers, read with no other data depending on it.
+            let total = cell.handled.load(Ordering::Relaxed);
+            cell.handled.store(total + new as u64, Ordering::Relaxed);
+            self.recorded = self.handled;
+        }
+    }
+}
+
 /// How a run ends.
 enum Outcome {
     Awaiting,
@@ -317,14 +365,25 @@ enum Outcome {
 
 impl<A: Actor> Core<A> {
     /// Handles at most `max_throughput` messages.
-    fn run(&mut self, cell: &Cell<A>, max_throughput: usize) -> ResumeInfo {
-        let mut handled = 0;
-        let outcome = self.dispatch(cell, max_throughput, &mut handled);
+    fn run(
+        &mut self,
+        cell: &Cell<A>,
+        header: NonNull<JobHeader>,
+        max_throughput: usize,
+    ) -> ResumeInfo {
+        let mut count = Count::default();
+        let outcome = self.dispatch(cell, header, max_throughput, &mut count);
+        let handled = count.handled;
         match outcome {
-            // `dispatch` already blocked the inbox: touch nothing of the actor now.
+            // `dispatch` recorded the count and blocked the inbox: touch nothing of the
+            // actor now.
             Outcome::Awaiting => ResumeInfo::awaiting(handled),
-            Outcome::Resume => ResumeInfo::resume(handled),
+            Outcome::Resume => {
+                count.record(cell);
+                ResumeInfo::resume(handled)
+            }
             Outcome::Stop(reason) => {
+                count.record(cell);
                 self.finish(cell, reason);
                 ResumeInfo::done(handled)
             }
@@ -332,12 +391,23 @@ impl<A: Actor> Core<A> {
     }
 
     #[inline]
-    fn dispatch(&mut self, cell: &Cell<A>, max_throughput: usize, handled: &mut usize) -> Outcome {
+    fn dispatch(
+        &mut self,
+        cell: &Cell<A>,
+        header: NonNull<JobHeader>,
+        max_throughput: usize,
+        count: &mut Count,
+    ) -> Outcome {
         let Some(actor) = self.actor.as_mut() else {
             // Stopped already (a finished job is not resumed; kept for robustness).
             return Outcome::Stop(StopReason::Stopped);
         };
-        let mut ctx = Context::new(cell);
+        if !self.started && cell.killed.load(Ordering::Relaxed) {
+            // Killed before it ever ran: no hooks at all.
+            return Outcome::Stop(StopReason::Killed);
+        }
+        // SAFETY: `header` is this cell's, from the run-queue entry that keeps it alive.
+        let mut ctx = unsafe { Context::new(cell, header) };
         if !self.started {
             self.started = true;
             actor.on_start(&mut ctx);
@@ -346,9 +416,9 @@ impl<A: Actor> Core<A> {
             }
         }
         let outcome = loop {
-            if *handled == max_throughput {
+            if count.handled == max_throughput {
                 if self.cache.is_empty() && !cell.inbox.has_messages() {
-                    break Self::try_block(cell, *handled);
+                    break Self::try_block(cell, count);
                 }
                 break Outcome::Resume;
             }
@@ -358,9 +428,9 @@ impl<A: Actor> Core<A> {
                 break Outcome::Stop(StopReason::Killed);
             }
             let Some(envelope) = self.cache.next_from(&cell.inbox) else {
-                break Self::try_block(cell, *handled);
+                break Self::try_block(cell, count);
             };
-            *handled += 1;
+            count.handled += 1;
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 Mail::Wake => actor.on_wake(&mut ctx),
@@ -376,11 +446,9 @@ impl<A: Actor> Core<A> {
 
     /// Records the count, then tries to give the run right away.
     #[inline]
-    fn try_block(cell: &Cell<A>, handled: usize) -> Outcome {
-        // One writer (the runner), so load + store; Relaxed: a statistic for routers.
-        let total = cell.handled.load(Ordering::Relaxed);
-        cell.handled
-            .store(total + handled as u64, Ordering::Relaxed);
+    fn try_block(cell: &Cell<A>, count: &mut Count) -> Outcome {
+        // Before `try_block`: once it succeeds, the actor is not ours to touch.
+        count.record(cell);
         match cell.inbox.try_block() {
             // From here on the next sender that unblocks the inbox owns the actor.
             TryBlock::Blocked => Outcome::Awaiting,
@@ -413,7 +481,7 @@ unsafe fn resume<A: Actor>(header: NonNull<JobHeader>, max_throughput: usize) ->
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
     let _scope = InActor::enter();
     // SAFETY: the caller runs the job: the run right (module doc).
-    unsafe { cell.core() }.run(cell, max_throughput)
+    unsafe { cell.core() }.run(cell, header, max_throughput)
 }
 
 /// # Safety

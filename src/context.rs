@@ -4,7 +4,9 @@ use core::fmt;
 use core::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use zeta_scheduler::{JobRef, Scheduler};
+use core::ptr::NonNull;
+
+use zeta_scheduler::{JobHeader, JobRef, Scheduler};
 
 use crate::actor::Actor;
 use crate::address::Address;
@@ -25,11 +27,15 @@ pub struct Context<'a, A: Actor> {
 }
 
 impl<'a, A: Actor> Context<'a, A> {
+    /// # Safety
+    ///
+    /// `header` is `cell`'s, as the scheduler passed it to `resume` (so with the
+    /// provenance of the cell's allocation), and a reference is held for `'a`.
     #[inline]
-    pub(crate) fn new(cell: &'a Cell<A>) -> Self {
+    pub(crate) unsafe fn new(cell: &'a Cell<A>, header: NonNull<JobHeader>) -> Self {
         // SAFETY: the cell is live for `'a` (the runner holds a reference), and the
         // `ManuallyDrop` keeps us from giving up a reference we do not own.
-        let job = unsafe { JobRef::from_raw(cell.header_ptr()) };
+        let job = unsafe { JobRef::from_raw(header) };
         Self {
             cell,
             // SAFETY: the job is a `Cell<A>`'s.
@@ -69,7 +75,7 @@ impl<'a, A: Actor> Context<'a, A> {
     /// Cloning and dropping it is a refcount change; waking it sends a message node from
     /// the actor's memory resource (no global allocation with a pool).
     pub fn waker(&self) -> core::task::Waker {
-        crate::waker::actor_waker(self.cell)
+        crate::waker::actor_waker::<A>(self.myself.job())
     }
 }
 

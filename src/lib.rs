@@ -72,6 +72,7 @@ mod context;
 mod error;
 mod future;
 mod router;
+mod sync;
 mod system;
 mod waker;
 

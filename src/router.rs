@@ -6,7 +6,6 @@
 //! [`Recipient`] lets code take an address or a router alike.
 
 use core::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use zeta_mailbox::Priority;
 
@@ -14,6 +13,7 @@ use crate::actor::Actor;
 use crate::address::Address;
 use crate::error::{AskError, SendError, Undelivered};
 use crate::future::{Future, Reply};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Something messages of type `M` can be sent to: an [`Address`], a [`Balancer`], a
 /// [`Broadcast`].
@@ -165,7 +165,16 @@ impl<A: Actor> Balancer<A> {
         // Relaxed: a ticket for spreading load; no data is published through it.
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
         let len = self.members.len();
-        let start = ticket % len;
+        let mut start = ticket % len;
+        // Skip members that have stopped (a snapshot: one may stop right after; `send`
+        // then moves on to the next).
+        for offset in 0..len {
+            let i = (ticket + offset) % len;
+            if self.members[i].is_alive() {
+                start = i;
+                break;
+            }
+        }
         match self.strategy {
             Strategy::RoundRobin => start,
             Strategy::LeastLoaded => {
@@ -173,6 +182,9 @@ impl<A: Actor> Balancer<A> {
                 let mut best_load = u64::MAX;
                 for offset in 0..len {
                     let i = (start + offset) % len;
+                    if !self.members[i].is_alive() {
+                        continue;
+                    }
                     let load = self.sent[i]
                         .load(Ordering::Relaxed)
                         .saturating_sub(self.members[i].handled());
@@ -227,17 +239,54 @@ impl<A: Actor> Balancer<A> {
         self.send_with(Priority::Normal, message)
     }
 
-    /// Asks one member (see [`Address::ask`]).
+    /// Sends `message` at high priority to one member.
     ///
     /// # Errors
     ///
-    /// [`AskError`] as for [`Address::ask`].
+    /// As for [`send_with`](Balancer::send_with).
+    pub fn send_high(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
+        self.send_with(Priority::High, message)
+    }
+
+    /// Asks one member at normal priority (see [`Address::ask`]); members that have
+    /// stopped are skipped when picking.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError`] as for [`Address::ask`]: a request is built once, so if the picked
+    /// member stops before it is delivered, the message comes back rather than going to
+    /// another member.
     pub fn ask<T: Send>(
         &self,
         make: impl FnOnce(Reply<T>) -> A::Message,
     ) -> Result<Future<T>, AskError<A::Message>> {
+        self.ask_with(Priority::Normal, make)
+    }
+
+    /// [`ask`](Balancer::ask) at high priority.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Balancer::ask).
+    pub fn ask_high<T: Send>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> A::Message,
+    ) -> Result<Future<T>, AskError<A::Message>> {
+        self.ask_with(Priority::High, make)
+    }
+
+    /// [`ask`](Balancer::ask) at `priority`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Balancer::ask).
+    pub fn ask_with<T: Send>(
+        &self,
+        priority: Priority,
+        make: impl FnOnce(Reply<T>) -> A::Message,
+    ) -> Result<Future<T>, AskError<A::Message>> {
         let i = self.pick();
-        let future = self.members[i].ask(make)?;
+        let future = self.members[i].ask_with(priority, make)?;
         self.sent[i].fetch_add(1, Ordering::Relaxed);
         Ok(future)
     }
@@ -286,10 +335,7 @@ pub struct Broadcast<A: Actor> {
     members: Box<[Address<A>]>,
 }
 
-impl<A: Actor> Broadcast<A>
-where
-    A::Message: Clone,
-{
+impl<A: Actor> Broadcast<A> {
     /// A broadcast to `members`.
     ///
     /// # Errors
@@ -309,6 +355,21 @@ where
         &self.members
     }
 
+    /// Sends a message built by `make` to every member, for messages that cannot be
+    /// cloned (for instance an enum with request variants); returns how many accepted
+    /// theirs.
+    pub fn send_each(&self, priority: Priority, mut make: impl FnMut() -> A::Message) -> usize {
+        self.members
+            .iter()
+            .filter(|member| member.send_with(priority, make()).is_ok())
+            .count()
+    }
+}
+
+impl<A: Actor> Broadcast<A>
+where
+    A::Message: Clone,
+{
     /// Sends a copy of `message` at `priority` to every member (the last one gets the
     /// original) and returns how many accepted it. Copies that a member refused are
     /// dropped.

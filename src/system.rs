@@ -20,6 +20,10 @@ use crate::error::SpawnError;
 /// `resource`, and so is each message later sent to it: with a pool or an arena, no
 /// global allocation.
 ///
+/// The actor holds a reference to its scheduler, and a scheduler holds the actors it has
+/// queued: stop a scheduler when you are done with it (dropping a [`System`] does), or
+/// actors queued on it keep it, and themselves, alive, as an `Arc` cycle would.
+///
 /// # Errors
 ///
 /// [`SpawnError`] with the actor when `resource` has no memory for it.

@@ -15,7 +15,7 @@ use zeta_scheduler::JobRef;
 
 use crate::actor::Actor;
 use crate::address::Address;
-use crate::cell::{Cell, Mail};
+use crate::cell::Mail;
 
 struct VTableFor<A>(PhantomData<A>);
 
@@ -24,8 +24,8 @@ impl<A: Actor> VTableFor<A> {
         RawWakerVTable::new(clone::<A>, wake::<A>, wake_by_ref::<A>, drop_waker::<A>);
 }
 
-pub(crate) fn actor_waker<A: Actor>(cell: &Cell<A>) -> Waker {
-    let job = cell.job();
+pub(crate) fn actor_waker<A: Actor>(job: &JobRef) -> Waker {
+    let job = job.clone();
     let raw = RawWaker::new(job.into_raw().as_ptr().cast(), &VTableFor::<A>::VTABLE);
     // SAFETY: the vtable's functions uphold `RawWaker`'s contract: the data pointer is a
     // cell header carrying one reference, which `clone` duplicates and `wake`/`drop`

@@ -607,3 +607,60 @@ fn dropping_the_last_address_stops_an_idle_actor_in_place() {
     assert_eq!(memory.live_blocks(), 0);
     scheduler.stop().unwrap();
 }
+
+#[test]
+fn handled_counts_every_message_whatever_the_throughput() {
+    let system = System::manual(1).unwrap();
+    let (address, _log) = recorder(&system);
+    for i in 0..10 {
+        address.send((0, i)).unwrap();
+    }
+    system.scheduler().run_until_idle().unwrap();
+    assert_eq!(address.handled(), 10);
+    address.stop().unwrap();
+    system.scheduler().run_until_idle().unwrap();
+    assert_eq!(address.handled(), 11, "the stop message counts too");
+}
+
+#[test]
+fn killed_before_it_ever_ran_runs_no_hooks() {
+    struct Hooked(Arc<AtomicUsize>);
+    impl Actor for Hooked {
+        type Message = ();
+        fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+        fn on_stop(&mut self, _reason: StopReason) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let system = System::manual(8).unwrap();
+    let hooks = Arc::new(AtomicUsize::new(0));
+    let hooked = system.spawn(Hooked(hooks.clone())).unwrap();
+    hooked.send(()).unwrap();
+    hooked.kill().unwrap();
+    system.scheduler().run_until_idle().unwrap();
+    assert!(!hooked.is_alive());
+    assert_eq!(hooks.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn broadcast_of_messages_that_cannot_be_cloned() {
+    // `CounterMsg` carries a `Reply`, so it is not `Clone`: `send_each` builds one per
+    // member.
+    let system = System::manual(8).unwrap();
+    let counters: Vec<_> = (0..3).map(|i| system.spawn(Counter(i)).unwrap()).collect();
+    let all = Broadcast::new(counters.clone()).unwrap();
+    assert_eq!(all.send_each(Priority::Normal, || CounterMsg::Add(10)), 3);
+    let mut totals: Vec<_> = counters
+        .iter()
+        .map(|c| c.ask(CounterMsg::Get).unwrap())
+        .collect();
+    system.scheduler().run_until_idle().unwrap();
+    let totals: Vec<_> = totals
+        .iter_mut()
+        .map(|f| f.try_take().unwrap().unwrap())
+        .collect();
+    assert_eq!(totals, [10, 11, 12]);
+}

@@ -1,0 +1,26 @@
+//! The one place where the `zeta` crate switches between `std` and `loom`.
+//!
+//! The actor cell's own atomics (`killed`, `handled`, the weak count and its fence) and
+//! the routers' counters come from here: under `--cfg zeta_loom` they are loom's
+//! instrumented types, so the models in `loom-tests/` see every access (the lower
+//! crates' atomics, in the job header, the inbox and the request slot, are switched by
+//! their own `sync` modules); otherwise the standard ones.
+//!
+//! The `IN_ACTOR` flag is a thread-local, and so is switched too: loom 0.7 runs every
+//! model thread as a coroutine on the one OS thread that calls `loom::model`, so a
+//! `std::thread_local!` would be one flag shared by all of them (a thread preempted
+//! inside a handler would make another look "inside an actor", and guards restored out
+//! of order would leave it set for the next iteration). `loom::thread_local!` gives
+//! each model thread its own.
+
+#[cfg(not(zeta_loom))]
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(zeta_loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(not(zeta_loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(zeta_loom)]
+pub(crate) use loom::thread_local;
