@@ -11,6 +11,10 @@
 //! - `benches/pool.rs`: cost of an allocate + free of a message-sized block through
 //!   [`MemoryResource`](zeta_arena::MemoryResource), on one thread and with the free on
 //!   another thread, for the pool, the system allocator and a mutex free list.
+//! - `benches/actors.rs`: cost per operation of the actor paths of `zeta`: a
+//!   ping-pong round trip and an ask + reply between two actors, a request from an
+//!   outside thread with each wait strategy, and spawn + stop of an actor in a pool, an
+//!   arena and the global allocator; with a count of global allocations per operation.
 //!
 //! This library holds what more than one bench needs to measure threads honestly:
 //!
