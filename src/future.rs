@@ -23,6 +23,13 @@ use crate::error::RequestError;
 pub type Reply<T> = zeta_mailbox::Reply<'static, T>;
 
 /// How [`Future::wait`] waits.
+///
+/// Measured (`cargo bench -p zeta-bench --bench actors`, group `actors/outside-ask`, an
+/// outside thread asking an actor on a 1-worker `SharingScheduler`, one request at a
+/// time, 2-core VM): `Backoff` p50 211 ns, p99.9 85.9 µs (a "1 µs" sleep lasts the OS
+/// timer slack); `Park` p50 281 ns, p99.9 0.58 µs. Backoff's spin catches most replies
+/// a little sooner; Park has the far shorter tail. Prefer `Park` when tail latency
+/// matters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitStrategy {

@@ -575,14 +575,10 @@ fn two_threads_one_actor(second: Second, max_throughput: usize) {
                     Err(error) => panic!("nobody stops the actor, yet {error}"),
                 },
                 Second::Kill => {
-                    // Known deviation (not this model's subject): `kill` sets `killed`
-                    // before pushing its message, so a runner that sees the flag may
-                    // end the actor first and close the inbox, and this very kill then
-                    // reports `ActorStopped`. The actor still ends once, `Killed`
-                    // (asserted below).
-                    if let Err(error) = sink.kill() {
-                        assert_eq!(error.reason(), Undelivered::ActorStopped);
-                    }
+                    // `kill` pushes its message before it sets the flag, so the runner
+                    // cannot end the actor before the kill is in: it never reports a
+                    // failure here.
+                    sink.kill().expect("only this thread ends the actor");
                     0
                 }
                 Second::Stop => {
@@ -618,7 +614,11 @@ fn two_threads_one_actor(second: Second, max_throughput: usize) {
         Second::Kill => StopReason::Killed,
         Second::Stop => StopReason::Stopped,
     };
-    assert_eq!(stops, [expected_stop], "the actor ends once");
+    if matches!(second, Second::Kill) && handled == 0 && stops.is_empty() {
+        // Killed before its first run: it never started, so no hooks ran.
+    } else {
+        assert_eq!(stops, [expected_stop], "the actor ends once");
+    }
     match second {
         Second::Send => assert_eq!((sent, handled, back), (2, 2, 0), "both messages handled"),
         Second::Kill | Second::Stop => {
