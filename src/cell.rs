@@ -72,7 +72,7 @@ use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, Scheduler};
 
 use crate::actor::{Actor, StopReason};
 use crate::context::Context;
-use crate::sync::{fence, thread_local, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
 
 /// A shared memory resource, as the engine keeps it.
 pub type SharedResource = Arc<dyn MemoryResource + Send + Sync>;
@@ -301,13 +301,6 @@ unsafe impl<A: Actor> MemoryResource for Shelter<A> {
         // SAFETY: as in `allocate`.
         unsafe { &*self.0.get() }.home.identity()
     }
-}
-
-thread_local! {
-    /// Whether this thread is inside an actor's `resume` (a handler or a hook).
-    // Not a `const` initialiser: loom's `thread_local!` has no const form.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static IN_ACTOR: StdCell<bool> = StdCell::new(false);
 }
 
 /// Whether the current thread is running an actor (blocking here could deadlock it).

@@ -6,7 +6,7 @@
 //! crates' atomics, in the job header, the inbox and the request slot, are switched by
 //! their own `sync` modules); otherwise the standard ones.
 //!
-//! The `IN_ACTOR` flag is a thread-local, and so is switched too: loom 0.7 runs every
+//! The `IN_ACTOR` flag is a thread-local, and so is declared here, once per build: loom 0.7 runs every
 //! model thread as a coroutine on the one OS thread that calls `loom::model`, so a
 //! `std::thread_local!` would be one flag shared by all of them (a thread preempted
 //! inside a handler would make another look "inside an actor", and guards restored out
@@ -20,7 +20,14 @@ pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Or
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(zeta_loom))]
-pub(crate) use std::thread_local;
+std::thread_local! {
+    /// Whether this thread is inside an actor's `resume` (a handler or a hook). A
+    /// `const` initialiser: no lazy-init check on the resume path.
+    pub(crate) static IN_ACTOR: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
 
 #[cfg(zeta_loom)]
-pub(crate) use loom::thread_local;
+loom::thread_local! {
+    /// As above; loom's `thread_local!` has no `const` form.
+    pub(crate) static IN_ACTOR: core::cell::Cell<bool> = core::cell::Cell::new(false);
+}
