@@ -320,9 +320,15 @@ impl<A: Actor> Address<A> {
         let cell = self.cell();
         match cell.inbox.push(envelope) {
             InboxEnqueued::Queued => Ok(()),
-            InboxEnqueued::Unblocked => match cell.scheduler.schedule(self.job.clone()) {
-                Ok(()) => Ok(()),
-                Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
+            // `queue` takes the QUEUED bit and the queue's reference in one atomic step.
+            // It always succeeds here (winning `Unblocked` makes us the only scheduler
+            // of the idle actor), but `None` would only mean "already queued".
+            InboxEnqueued::Unblocked => match self.job.queue() {
+                Some(queued) => match cell.scheduler.submit(queued) {
+                    Ok(()) => Ok(()),
+                    Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
+                },
+                None => Ok(()),
             },
             InboxEnqueued::Closed(envelope) => {
                 Err((envelope.into_payload(), Undelivered::ActorStopped))
@@ -416,7 +422,10 @@ impl<A: Actor> MustSchedule<'_, A> {
     /// shutdown (its queued messages are dropped; requests resolve with an error).
     pub fn schedule_on(mut self, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
         self.done = true;
-        scheduler.schedule(self.address.job.clone())
+        match self.address.job.queue() {
+            Some(queued) => scheduler.submit(queued),
+            None => Ok(()),
+        }
     }
 
     /// The actor's job, to be scheduled by the caller (the duty is discharged).
@@ -430,11 +439,9 @@ impl<A: Actor> MustSchedule<'_, A> {
 impl<A: Actor> Drop for MustSchedule<'_, A> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self
-                .address
-                .cell()
-                .scheduler
-                .schedule(self.address.job.clone());
+            if let Some(queued) = self.address.job.queue() {
+                let _ = self.address.cell().scheduler.submit(queued);
+            }
         }
     }
 }

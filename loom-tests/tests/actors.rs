@@ -190,10 +190,7 @@ impl LoomFifo {
 }
 
 impl Scheduler for LoomFifo {
-    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
-        let Some(queued) = job.into_queued() else {
-            return Ok(());
-        };
+    fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
         // Relaxed: the models stop the scheduler only after joining every thread.
         if self.stopped.load(Relaxed) {
             return Err(Stopped::new(queued));

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::injector::Injector;
-use crate::job::{JobRef, QueuedJob};
+use crate::job::QueuedJob;
 use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 use crate::sync::{AtomicBool, AtomicU64, Ordering, UnsafeCell};
 
@@ -240,10 +240,7 @@ impl ManualScheduler {
 }
 
 impl Scheduler for ManualScheduler {
-    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
-        let Some(queued) = job.into_queued() else {
-            return Ok(());
-        };
+    fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
         self.injector.push(queued).map_err(Stopped::new)
     }
 

@@ -7,11 +7,12 @@ use crate::job::{JobRef, QueuedJob};
 /// Something that runs jobs: the built-in [`SharingScheduler`](crate::SharingScheduler)
 /// and [`ManualScheduler`](crate::ManualScheduler), or your own.
 ///
-/// Implementations build on [`JobRef::into_queued`] (which makes every job's run-queue
-/// entry unique) and [`QueuedJob::run`](crate::QueuedJob::run) (which resumes it, catches
-/// panics, and says whether to requeue it), so that whatever they do, a job is never
-/// resumed by two threads at once, and is resumed or told shutdown for every time it was
-/// queued.
+/// An implementation provides [`submit`](Scheduler::submit), which receives a
+/// [`QueuedJob`]: an entry made by [`JobRef::into_queued`] or [`JobRef::queue`], which
+/// make every job's run-queue entry unique. It runs entries with
+/// [`QueuedJob::run`](crate::QueuedJob::run) (which resumes the job, catches panics, and
+/// says whether to requeue it), so that whatever it does, a job is never resumed by two
+/// threads at once, and is resumed or told shutdown for every time it was queued.
 ///
 /// # Examples
 ///
@@ -20,7 +21,9 @@ pub trait Scheduler: Send + Sync {
     /// Queues `job` to be resumed.
     ///
     /// Scheduling a job that is already queued, or running (it is then resumed once more
-    /// after the current run), does nothing more.
+    /// after the current run), does nothing more. The provided implementation takes the
+    /// job's `QUEUED` bit ([`JobRef::into_queued`]) and gives the entry to
+    /// [`submit`](Scheduler::submit).
     ///
     /// # Errors
     ///
@@ -28,7 +31,23 @@ pub trait Scheduler: Send + Sync {
     /// (its `QUEUED` bit taken, so nobody else runs it): the caller may inspect it, then
     /// drops it, which tells the job shutdown. The actor layer uses this window to take
     /// back the message whose send found the scheduler stopped.
-    fn schedule(&self, job: JobRef) -> Result<(), Stopped>;
+    #[inline]
+    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
+        match job.into_queued() {
+            Some(queued) => self.submit(queued),
+            None => Ok(()),
+        }
+    }
+
+    /// Puts a job that holds its `QUEUED` bit into a run queue: the part of
+    /// [`schedule`](Scheduler::schedule) a scheduler implements. The caller made the
+    /// entry with [`JobRef::into_queued`] or [`JobRef::queue`] (the cheaper form, for a
+    /// borrowed reference: the actor layer's send path), so it is the job's only entry.
+    ///
+    /// # Errors
+    ///
+    /// As for [`schedule`](Scheduler::schedule): [`Stopped`] hands the entry back.
+    fn submit(&self, job: QueuedJob) -> Result<(), Stopped>;
 
     /// Starts running jobs (spawns threads, for a threaded scheduler). Jobs scheduled
     /// before `start` wait until then.

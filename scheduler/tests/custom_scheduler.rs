@@ -36,10 +36,7 @@ impl Fifo {
 }
 
 impl Scheduler for Fifo {
-    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
-        let Some(queued) = job.into_queued() else {
-            return Ok(());
-        };
+    fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
         if *self.stopped.lock().unwrap() {
             return Err(Stopped::new(queued));
         }

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! JobRef (one word) ──▶ #[repr(C)] JobHeader
-//!                        state   (QUEUED / RUNNING / NOTIFIED / COMPLETE, see state.rs)
-//!                        refs    (strong count; the job is destroyed at zero)
+//!                        state   (QUEUED / RUNNING / NOTIFIED / COMPLETE and the strong
+//!                                 count, one word: see state.rs; destroyed at count zero)
 //!                        next    (intrusive link: the injector, the manual queue)
 //!                        vtable  (&'static: resume, shutdown, panicked, destroy)
 //!                      followed by the job itself
@@ -15,9 +15,14 @@
 //! resource and supplies its own vtable ([`JobRef::from_raw`]).
 //!
 //! Refcounting follows the usual rules: a Relaxed increment with an abort on overflow;
-//! a Release decrement, and an Acquire fence before destroying.
+//! a Release decrement, and an Acquire fence before destroying. The count lives in the
+//! state word, so that queueing a job ([`JobRef::queue`]) and finishing a run
+//! ([`QueuedJob::run`]) move the queue's reference in the same CAS as the state.
 
 pub(crate) mod state;
+
+#[cfg(all(test, zeta_loom))]
+mod loom;
 
 use core::any::Any;
 use core::fmt;
@@ -26,13 +31,13 @@ use core::ptr::NonNull;
 
 use self::state::State;
 use crate::resumable::{Resumable, ResumeInfo};
-use crate::sync::{fence, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{fence, Ordering, UnsafeCell};
 
 /// The header at the start of every job.
 #[repr(C)]
 pub struct JobHeader {
+    /// The state bits and the reference count.
     pub(crate) state: State,
-    refs: AtomicUsize,
     /// Intrusive link. Used only by the queue that holds the job, and a job is in at most
     /// one queue (its `QUEUED` bit).
     pub(crate) next: UnsafeCell<*mut JobHeader>,
@@ -60,7 +65,6 @@ impl JobHeader {
     pub fn new(vtable: &'static JobVTable) -> Self {
         Self {
             state: State::new(),
-            refs: AtomicUsize::new(1),
             next: UnsafeCell::new(core::ptr::null_mut()),
             vtable,
         }
@@ -71,7 +75,6 @@ impl fmt::Debug for JobHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JobHeader")
             .field("state", &self.state.load())
-            .field("refs", &self.refs.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -209,7 +212,7 @@ impl JobRef {
 
     /// The number of references (a snapshot).
     pub fn ref_count(&self) -> usize {
-        self.header().refs.load(Ordering::Relaxed)
+        self.header().state.load().refs()
     }
 
     #[inline(always)]
@@ -241,14 +244,9 @@ impl JobRef {
 impl Clone for JobRef {
     #[inline]
     fn clone(&self) -> Self {
-        // Relaxed: a new reference can only be made from an existing one, which keeps
-        // the job alive; nothing is published.
-        let old = self.header().refs.fetch_add(1, Ordering::Relaxed);
-        if old > isize::MAX as usize {
-            // Unreachable without leaking references on purpose; a wrapped count would
-            // free a live job.
-            std::process::abort();
-        }
+        // A new reference can only be made from an existing one, which keeps the job
+        // alive; `ref_inc` aborts before the count could wrap.
+        self.header().state.ref_inc();
         Self {
             header: self.header,
         }
@@ -260,7 +258,7 @@ impl Drop for JobRef {
     fn drop(&mut self) {
         // Release: everything this reference's holder did to the job happens before the
         // destruction. Acquire fence below: the destroyer sees all of it.
-        if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
+        if !self.header().state.ref_dec() {
             return;
         }
         fence(Ordering::Acquire);
@@ -347,6 +345,60 @@ impl JobRef {
             state::ToQueued::AlreadyScheduled | state::ToQueued::Complete => None,
         }
     }
+
+    /// Like [`into_queued`](JobRef::into_queued), through a borrowed reference: on
+    /// success the queue's new reference is added in the same atomic step as the
+    /// `QUEUED` bit, so `job.queue()` costs one atomic read-modify-write where
+    /// `job.clone().into_queued()` costs two (three when there is nothing to do). This is
+    /// the hot path of a message send; give the result to [`Scheduler::submit`].
+    ///
+    /// [`Scheduler::submit`]: crate::Scheduler::submit
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta_scheduler::{JobRef, ResumeInfo, Resumable};
+    ///
+    /// struct Job;
+    /// impl Resumable for Job {
+    ///     fn resume(&self, _max: usize) -> ResumeInfo {
+    ///         ResumeInfo::awaiting(1)
+    ///     }
+    /// }
+    ///
+    /// let job = JobRef::new(Job);
+    /// let queued = job.queue().expect("idle: the caller must queue it");
+    /// assert_eq!(job.ref_count(), 2, "the queue's reference");
+    /// assert!(job.queue().is_none(), "already queued: no second entry");
+    /// drop(queued.run(16));
+    /// assert_eq!(job.ref_count(), 1);
+    /// ```
+    #[inline]
+    pub fn queue(&self) -> Option<QueuedJob> {
+        match self.header().state.transition_to_queued_with_ref() {
+            state::ToQueued::Push => Some(QueuedJob {
+                // SAFETY: the transition added one reference for the queue entry; the
+                // new `JobRef` adopts it (rule 2 of `from_raw`). The header is a live
+                // job's (we hold `self`), made as `from_raw` requires.
+                job: unsafe { JobRef::from_raw(self.header) },
+            }),
+            state::ToQueued::AlreadyScheduled | state::ToQueued::Complete => None,
+        }
+    }
+
+    /// Destroys the job whose count the caller has just taken to zero (without this
+    /// reference's drop, which would decrement it again).
+    ///
+    /// # Safety
+    ///
+    /// The count is zero, and the caller's atomic step that made it so was followed by
+    /// an Acquire fence: nobody else can reach the job.
+    unsafe fn destroy_at_zero(self) {
+        let header = self.into_raw();
+        // SAFETY: the caller's guarantee: nobody else can reach the job; its vtable's
+        // `destroy` frees it exactly as it was made.
+        unsafe { (header.as_ref().vtable.destroy)(header) }
+    }
 }
 
 impl QueuedJob {
@@ -373,9 +425,25 @@ impl QueuedJob {
                     info.result,
                     crate::ResumeResult::Done | crate::ResumeResult::Shutdown
                 );
-                let requeue = match header.state.transition_from_running(again, complete) {
-                    state::AfterRun::Requeue => Some(QueuedJob { job }),
-                    state::AfterRun::Release => None,
+                // The queue's reference goes in the same CAS as `RUNNING` unless requeued.
+                let requeue = match header
+                    .state
+                    .transition_from_running_releasing(again, complete)
+                {
+                    state::RunEnd::Requeue => Some(QueuedJob { job }),
+                    state::RunEnd::Released => {
+                        // Our reference is gone with the CAS: the job may already be
+                        // freed by another owner, so not even its count may be touched.
+                        core::mem::forget(job);
+                        None
+                    }
+                    state::RunEnd::Last => {
+                        fence(Ordering::Acquire);
+                        // SAFETY: the CAS took the count to zero and the fence above
+                        // orders every other owner's use before this.
+                        unsafe { job.destroy_at_zero() };
+                        None
+                    }
                 };
                 Ran {
                     info: Some(info),

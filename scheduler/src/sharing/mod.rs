@@ -24,7 +24,7 @@ use crossbeam_utils::CachePadded;
 use self::worker::Worker;
 use crate::idle::Idle;
 use crate::injector::Injector;
-use crate::job::JobRef;
+use crate::job::QueuedJob;
 use crate::queue::{self, Local, Remote};
 use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 use crate::sync::lock::{lock, Mutex};
@@ -301,10 +301,7 @@ impl SharingScheduler {
 
 impl Scheduler for SharingScheduler {
     #[inline]
-    fn schedule(&self, job: JobRef) -> Result<(), Stopped> {
-        let Some(queued) = job.into_queued() else {
-            return Ok(());
-        };
+    fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
         let mut queued = Some(queued);
         let shared = &*self.shared;
         worker::with_current(shared.id, |worker| {
