@@ -44,6 +44,12 @@ if [[ "$what" == all || "$what" == tests ]]; then
     | grep '"test":true' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
   [[ ${#binaries[@]} -gt 0 ]] || { echo "no test binaries found" >&2; exit 2; }
   for binary in "${binaries[@]}"; do
+    # The zero_alloc binaries count global allocations, not memory errors, and pass a
+    # million messages each: under valgrind they take minutes, and valgrind's serialised
+    # threads let a worker take a burst of more than 64 jobs from the injector, which
+    # grows its crossbeam-deque buffer (a known allocation; see BENCHMARKS.md). CI runs
+    # them natively.
+    case "$(basename "$binary")" in zero_alloc-*) printf '=== skipped %s\n' "$(basename "$binary")"; continue ;; esac
     # --test-threads=2: the tests of one binary run two at a time (valgrind serialises
     # threads anyway); each binary's own filters and ignores apply.
     run "test $(basename "$binary")" "$binary" --test-threads=2 -q

@@ -132,11 +132,10 @@
 //! This set-up work (warm-up, allocation counts, latency percentiles) runs for every
 //! benchmark whatever the command line's filter, which only skips criterion's part.
 
-use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
 use std::future::Future as _;
 use std::hint;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
@@ -148,6 +147,7 @@ use zeta::{
     Actor, Address, Context, Future, ManualScheduler, Reply, Scheduler, SharingScheduler,
     StopReason, WaitStrategy,
 };
+use zeta_bench::counting::{global_allocations, CountingAlloc};
 use zeta_bench::Backoff;
 
 /// Round trips (requests) per run in the ping-pong and ask-reply groups: one outside
@@ -176,76 +176,8 @@ const STALL: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------
 // Counting the global allocator.
 
-/// The system allocator, counting allocations while [`COUNTING`] is set.
-struct CountingAlloc;
-
-/// Whether [`CountingAlloc`] counts; set only by [`global_allocations`].
-static COUNTING: AtomicBool = AtomicBool::new(false);
-/// Allocations (and reallocations) counted so far.
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-#[inline(always)]
-fn count_allocation() {
-    // Relaxed, both: see `global_allocations` for why the counted window is exact for
-    // the allocations it is meant to see.
-    if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator, which upholds
-// `GlobalAlloc`'s contract; counting touches only two static atomics and never
-// allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    #[inline]
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: the caller's contract for `alloc` is passed on.
-        unsafe { SystemAlloc.alloc(layout) }
-    }
-
-    #[inline]
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_allocation();
-        // SAFETY: the caller's contract for `alloc_zeroed` is passed on.
-        unsafe { SystemAlloc.alloc_zeroed(layout) }
-    }
-
-    #[inline]
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_allocation();
-        // SAFETY: the caller's contract for `realloc` is passed on.
-        unsafe { SystemAlloc.realloc(ptr, layout, new_size) }
-    }
-
-    #[inline]
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc` is passed on.
-        unsafe { SystemAlloc.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// Global allocations made by the whole process while `work` runs.
-///
-/// `work` must wait for everything it starts on other threads (it does: each operation
-/// ends when the measuring thread has the answer). Relaxed is then exact for what is
-/// counted: the store of `true` comes before the measuring thread's first send, whose
-/// hand-off to a worker (the inbox push and take, the scheduler's queue) orders it
-/// before that worker's loads of the flag; and a worker's counted allocation comes
-/// before the reply or message that ends the operation, which orders it before the
-/// final load here. A worker's allocation after the last hand-off (while going to sleep)
-/// may or may not be counted: the one-time ones (a thread's first park) are done in
-/// warm-up, before counting.
-fn global_allocations(work: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    COUNTING.store(true, Ordering::Relaxed);
-    work();
-    COUNTING.store(false, Ordering::Relaxed);
-    ALLOCATIONS.load(Ordering::Relaxed) - before
-}
 
 // ---------------------------------------------------------------------------------------
 // Actors.

@@ -15,6 +15,10 @@
 //!   ping-pong round trip and an ask + reply between two actors, a request from an
 //!   outside thread with each wait strategy, and spawn + stop of an actor in a pool, an
 //!   arena and the global allocator; with a count of global allocations per operation.
+//! - `benches/patterns.rs`: zeta in the shapes users build, per message: fan-in from four
+//!   outside threads to one actor (against a crossbeam channel), a `Broadcast` to 100
+//!   actors (and the 1 → 4 fan-out), and a token passed around a ring of 100 actors; with
+//!   a count of global allocations per message.
 //!
 //! This library holds what more than one bench needs to measure threads honestly:
 //!
@@ -23,8 +27,11 @@
 //! - [`StartGate`] and [`run_rounds`]: worker threads spawned once, outside the timed
 //!   region, and released together for each timed round by a spin handshake, so that
 //!   neither thread spawning nor the wake-up of a sleeping thread is measured.
+//! - [`counting`]: a global allocator that counts allocations while asked to, which each
+//!   bench binary installs to print (and assert) its global allocations per operation.
 //!
-//! The crate will also host the bench runner binary.
+//! The crate also holds the bench runner, `src/main.rs` (`cargo run --release -p
+//! zeta-bench -- --help`): a subset of the Savina actor benchmarks, one table.
 //!
 //! # Example
 //!
@@ -66,6 +73,8 @@
     clippy::undocumented_unsafe_blocks,
     clippy::missing_safety_doc
 )]
+
+pub mod counting;
 
 use std::hint;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -237,6 +246,10 @@ impl Drop for CloseOnDrop<'_> {
 ///
 /// A round ends when the leader decides (typically when it has received everything the
 /// workers produce); the next `open` waits for every worker to be back at the gate.
+/// What the leader sets up for the next round before calling `open` can still be seen
+/// by a worker of the previous round that has not started yet: one that produces
+/// nothing may not have, when the leader has received everything. If workers read
+/// per-round parameters, have them signal when they are done and wait for that.
 ///
 /// # Panics
 ///
@@ -306,6 +319,16 @@ mod tests {
         assert_eq!(
             hits.load(Ordering::Relaxed),
             5 * (1 + (1 << 16) + (1 << 32))
+        );
+    }
+
+    #[test]
+    fn counting_needs_the_allocator_installed() {
+        // The library's test binary does not install `CountingAlloc`.
+        assert!(!counting::installed());
+        assert_eq!(
+            counting::global_allocations(|| drop(std::hint::black_box(vec![1u8; 64]))),
+            0
         );
     }
 

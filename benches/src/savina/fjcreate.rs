@@ -1,0 +1,243 @@
+//! Savina's `fjcreate` (fork-join creation): many short-lived actors, each created,
+//! sent one message, and gone.
+//!
+//! **Savina.** The benchmark's main thread creates 40 000 actors one after the other
+//! and sends each one message; each actor performs a small computation (`sin(θ)²`) on
+//! it and exits. It measures the whole life of an actor: creation, first scheduling,
+//! one message, termination and reclamation.
+//!
+//! **Ours.** The main thread spawns each actor with `zeta::spawn` into the case's
+//! counted pool (the actor's cell is one pool block: no global allocation), on the
+//! `SharingScheduler`, sends it one message (a second pool block; the actor is idle, so
+//! the send schedules it through the injector and may wake a parked worker) and drops
+//! its address. The actor computes [`compute`]`(v)` and calls `Context::stop`; its
+//! `on_stop` sends a `Done` to a collector actor, with the result and whether it
+//! stopped gracefully; then the actor is dropped and its cell goes back to the pool
+//! (from a worker thread: a remote free to the main thread's pool shard).
+//! The collector counts the `Done`s and answers the request the main thread made
+//! before the first spawn once all have come in. One op is one actor.
+//!
+//! - Warm-up (not measured): one full run, which grows the pool to the run's peak.
+//! - Measured: from the collector's request, through the 40 000 × scale spawns and
+//!   sends, to the main thread having the collector's answer. Messages: per actor its
+//!   work message and its `Done`, plus the request and its reply.
+//!
+//! **Checked.** Every actor handled its message (the checksum of the results equals
+//! the one the main thread computes afterwards) and ran `on_stop` with
+//! `StopReason::Stopped`; at the end the collector stops gracefully, nothing panicked
+//! or was left queued, and every block (every cell, every message) went back to the
+//! pool.
+//!
+//! **Allocations.** Spawning into a warm pool makes no global allocation, yet this
+//! case shows some 100 to 600 per run of 40 000 (0.004 to 0.015 per actor). Traced
+//! (gdb on `malloc`, 2 workers), they are of two kinds. Most come from the scheduler's
+//! run queues: a worker that finds the injector non-empty takes the whole batch and
+//! pushes it onto its crossbeam-deque queue, whose buffer doubles as it fills (up to
+//! 64 K entries for a burst of 40 000) and is halved again by `pop` as it drains
+//! (crossbeam shrinks a buffer less than a quarter full), each resize a new buffer and
+//! its 16-byte box; so every burst from outside grows the queue again. The rest are
+//! 64 KiB pool chunks: a pool shard growing on a thread that needed fewer blocks in the
+//! warm-up (blocks go back to the shard that carved them).
+
+use zeta::{Actor, Address, Context, Reply, StopReason};
+
+use super::fjthrput::compute;
+use super::{returned, Case, Config, Meter, Outcome, Rig};
+
+/// The case.
+pub const CASE: Case = Case {
+    name: "fjcreate",
+    unit: "actor",
+    about: "40 000 actors, each spawned, sent one message (sin^2 work), and stopped",
+    run,
+};
+
+/// Savina's default number of actors.
+const ACTORS: u64 = 40_000;
+
+/// A short-lived actor: one message, then it stops and reports.
+struct Child {
+    collector: Address<Collector>,
+    /// The result of its one message, once handled.
+    result: Option<u64>,
+}
+
+impl Actor for Child {
+    type Message = u64;
+
+    #[inline]
+    fn handle(&mut self, value: u64, ctx: &mut Context<'_, Self>) {
+        self.result = Some(compute(value));
+        ctx.stop();
+    }
+
+    #[inline]
+    fn on_stop(&mut self, reason: StopReason) {
+        let done = Done {
+            result: self.result,
+            stopped: reason == StopReason::Stopped,
+        };
+        // Err only if the collector has stopped: its count then falls short, which the
+        // main thread reports.
+        let _ = self.collector.send(CollectorMsg::Done(done));
+    }
+}
+
+/// A child's last word.
+struct Done {
+    /// Its result, if it handled its message.
+    result: Option<u64>,
+    /// Whether it stopped with `StopReason::Stopped`.
+    stopped: bool,
+}
+
+/// What the collector saw in a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    /// `Done`s received.
+    done: u64,
+    /// Children that handled their message.
+    handled: u64,
+    /// Children that stopped gracefully.
+    stopped: u64,
+    /// Wrapping sum of the children's results.
+    checksum: u64,
+}
+
+/// Counts the children's `Done`s and answers when all have come in.
+struct Collector {
+    expected: u64,
+    tally: Tally,
+    waiter: Option<Reply<Tally>>,
+}
+
+enum CollectorMsg {
+    /// Expect this many `Done`s; answer with the tally when they are in.
+    Expect(u64, Reply<Tally>),
+    Done(Done),
+}
+
+impl Collector {
+    fn answer_if_complete(&mut self) {
+        if self.tally.done >= self.expected {
+            if let Some(waiter) = self.waiter.take() {
+                // Err only if the asker has given up, which it then knows.
+                let _ = waiter.send(core::mem::take(&mut self.tally));
+            }
+        }
+    }
+}
+
+impl Actor for Collector {
+    type Message = CollectorMsg;
+
+    #[inline]
+    fn handle(&mut self, message: CollectorMsg, _ctx: &mut Context<'_, Self>) {
+        match message {
+            CollectorMsg::Expect(expected, waiter) => {
+                self.expected = expected;
+                self.tally = Tally::default();
+                self.waiter = Some(waiter);
+                self.answer_if_complete();
+            }
+            CollectorMsg::Done(done) => {
+                self.tally.done += 1;
+                if let Some(result) = done.result {
+                    self.tally.handled += 1;
+                    self.tally.checksum = self.tally.checksum.wrapping_add(result);
+                }
+                if done.stopped {
+                    self.tally.stopped += 1;
+                }
+                self.answer_if_complete();
+            }
+        }
+    }
+}
+
+/// One run: `actors` children spawned and sent one message each; the collector's
+/// tally.
+fn play(rig: &Rig, collector: &Address<Collector>, actors: u64) -> Result<Tally, String> {
+    let future = collector
+        .ask(|waiter| CollectorMsg::Expect(actors, waiter))
+        .map_err(|e| format!("asking the collector: {e}"))?;
+    for value in 0..actors {
+        let child = rig.spawn(Child {
+            collector: collector.clone(),
+            result: None,
+        })?;
+        child
+            .send(value)
+            .map_err(|e| format!("the message to child {value}: {e}"))?;
+    }
+    rig.wait(future, "the collector's tally")
+}
+
+fn run(config: &Config) -> Result<Outcome, String> {
+    let actors = config.scaled(ACTORS, 100);
+    let rig = Rig::new(config)?;
+    let collector = rig.spawn(Collector {
+        expected: 0,
+        tally: Tally::default(),
+        waiter: None,
+    })?;
+    let want = Tally {
+        done: actors,
+        handled: actors,
+        stopped: actors,
+        checksum: (0..actors).fold(0u64, |sum, value| sum.wrapping_add(compute(value))),
+    };
+    let check = |got: Tally, run: &str| {
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{run}: {} of {actors} children reported, {} handled their message, {} \
+                 stopped gracefully; checksum {:#x}, expected {:#x}",
+                got.done, got.handled, got.stopped, got.checksum, want.checksum
+            ))
+        }
+    };
+
+    // Warm-up: a full run, so that the pool has grown to the run's peak.
+    check(play(&rig, &collector, actors)?, "warm-up")?;
+
+    let meter = Meter::start();
+    let got = play(&rig, &collector, actors)?;
+    let (wall, allocations) = meter.stop();
+    check(got, "measured run")?;
+
+    rig.stop_actors(&[&collector])?;
+    drop(collector);
+    let memory = rig.finish()?;
+
+    Ok(Outcome {
+        ops: actors,
+        // Per child its message and its `Done`; the request and its reply.
+        messages: 2 * actors + 2,
+        wall,
+        allocations,
+        latency: Vec::new(),
+        check: format!(
+            "{actors} children handled their message (checksum as computed) and stopped \
+             gracefully, twice; {}",
+            returned(&memory)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_run_runs_and_checks() {
+        let config = Config {
+            scale: 0.01,
+            workers: 2,
+        };
+        let outcome = run(&config).expect("the case succeeds");
+        assert_eq!(outcome.ops, 400);
+        assert_eq!(outcome.messages, 2 * 400 + 2);
+    }
+}

@@ -1,0 +1,277 @@
+//! Savina's `fjthrput` (fork-join throughput): many actors, each sent many messages
+//! from outside, each message a little work.
+//!
+//! **Savina.** 60 actors; the benchmark's main thread sends 10 000 messages to each, in
+//! rounds (one message to every actor, then the next round). On each message an actor
+//! performs a small computation (`sin(θ)²`, checked so that it cannot be removed).
+//! It measures message throughput into many mailboxes from one outside sender, with the
+//! actors spread over the worker threads.
+//!
+//! **Ours.** The same 60 actors on a `SharingScheduler`, in a counted pool, and the
+//! same order of sends from the main thread, which is not a worker: each send
+//! allocates a pool node from the main thread's shard, pushes it, and, when the actor
+//! was idle, schedules it through the injector and wakes a parked worker if there is
+//! one. Each message carries a value `v`; the actor computes [`compute`]`(v)`
+//! (Savina's `sin(θ)²`, with `θ` from `v`) and adds its bits to a checksum. Messages go
+//! at high or normal priority, chosen by a xorshift generator with a fixed seed (about
+//! half each), and say which they are, so that the actor counts both. After the last
+//! round the main thread asks every actor for its tally (a normal-priority request:
+//! per-sender FIFO puts it after every normal message, and high ones are handled
+//! first), which also resets it. One op is one work message.
+//!
+//! - Warm-up (not measured): one full run, which grows the pool to the run's peak.
+//! - Measured: the 600 000 × scale sends, the 60 tally requests and their answers, up
+//!   to the main thread having the last answer. Messages: the work messages, the
+//!   requests and the replies.
+//!
+//! **Checked.** Every actor handled exactly 10 000 × scale messages, and as many high
+//! and normal ones as were sent to it; its checksum equals the one the main thread
+//! computes afterwards from the same values (so every computation ran, on the right
+//! value). At the end the actors stop gracefully, nothing panicked or was left queued,
+//! and every block went back to the pool.
+//!
+//! **Allocations.** The few global allocations that can show in the measured run are
+//! 64 KiB pool chunks (by their size, on the 2-core VM): the main thread's pool shard
+//! grows when the actors fall further behind its sends than in the warm-up.
+
+use std::hint::black_box;
+
+use zeta::{Actor, Context, Priority, Reply};
+
+use super::{returned, Case, Config, Meter, Outcome, Rig};
+
+/// The case.
+pub const CASE: Case = Case {
+    name: "fjthrput",
+    unit: "message",
+    about: "60 actors x 10 000 messages each from outside, high/normal priority, sin^2 work",
+    run,
+};
+
+/// Savina's default number of actors.
+const ACTORS: u64 = 60;
+/// Savina's default number of messages per actor.
+const MESSAGES_PER_ACTOR: u64 = 10_000;
+/// The seed of the priority choices.
+const SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Savina's per-message work (`ForkJoinConfig.performComputation`): `sin(θ)²`, here
+/// with `θ = 37.2 + (value mod 1024)`, the input hidden from the optimiser. Returns the
+/// result's bits, for a checksum that must match exactly.
+#[inline]
+pub fn compute(value: u64) -> u64 {
+    let theta = black_box(37.2 + (value % 1024) as f64);
+    let sin = theta.sin();
+    (sin * sin).to_bits()
+}
+
+/// xorshift64: the priority of each message, reproducibly.
+struct Priorities(u64);
+
+impl Priorities {
+    fn new() -> Self {
+        Self(SEED)
+    }
+
+    #[inline]
+    fn next_is_high(&mut self) -> bool {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x >> 63 == 1
+    }
+}
+
+/// What an actor handled since its last report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    high: u64,
+    normal: u64,
+    /// Wrapping sum of [`compute`] over the values handled.
+    checksum: u64,
+}
+
+impl Tally {
+    #[inline]
+    fn add(&mut self, value: u64, high: bool) {
+        self.checksum = self.checksum.wrapping_add(compute(value));
+        if high {
+            self.high += 1;
+        } else {
+            self.normal += 1;
+        }
+    }
+}
+
+/// One of the 60 actors.
+struct Worker {
+    tally: Tally,
+}
+
+enum Msg {
+    /// Work on `value`; `high` says at which priority it was sent.
+    Work { value: u64, high: bool },
+    /// Answer with the tally and start a new one.
+    Report(Reply<Tally>),
+}
+
+impl Actor for Worker {
+    type Message = Msg;
+
+    #[inline]
+    fn handle(&mut self, message: Msg, _ctx: &mut Context<'_, Self>) {
+        match message {
+            Msg::Work { value, high } => self.tally.add(value, high),
+            Msg::Report(reply) => {
+                // Err only if the asker has given up, which it then knows.
+                let _ = reply.send(core::mem::take(&mut self.tally));
+            }
+        }
+    }
+}
+
+/// The value of the message of round `round` to actor `actor`.
+#[inline]
+fn value(round: u64, actor: usize) -> u64 {
+    round * ACTORS + actor as u64
+}
+
+/// One run: every round's sends, then every actor's tally, into `tallies` (reserved
+/// by the caller, so that the measured region does not allocate it).
+fn play(
+    rig: &Rig,
+    actors: &[zeta::Address<Worker>],
+    rounds: u64,
+    tallies: &mut Vec<Tally>,
+) -> Result<(), String> {
+    let mut priorities = Priorities::new();
+    for round in 0..rounds {
+        for (index, actor) in actors.iter().enumerate() {
+            let high = priorities.next_is_high();
+            let priority = if high {
+                Priority::High
+            } else {
+                Priority::Normal
+            };
+            let value = value(round, index);
+            actor
+                .send_with(priority, Msg::Work { value, high })
+                .map_err(|e| format!("a send to actor {index}: {e}"))?;
+        }
+    }
+    tallies.clear();
+    for (index, actor) in actors.iter().enumerate() {
+        let future = actor
+            .ask(Msg::Report)
+            .map_err(|e| format!("asking actor {index} for its tally: {e}"))?;
+        tallies.push(rig.wait(future, "a tally")?);
+    }
+    Ok(())
+}
+
+/// What every actor must have handled in a run of `rounds`.
+fn expected(actors: usize, rounds: u64) -> Vec<Tally> {
+    let mut tallies = vec![Tally::default(); actors];
+    let mut priorities = Priorities::new();
+    for round in 0..rounds {
+        for (index, tally) in tallies.iter_mut().enumerate() {
+            tally.add(value(round, index), priorities.next_is_high());
+        }
+    }
+    tallies
+}
+
+/// Compares a run's tallies with what was sent.
+fn check(got: &[Tally], want: &[Tally], run: &str) -> Result<(), String> {
+    for (index, (got, want)) in got.iter().zip(want).enumerate() {
+        if got != want {
+            return Err(format!(
+                "{run}: actor {index} handled {} high + {} normal (checksum {:#x}), \
+                 sent {} high + {} normal (checksum {:#x})",
+                got.high, got.normal, got.checksum, want.high, want.normal, want.checksum
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn run(config: &Config) -> Result<Outcome, String> {
+    let rounds = config.scaled(MESSAGES_PER_ACTOR, 10);
+    let rig = Rig::new(config)?;
+    let actors = (0..ACTORS)
+        .map(|_| {
+            rig.spawn(Worker {
+                tally: Tally::default(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let want = expected(actors.len(), rounds);
+
+    let mut got = Vec::with_capacity(actors.len());
+
+    // Warm-up: a full run, so that the pool has grown to the run's peak.
+    play(&rig, &actors, rounds, &mut got)?;
+    check(&got, &want, "warm-up")?;
+
+    let meter = Meter::start();
+    play(&rig, &actors, rounds, &mut got)?;
+    let (wall, allocations) = meter.stop();
+    check(&got, &want, "measured run")?;
+
+    let stoppable: Vec<&dyn super::Stoppable> =
+        actors.iter().map(|a| a as &dyn super::Stoppable).collect();
+    rig.stop_actors(&stoppable)?;
+    drop(stoppable);
+    drop(actors);
+    let memory = rig.finish()?;
+
+    let ops = ACTORS * rounds;
+    let high: u64 = got.iter().map(|t| t.high).sum();
+    Ok(Outcome {
+        ops,
+        // The work messages, the tally requests and their replies.
+        messages: ops + 2 * ACTORS,
+        wall,
+        allocations,
+        latency: Vec::new(),
+        check: format!(
+            "each of {ACTORS} actors handled {rounds} messages, high/normal counts and \
+             sin^2 checksums as sent ({high} high, {} normal in all); actors stopped, \
+             {}",
+            ops - high,
+            returned(&memory)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_are_mixed_and_reproducible() {
+        let draw = || {
+            let mut priorities = Priorities::new();
+            (0..10_000)
+                .map(|_| priorities.next_is_high())
+                .collect::<Vec<_>>()
+        };
+        let first = draw();
+        assert_eq!(first, draw());
+        let high = first.iter().filter(|&&high| high).count();
+        assert!((4_500..5_500).contains(&high), "{high} high of 10 000");
+    }
+
+    #[test]
+    fn a_small_run_runs_and_checks() {
+        let config = Config {
+            scale: 0.01,
+            workers: 2,
+        };
+        let outcome = run(&config).expect("the case succeeds");
+        assert_eq!(outcome.ops, 60 * 100);
+        assert_eq!(outcome.messages, 60 * 100 + 2 * 60);
+    }
+}

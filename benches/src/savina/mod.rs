@@ -1,0 +1,427 @@
+//! The Savina subset: what every case shares.
+//!
+//! A case is a function from a [`Config`] to an [`Outcome`]: it builds its actors,
+//! runs the workload with the clock and the allocation counter running (a [`Meter`]),
+//! checks its own answer (a wrong answer is an `Err`, never a number), stops everything
+//! it started and reports. The runner (`main.rs`) turns outcomes into the table.
+//!
+//! A [`Rig`] is the usual set-up: a started `SharingScheduler` with the configured
+//! workers, a counted `PoolResource` for the actors and their messages, a deadline for
+//! every wait, and at the end the checks that nothing panicked, nothing was left queued
+//! and every block went back to the pool.
+
+use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zeta::arena::{CountingResource, CountingStats, PoolResource};
+use zeta::{Actor, Address, Future, RequestError, Scheduler, SharingScheduler, WaitStrategy};
+
+pub mod big;
+pub mod chameneos;
+pub mod count;
+pub mod fjcreate;
+pub mod fjthrput;
+pub mod pingpong;
+pub mod threadring;
+pub mod uct;
+
+/// How a run is parameterised.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    /// Multiplies every case's default size (Savina's parameters at 1.0).
+    pub scale: f64,
+    /// Worker threads of the `SharingScheduler` each case runs on.
+    pub workers: usize,
+}
+
+impl Config {
+    /// `default` scaled, never below `min`.
+    pub fn scaled(&self, default: u64, min: u64) -> u64 {
+        ((default as f64 * self.scale).round() as u64).max(min)
+    }
+}
+
+/// Latency percentiles of one series of samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Latency {
+    /// Samples the percentiles were taken over.
+    pub samples: usize,
+    /// Median.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+    /// Largest sample.
+    pub max: Duration,
+}
+
+impl Latency {
+    /// Percentiles of `samples` (nanoseconds; sorted in place). `None` if empty.
+    pub fn from_nanos(samples: &mut [u64]) -> Option<Self> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let index = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
+            Duration::from_nanos(samples[index])
+        };
+        Some(Self {
+            samples: samples.len(),
+            p50: at(0.50),
+            p99: at(0.99),
+            p999: at(0.999),
+            max: Duration::from_nanos(samples[samples.len() - 1]),
+        })
+    }
+}
+
+/// What one case reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Operations, in the case's own unit (named in [`Case::unit`]).
+    pub ops: u64,
+    /// Messages sent in total (every send and every reply counts once).
+    pub messages: u64,
+    /// Wall time of the measured region.
+    pub wall: Duration,
+    /// Global allocations made by the whole process inside the measured region.
+    pub allocations: u64,
+    /// Latency series, if the case has any, each with its label (`"urgent"`, ...).
+    pub latency: Vec<(&'static str, Latency)>,
+    /// One line on what was checked, e.g. `"sum 499999500000"`.
+    pub check: String,
+}
+
+/// One case of the subset.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// Savina's name: `pingpong`, `count`, ...
+    pub name: &'static str,
+    /// What one operation is: `"round trip"`, `"message"`, `"actor"`, ...
+    pub unit: &'static str,
+    /// One line: the workload at scale 1.
+    pub about: &'static str,
+    /// Runs the case.
+    pub run: fn(&Config) -> Result<Outcome, String>,
+}
+
+/// Every case, in the order the runner runs them.
+pub const CASES: &[Case] = &[
+    pingpong::CASE,
+    count::CASE,
+    fjthrput::CASE,
+    fjcreate::CASE,
+    threadring::CASE,
+    chameneos::CASE,
+    big::CASE,
+    uct::CASE,
+];
+
+/// The system allocator, counting every allocation and reallocation of the process.
+///
+/// `main.rs` installs it as the `#[global_allocator]`; the cost is one relaxed
+/// `fetch_add` per allocation, for every case alike.
+pub struct CountingAlloc;
+
+/// Allocations (and reallocations) since the process started.
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator, which upholds
+// `GlobalAlloc`'s contract; counting touches one static atomic and never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's guarantees on `layout`.
+        unsafe { SystemAlloc.alloc(layout) }
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's guarantees on `layout`.
+        unsafe { SystemAlloc.alloc_zeroed(layout) }
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, which got it from `SystemAlloc`
+        // with the same `layout` (the caller's guarantee).
+        unsafe { SystemAlloc.dealloc(ptr, layout) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's guarantees on `ptr`, `layout` and
+        // `new_size`; `ptr` came from `SystemAlloc` (see `dealloc`).
+        unsafe { SystemAlloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Global allocations made by the process so far (all threads).
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// The clock and the allocation counter of a measured region.
+///
+/// Start it when the workload is set up (actors spawned and warm, unless spawning is
+/// what the case measures) and stop it once the case has seen its final answer, which
+/// orders every counted allocation of the workload before the stop.
+#[derive(Debug)]
+pub struct Meter {
+    start: Instant,
+    allocations: u64,
+}
+
+impl Meter {
+    /// Starts the clock and the count.
+    pub fn start() -> Self {
+        let allocations = allocations();
+        Self {
+            start: Instant::now(),
+            allocations,
+        }
+    }
+
+    /// Wall time and global allocations since [`start`](Meter::start).
+    pub fn stop(self) -> (Duration, u64) {
+        let wall = self.start.elapsed();
+        (wall, allocations() - self.allocations)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Setting a case up and tearing it down.
+
+/// Every case's `max_throughput`, set explicitly so that a change of the scheduler's
+/// default does not move the figures silently.
+pub const MAX_THROUGHPUT: usize = 64;
+
+/// Every case's `spin_before_park` (the scheduler's default, set explicitly).
+pub const SPIN_BEFORE_PARK: u32 = 64;
+
+/// The memory a case's actors and messages live in: a pool, counted, so that the case
+/// can check at the end that every block went back.
+pub type Memory = CountingResource<PoolResource>;
+
+/// Whether [`Rig`]s count their pool's blocks (not by default; see [`set_counted`]).
+static COUNTED: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the pool of every [`Rig`] made from now on: counted (`true`, the runner's `--counted`),
+/// a [`Memory`], whose every block is checked back at the end; or bare (`false`, the default), a
+/// plain [`PoolResource`], for figures without the counters' cost (`CountingResource`
+/// makes five atomic read-modify-writes per allocation and two per free, on counters
+/// that every thread shares), where only the actors' cells are checked back (each
+/// holds a reference to the pool until its memory is returned).
+pub fn set_counted(counted: bool) {
+    // Relaxed: set by the runner before any case starts (on the same thread).
+    COUNTED.store(counted, Ordering::Relaxed);
+}
+
+/// Whether [`Rig`]s count their pool's blocks.
+pub fn counted() -> bool {
+    // Relaxed: see `set_counted`.
+    COUNTED.load(Ordering::Relaxed)
+}
+
+/// A rig's pool.
+enum Pool {
+    Counted(Arc<Memory>),
+    Bare(Arc<PoolResource>),
+}
+
+/// "all N pool blocks returned (peak X MiB in use)", or for a bare pool (no block
+/// counts), "all actor cells returned to the pool": the end of a case's check line.
+pub fn returned(stats: &CountingStats) -> String {
+    if counted() {
+        let peak = stats.peak_bytes as f64;
+        let peak = if peak < (1 << 20) as f64 {
+            format!("{:.0} KiB", peak / 1024.0)
+        } else {
+            format!("{:.1} MiB", peak / (1 << 20) as f64)
+        };
+        format!(
+            "all {} pool blocks returned (peak {peak} in use)",
+            stats.total_blocks
+        )
+    } else {
+        "all actor cells returned to the (bare) pool".to_owned()
+    }
+}
+
+impl Config {
+    /// How long a case may take before it gives up with an `Err` (a lost message would
+    /// otherwise hang the runner): 60 s × max(1, scale), from [`Rig::new`].
+    pub fn time_limit(&self) -> Duration {
+        Duration::from_secs_f64(60.0 * self.scale.max(1.0))
+    }
+}
+
+/// A case's scheduler and memory, and its deadline: a started [`SharingScheduler`] with
+/// [`Config::workers`] workers, and a counted [`PoolResource`] every actor of the case
+/// is spawned into (or a bare one, see [`set_counted`]).
+///
+/// [`finish`](Rig::finish) stops the scheduler and checks that nothing went wrong on
+/// the way (no panic, no cancelled or rejected job) and that every block went back to
+/// the pool (with a bare pool: every actor cell). A rig dropped without `finish` (a
+/// case returning early with an `Err`) stops its scheduler, so that its workers do not
+/// outlive the case.
+pub struct Rig {
+    scheduler: Arc<SharingScheduler>,
+    memory: Pool,
+    limit: Duration,
+    deadline: Instant,
+}
+
+impl Rig {
+    /// Builds and starts the scheduler, and an empty pool.
+    pub fn new(config: &Config) -> Result<Self, String> {
+        let scheduler = SharingScheduler::builder()
+            .workers(config.workers)
+            .max_throughput(MAX_THROUGHPUT)
+            .spin_before_park(SPIN_BEFORE_PARK)
+            .thread_name("zeta-savina")
+            .build()
+            .map_err(|e| format!("scheduler: {e}"))?;
+        scheduler
+            .start()
+            .map_err(|e| format!("scheduler start: {e}"))?;
+        let limit = config.time_limit();
+        Ok(Self {
+            scheduler: Arc::new(scheduler),
+            memory: if counted() {
+                Pool::Counted(Arc::new(CountingResource::new(PoolResource::new())))
+            } else {
+                Pool::Bare(Arc::new(PoolResource::new()))
+            },
+            limit,
+            deadline: Instant::now() + limit,
+        })
+    }
+
+    /// Spawns `actor` into the pool, on the scheduler.
+    pub fn spawn<A: Actor>(&self, actor: A) -> Result<Address<A>, String> {
+        let spawned = match &self.memory {
+            Pool::Counted(pool) => zeta::spawn(actor, pool.clone(), self.scheduler.clone()),
+            Pool::Bare(pool) => zeta::spawn(actor, pool.clone(), self.scheduler.clone()),
+        };
+        spawned.map_err(|_| "spawn: the pool is out of memory".to_owned())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// An `Err` saying that `what` did not happen before the deadline.
+    pub fn timed_out(&self, what: &str) -> String {
+        format!(
+            "{what}: not done within the time limit of {:.0?} (a message lost, or a much \
+             slower machine than expected)",
+            self.limit
+        )
+    }
+
+    /// Waits for `future`'s answer until the deadline, parking (no busy wait).
+    pub fn wait<T: Send>(&self, mut future: Future<T>, what: &str) -> Result<T, String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match future.wait_timeout_with(WaitStrategy::Park, left) {
+            Ok(answer) => Ok(answer),
+            Err(RequestError::Timeout) => Err(self.timed_out(what)),
+            Err(error) => Err(format!("{what}: the request failed: {error}")),
+        }
+    }
+
+    /// Stops `actors` gracefully (each after the messages already queued to it) and
+    /// waits until none of them is alive.
+    pub fn stop_actors(&self, actors: &[&dyn Stoppable]) -> Result<(), String> {
+        for actor in actors {
+            actor.stop_actor()?;
+        }
+        while actors.iter().any(|actor| actor.alive()) {
+            if self.expired() {
+                return Err(self.timed_out("stopping the actors"));
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        Ok(())
+    }
+
+    /// Stops the scheduler (joining its workers), then checks that no handler panicked,
+    /// no job was cancelled at the stop or rejected after it, and, once the scheduler
+    /// is gone, that every block went back to the pool. Call it after dropping every
+    /// address. Returns the pool's final counters (peak, totals; all 0 for a bare pool,
+    /// see [`returned`]).
+    pub fn finish(self) -> Result<CountingStats, String> {
+        let report = self
+            .scheduler
+            .stop()
+            .map_err(|e| format!("scheduler stop: {e}"))?;
+        let panics: u64 = self.scheduler.stats().iter().map(|w| w.panics).sum();
+        let rejected = self.scheduler.rejected();
+        if panics != 0 {
+            return Err(format!("{panics} handler(s) panicked"));
+        }
+        if report.cancelled != 0 || rejected != 0 {
+            return Err(format!(
+                "jobs still queued at the stop: {} cancelled, {rejected} rejected",
+                report.cancelled
+            ));
+        }
+        // Our reference to the scheduler holds no actor: a stopped scheduler has let go
+        // of every job it had queued.
+        match &self.memory {
+            Pool::Counted(pool) => {
+                let stats = pool.stats();
+                if stats.live_blocks != 0 {
+                    return Err(format!(
+                        "{} block(s) ({} bytes) never went back to the pool",
+                        stats.live_blocks, stats.live_bytes
+                    ));
+                }
+                Ok(stats)
+            }
+            Pool::Bare(pool) => {
+                // Each actor cell holds a clone of the pool's `Arc` until its memory is
+                // returned; a message node lives no longer than its receiver's cell.
+                let cells = Arc::strong_count(pool) - 1;
+                if cells != 0 {
+                    return Err(format!("{cells} actor cell(s) never went back to the pool"));
+                }
+                Ok(CountingStats::default())
+            }
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        // A second stop finds nothing left to do.
+        let _ = self.scheduler.stop();
+    }
+}
+
+/// An address of any actor type, for [`Rig::stop_actors`].
+pub trait Stoppable {
+    /// Sends the actor a graceful stop.
+    fn stop_actor(&self) -> Result<(), String>;
+    /// Whether the actor still accepts messages.
+    fn alive(&self) -> bool;
+}
+
+impl<A: Actor> Stoppable for Address<A> {
+    fn stop_actor(&self) -> Result<(), String> {
+        self.stop()
+            .map_err(|e| format!("stop {}: {e}", core::any::type_name::<A>()))
+    }
+
+    fn alive(&self) -> bool {
+        self.is_alive()
+    }
+}

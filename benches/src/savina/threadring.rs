@@ -1,0 +1,231 @@
+//! Savina's `threadring`: a token passed around a ring of actors.
+//!
+//! **Savina.** `ThreadRingConfig`: 100 actors in a ring, each knowing the next; the main
+//! program sends `PingMessage(100 000)` to the first. An actor that gets a ping with
+//! hops left passes `ping(n - 1)` to the next; the one that gets `ping(0)` starts an
+//! exit wave (`ExitMessage(100)`) that goes once more around the ring, each actor
+//! exiting as it passes it on. Only one message is in flight at any time: it measures
+//! the hand-off from one actor to the next, each time to an idle receiver.
+//!
+//! **Ours.** The same ring of 100 actors on a `SharingScheduler`, in a counted pool. The
+//! main thread `ask`s the first member with the token (`hops` passes to go); the token
+//! carries the request's `Reply` around the ring, and the member that gets it with none
+//! left answers the main thread with its index. There is no exit wave: after the check,
+//! the main thread stops every member, outside the clock. Each pass is a send from a
+//! handler to an idle actor, so it schedules the receiver on the current worker (its
+//! LIFO slot): the ring runs on one worker at a time unless the other steals.
+//!
+//! - Warm-up (not measured): a run of a tenth of the hops.
+//! - The measured region: one run of 100 000 × scale hops, from the `ask` to the answer.
+//!   Messages: the `ask`, every pass, the reply.
+//!
+//! **One op** is one pass: a member sending the token to the next.
+//!
+//! **Checked.** The member that ends is `hops mod 100` (the token starts at member 0);
+//! every member counts the tokens it handled, and each count is exactly the number of
+//! `k` in `0..=hops` with `k mod 100` equal to its index, summed over both runs (so the
+//! measured run handled `hops + 1` tokens: the passes and the `ask`); no send failed; at
+//! the end every member stops gracefully, nothing panicked or was left queued, and every
+//! block went back to the pool.
+
+use zeta::{Actor, Address, Context, Reply};
+
+use super::{returned, Case, Config, Meter, Outcome, Rig, Stoppable};
+
+/// The case.
+pub const CASE: Case = Case {
+    name: "threadring",
+    unit: "pass",
+    about: "100 actors in a ring pass one token 100 000 times",
+    run,
+};
+
+/// Actors in the ring (Savina's default; not scaled).
+const MEMBERS: usize = 100;
+/// Passes of the token at scale 1 (Savina's default).
+const HOPS: u64 = 100_000;
+
+/// A member of the ring.
+struct Member {
+    /// Its place in the ring.
+    index: usize,
+    /// The next member; set by [`Msg::Link`] before any token.
+    next: Option<Address<Member>>,
+    /// Tokens handled, over every run.
+    handled: u64,
+    /// Sends that failed (the token was lost with its `Reply`: the asker learns it).
+    failed: u64,
+}
+
+enum Msg {
+    /// Sets the next member.
+    Link(Address<Member>),
+    /// The token, with `left` passes to go; `done` answers the main thread's request
+    /// with the index of the member that gets it with none left.
+    Token { left: u64, done: Reply<usize> },
+    /// Answers (tokens handled, sends failed) so far.
+    Count(Reply<(u64, u64)>),
+}
+
+impl Actor for Member {
+    type Message = Msg;
+
+    #[inline]
+    fn handle(&mut self, message: Msg, _ctx: &mut Context<'_, Self>) {
+        match message {
+            Msg::Token { left, done } => {
+                self.handled += 1;
+                if left == 0 {
+                    // Err only if the asker has given up, which it then knows.
+                    let _ = done.send(self.index);
+                    return;
+                }
+                let token = Msg::Token {
+                    left: left - 1,
+                    done,
+                };
+                // A token that cannot be passed drops its `Reply`, so the main thread's
+                // wait ends with an error instead of running into the time limit.
+                let passed = match &self.next {
+                    Some(next) => next.send(token).is_ok(),
+                    None => false,
+                };
+                if !passed {
+                    self.failed += 1;
+                }
+            }
+            Msg::Link(next) => self.next = Some(next),
+            Msg::Count(reply) => {
+                let _ = reply.send((self.handled, self.failed));
+            }
+        }
+    }
+}
+
+/// Tokens member `index` handles in a run of `hops` passes started at member 0: the
+/// `k` in `0..=hops` with `k mod MEMBERS == index`.
+fn tokens_at(index: usize, hops: u64) -> u64 {
+    let index = index as u64;
+    if index > hops {
+        0
+    } else {
+        (hops - index) / MEMBERS as u64 + 1
+    }
+}
+
+/// The member that gets the token with none left, in a run of `hops` passes.
+fn end_of(hops: u64) -> usize {
+    (hops % MEMBERS as u64) as usize
+}
+
+/// One run of `hops` passes, started by an `ask` to `first`; returns the index of the
+/// member that ended it.
+fn play(rig: &Rig, first: &Address<Member>, hops: u64) -> Result<usize, String> {
+    let future = first
+        .ask(|done| Msg::Token { left: hops, done })
+        .map_err(|e| format!("handing the token to the ring: {e}"))?;
+    rig.wait(future, "a run around the ring")
+}
+
+fn run(config: &Config) -> Result<Outcome, String> {
+    let hops = config.scaled(HOPS, MEMBERS as u64);
+    let warm = (hops / 10).max(MEMBERS as u64);
+    let rig = Rig::new(config)?;
+
+    let mut ring = Vec::with_capacity(MEMBERS);
+    for index in 0..MEMBERS {
+        ring.push(rig.spawn(Member {
+            index,
+            next: None,
+            handled: 0,
+            failed: 0,
+        })?);
+    }
+    for (index, member) in ring.iter().enumerate() {
+        let next = ring[(index + 1) % MEMBERS].clone();
+        member
+            .send(Msg::Link(next))
+            .map_err(|e| format!("linking the ring: {e}"))?;
+    }
+
+    // Warm-up: the pool's blocks, the workers' queues, every thread's first park.
+    let ended = play(&rig, &ring[0], warm)?;
+    if ended != end_of(warm) {
+        return Err(format!(
+            "warm-up: member {ended} ended, expected {}",
+            end_of(warm)
+        ));
+    }
+
+    let meter = Meter::start();
+    let ended = play(&rig, &ring[0], hops)?;
+    let (wall, allocations) = meter.stop();
+
+    if ended != end_of(hops) {
+        return Err(format!("member {ended} ended, expected {}", end_of(hops)));
+    }
+    let mut total = 0;
+    for (index, member) in ring.iter().enumerate() {
+        let future = member
+            .ask(Msg::Count)
+            .map_err(|e| format!("asking member {index} for its count: {e}"))?;
+        let (handled, failed) = rig.wait(future, "a member's count")?;
+        if failed != 0 {
+            return Err(format!("member {index}: {failed} passes failed"));
+        }
+        let expected = tokens_at(index, warm) + tokens_at(index, hops);
+        if handled != expected {
+            return Err(format!(
+                "member {index} handled {handled} tokens over both runs, expected {expected}"
+            ));
+        }
+        total += handled;
+    }
+    let measured = total - (warm + 1);
+
+    let stoppables: Vec<&dyn Stoppable> = ring.iter().map(|m| m as &dyn Stoppable).collect();
+    rig.stop_actors(&stoppables)?;
+    drop(stoppables);
+    drop(ring);
+    let memory = rig.finish()?;
+
+    Ok(Outcome {
+        ops: hops,
+        messages: hops + 2,
+        wall,
+        allocations,
+        latency: Vec::new(),
+        check: format!(
+            "member {ended} ended; {measured} tokens handled in the run ({} to {} per \
+             member, each exact); 100 actors stopped, {}",
+            tokens_at(MEMBERS - 1, hops),
+            tokens_at(0, hops),
+            returned(&memory)
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_per_member_add_up() {
+        for hops in [0, 1, 99, 100, 101, 12_345] {
+            let total: u64 = (0..MEMBERS).map(|index| tokens_at(index, hops)).sum();
+            assert_eq!(total, hops + 1, "hops {hops}");
+            assert_eq!(tokens_at(end_of(hops), hops), hops / MEMBERS as u64 + 1);
+        }
+    }
+
+    #[test]
+    fn a_small_ring_runs_and_checks() {
+        let config = Config {
+            scale: 0.01,
+            workers: 2,
+        };
+        let outcome = run(&config).expect("the case succeeds");
+        assert_eq!(outcome.ops, 1_000);
+        assert_eq!(outcome.messages, 1_002);
+    }
+}
