@@ -4,7 +4,7 @@
 //! ```text
 //! #[repr(C)] Cell<A>                      ◀── Address<A> / JobRef: one word each
 //! +-------------------------------+
-//! | JobHeader                     |  state bits and strong count (one word),  
+//! | JobHeader                     |  state bits + strong count (one word),
 //! |                               |  run-queue link, &'static vtable (resume/shutdown/
 //! |                               |  panicked/destroy for this A)
 //! | inbox: Inbox<Mail<A::Message>>|  the lock-free LIFO every sender pushes onto
@@ -38,7 +38,8 @@
 //!
 //! Two counts, like `Arc`'s strong and weak:
 //!
-//! - **Strong** (the count in the job header's state word): addresses, run-queue entries and wakers. They
+//! - **Strong** (the count in the job header's state word): addresses, run-queue
+//!   entries and wakers. They
 //!   keep the *actor* alive. When the last goes (`destroy`), the actor ends
 //!   ([`StopReason::Dropped`] if it had not already), its inbox and caches are emptied
 //!   and dropped, and the strong side's one weak reference is given up.
@@ -139,7 +140,8 @@ pub(crate) struct Cell<A: Actor> {
     core: core::cell::UnsafeCell<Core<A>>,
 }
 
-// SAFETY: what threads share in a cell is atomic (the header's state word with its count, the
+// SAFETY: what threads share in a cell is atomic (the header's state word with its
+// count, the
 // inbox head, `killed`, `handled`) or immutable after spawn (`home`, `scheduler`, both
 // `Send + Sync`); `core` is touched by one run-right holder at a time (module doc), and
 // moves between threads with it, hence `A: Send` (the `Actor` bound) and messages
