@@ -2,11 +2,10 @@
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem::ManuallyDrop;
 use std::sync::Arc;
 
-use zeta_mailbox::{Enqueued as InboxEnqueued, Envelope, Priority};
-use zeta_scheduler::{JobRef, Scheduler, Stopped};
+use zeta_mailbox::{Enqueued as InboxEnqueued, Envelope, Priority, Seal};
+use zeta_scheduler::{JobRef, QueuedJob, Scheduler, Stopped};
 
 use crate::actor::Actor;
 use crate::cell::{Cell, Mail, Shelter};
@@ -91,9 +90,18 @@ impl<A: Actor> Address<A> {
         &self.cell().scheduler
     }
 
-    /// Whether the actor still accepts messages (a snapshot: it may stop right after).
+    /// Whether the actor has not ended yet (a snapshot). It may be stopping: after
+    /// [`stop`](Address::stop) or [`kill`](Address::kill) it is alive until it has
+    /// drained and run [`Actor::on_stop`], but accepts nothing (see
+    /// [`accepts`](Address::accepts)).
     pub fn is_alive(&self) -> bool {
         self.cell().is_alive()
+    }
+
+    /// Whether a send would be accepted now (a snapshot: the actor may stop right
+    /// after): false from the moment it is stopped or killed.
+    pub fn accepts(&self) -> bool {
+        self.cell().accepts()
     }
 
     /// How many messages the actor has handled (updated at the end of each run: a
@@ -266,36 +274,101 @@ impl<A: Actor> Address<A> {
 
     /// Stops the actor gracefully: every message queued before this call is handled,
     /// then [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
-    /// Messages queued after the stop message but before the actor reaches it are
-    /// dropped unhandled (requests among them resolve with an error; high-priority ones
-    /// may overtake the stop and be handled); once the actor has stopped, sends return
-    /// the message in a [`SendError`].
+    /// From this call on the actor accepts nothing: later sends return their message in
+    /// a [`SendError`] ([`Undelivered::ActorStopped`]), and [`accepts`] is false;
+    /// [`is_alive`] turns false once the actor has ended.
+    ///
+    /// Allocates nothing, so it works when the actor's memory resource is exhausted.
+    /// Stopping an actor that is already stopping is a no-op.
+    ///
+    /// [`is_alive`]: Address::is_alive
+    /// [`accepts`]: Address::accepts
     ///
     /// # Errors
     ///
-    /// [`ControlError`] when the actor had already stopped, or there was no memory for
-    /// the stop message.
+    /// [`ControlError`] with [`Undelivered::ActorStopped`] when the actor had already
+    /// stopped, or [`Undelivered::SchedulerStopped`] when the actor was idle and its
+    /// scheduler has stopped (the actor then ends at once, with
+    /// [`StopReason::SchedulerStopped`](crate::StopReason)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System, Undelivered};
+    ///
+    /// struct Sum(u64);
+    /// impl Actor for Sum {
+    ///     type Message = u64;
+    ///     fn handle(&mut self, n: u64, _ctx: &mut Context<'_, Self>) {
+    ///         self.0 += n;
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let sum = system.spawn(Sum(0)).unwrap();
+    /// sum.send(1).unwrap();
+    /// sum.stop().unwrap();
+    /// let refused = sum.send(2).unwrap_err(); // after the stop: handed back
+    /// assert_eq!(refused.reason(), Undelivered::ActorStopped);
+    /// assert_eq!(refused.into_message(), 2);
+    /// system.scheduler().run_until_idle().unwrap(); // handles 1, then stops
+    /// assert_eq!(sum.handled(), 1);
+    /// ```
     pub fn stop(&self) -> Result<(), ControlError> {
-        self.deliver(Priority::Normal, Mail::Stop)
-            .map_err(|(_, reason)| ControlError::new(reason))
+        self.seal()
     }
 
     /// Stops the actor now: no further message is handled (the one being handled
     /// finishes), queued messages are dropped and the requests among them resolve with
     /// an error; [`Actor::on_stop`] runs with [`StopReason::Killed`](crate::StopReason).
+    /// From this call on the actor accepts nothing, as after [`stop`](Address::stop).
+    ///
+    /// Allocates nothing, so it works when the actor's memory resource is exhausted: a
+    /// kill switch cannot fail for lack of memory. Killing an actor that is already
+    /// stopping (even gracefully) makes it stop now.
     ///
     /// # Errors
     ///
     /// As for [`stop`](Address::stop).
     pub fn kill(&self) -> Result<(), ControlError> {
-        self.deliver(Priority::High, Mail::Kill)
-            .map_err(|(_, reason)| ControlError::new(reason))?;
-        // After the push, so that a runner acting on the flag cannot close the inbox
-        // before the Kill message is in (which would report this kill as failed).
-        // Relaxed: an early hint for a running actor, checked before every message;
-        // the Kill message is what guarantees the actor wakes up and stops.
-        self.cell().killed.store(true, Ordering::Relaxed);
-        Ok(())
+        let cell = self.cell();
+        if cell.inbox.is_closed() {
+            return Err(ControlError::new(Undelivered::ActorStopped));
+        }
+        // Relaxed: the seal below publishes it (its CAS is Release, made even when the
+        // inbox is sealed already), and the runner reads it after an Acquire on the
+        // inbox; before every message it also polls it, as an early hint.
+        cell.killed.store(true, Ordering::Relaxed);
+        match self.seal() {
+            // Closed after our flag was set: the actor has ended, perhaps through it.
+            // Either way it is stopped, which is what was asked.
+            Err(error) if error.reason() == Undelivered::ActorStopped => Ok(()),
+            result => result,
+        }
+    }
+
+    /// Seals the inbox (no allocation) and, if that woke the actor, schedules it so it
+    /// runs and ends.
+    fn seal(&self) -> Result<(), ControlError> {
+        let cell = self.cell();
+        match cell.inbox.seal() {
+            Seal::Sealed | Seal::AlreadySealed => Ok(()),
+            Seal::Closed => Err(ControlError::new(Undelivered::ActorStopped)),
+            // The seal unblocked the actor: we hold the run right, as an unblocking
+            // sender does, and schedule it.
+            Seal::Unblocked => match self.job.queue() {
+                Some(queued) => match cell.scheduler.submit(queued) {
+                    Ok(()) => Ok(()),
+                    Err(stopped) => {
+                        // Dropping the refused entry tells the actor shutdown: it ends
+                        // here, on this thread.
+                        drop(stopped);
+                        Err(ControlError::new(Undelivered::SchedulerStopped))
+                    }
+                },
+                None => Ok(()),
+            },
+        }
     }
 
     /// Allocates a node for `mail`, pushes it, and schedules the actor if the push
@@ -404,9 +477,11 @@ pub enum Enqueued<'a, A: Actor> {
 
 /// The duty to schedule an actor that an enqueue woke.
 ///
-/// Give it to [`schedule_on`](MustSchedule::schedule_on) with any scheduler. If it is
-/// dropped instead, it schedules the actor on the scheduler the actor was spawned with,
-/// so a forgotten duty delays the actor but never strands its messages.
+/// Give it to [`schedule_on`](MustSchedule::schedule_on) with any scheduler, or keep it
+/// past the borrow with [`into_owned`](MustSchedule::into_owned). If it is dropped
+/// instead, it schedules the actor on the scheduler the actor was spawned with, so a
+/// forgotten duty delays the actor but never strands its messages. (Only leaking it, with
+/// `mem::forget`, can: as with a lock guard, what a leaked value owed is never done.)
 #[must_use = "schedule the actor with `schedule_on`"]
 pub struct MustSchedule<'a, A: Actor> {
     address: &'a Address<A>,
@@ -422,28 +497,125 @@ impl<A: Actor> MustSchedule<'_, A> {
     /// shutdown (its queued messages are dropped; requests resolve with an error).
     pub fn schedule_on(mut self, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
         self.done = true;
-        match self.address.job.queue() {
-            Some(queued) => scheduler.submit(queued),
-            None => Ok(()),
-        }
+        schedule_on(&self.address.job, scheduler)
     }
 
-    /// The actor's job, to be scheduled by the caller (the duty is discharged).
-    pub fn into_job(self) -> JobRef {
-        let mut this = ManuallyDrop::new(self);
-        this.done = true;
-        this.address.job.clone()
+    /// The duty, detached from the borrowed address (it holds an address of its own):
+    /// to schedule later, elsewhere, or on another thread. Dropped, it schedules the
+    /// actor on its own scheduler, as this one would.
+    pub fn into_owned(mut self) -> ScheduleDuty<A> {
+        self.done = true;
+        ScheduleDuty {
+            address: Some(self.address.clone()),
+        }
     }
 }
 
 impl<A: Actor> Drop for MustSchedule<'_, A> {
     fn drop(&mut self) {
         if !self.done {
-            if let Some(queued) = self.address.job.queue() {
-                let _ = self.address.cell().scheduler.submit(queued);
-            }
+            schedule_on_own(self.address);
         }
     }
+}
+
+/// An owned duty to schedule an actor, from [`MustSchedule::into_owned`].
+///
+/// Like [`MustSchedule`], it schedules the actor on the actor's own scheduler when
+/// dropped, so it never strands messages.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use zeta::{Actor, Context, Enqueued, ManualScheduler, Priority, System};
+///
+/// struct Sink(u32);
+/// impl Actor for Sink {
+///     type Message = u32;
+///     fn handle(&mut self, n: u32, _ctx: &mut Context<'_, Self>) {
+///         self.0 += n;
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let sink = system.spawn(Sink(0)).unwrap();
+/// let duty = match sink.enqueue(Priority::Normal, 1).unwrap() {
+///     Enqueued::MustSchedule(duty) => duty.into_owned(),
+///     Enqueued::Queued => unreachable!("the actor was idle"),
+/// };
+/// let mine = Arc::new(ManualScheduler::new(64).unwrap());
+/// std::thread::spawn({
+///     let mine = mine.clone();
+///     move || duty.schedule_on(&*mine).unwrap()
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(mine.run_until_idle().unwrap().messages, 1);
+/// ```
+#[must_use = "schedule the actor with `schedule_on`"]
+pub struct ScheduleDuty<A: Actor> {
+    /// `None` once discharged.
+    address: Option<Address<A>>,
+}
+
+impl<A: Actor> ScheduleDuty<A> {
+    /// The actor to be scheduled.
+    pub fn address(&self) -> &Address<A> {
+        match &self.address {
+            Some(address) => address,
+            None => unreachable!("only discharged by consuming methods"),
+        }
+    }
+
+    /// Schedules the actor on `scheduler`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`MustSchedule::schedule_on`].
+    pub fn schedule_on(mut self, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
+        match self.address.take() {
+            Some(address) => schedule_on(&address.job, scheduler),
+            None => Ok(()),
+        }
+    }
+
+    /// The actor's run-queue entry, for a run queue of the caller's own: run it with
+    /// [`QueuedJob::run`]. `None` if the actor is already queued or has ended.
+    ///
+    /// The entry owes what the duty owed: dropping it unrun *cancels* the actor (it is
+    /// told shutdown, as by a stopping scheduler), so nothing waits forever either way.
+    pub fn into_queued(mut self) -> Option<QueuedJob> {
+        self.address.take().and_then(|address| address.job.queue())
+    }
+}
+
+impl<A: Actor> Drop for ScheduleDuty<A> {
+    fn drop(&mut self) {
+        if let Some(address) = self.address.take() {
+            schedule_on_own(&address);
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for ScheduleDuty<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScheduleDuty").finish_non_exhaustive()
+    }
+}
+
+/// Takes the job's `QUEUED` bit and gives the entry to `scheduler`.
+fn schedule_on(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
+    match job.queue() {
+        Some(queued) => scheduler.submit(queued),
+        None => Ok(()),
+    }
+}
+
+/// Schedules the actor on its own scheduler (a duty that was not discharged); if that
+/// has stopped, dropping the refusal tells the actor shutdown.
+fn schedule_on_own<A: Actor>(address: &Address<A>) {
+    let _ = schedule_on(&address.job, &**address.scheduler());
 }
 
 impl<A: Actor> fmt::Debug for Enqueued<'_, A> {

@@ -34,6 +34,31 @@
 //!
 //! Senders touch only `inbox` (lock-free), `killed`, and the refcount.
 //!
+//! # Stop and kill
+//!
+//! Control allocates nothing at the moment of use, so a kill switch works when the
+//! actor's memory resource is exhausted:
+//!
+//! - **stop** seals the inbox ([`Inbox::seal`](zeta_mailbox::Inbox::seal)): from that
+//!   CAS on, sends are refused and hand their message back; what was queued before it is
+//!   handled; the runner's `try_block` then reports `Sealed` and the actor ends with
+//!   [`StopReason::Stopped`]. A seal of a blocked inbox hands the run right to the
+//!   stopper, who schedules the actor like an unblocking sender.
+//! - **kill** sets `killed`, then seals. The runner checks `killed` before every message,
+//!   so at most the message being handled finishes; the seal's Release (even when the
+//!   inbox was sealed already, the CAS is made) publishes the flag to the runner's next
+//!   Acquire on the inbox, and wakes a blocked actor.
+//!
+//! # Drops the engine runs
+//!
+//! Ending an actor (`finish`) drops user values: unhandled payloads, the actor itself,
+//! and runs `on_stop`. These run with the thread marked as inside an actor, so a
+//! blocking `Future::wait` in them returns `WouldBlock` instead of blocking (a stopping
+//! scheduler cancels its actors one after the other on one thread; a wait there for
+//! an actor later in the same batch would never return). Each is caught separately:
+//! a panicking `Drop` or hook does not keep the other payloads from being dropped, nor
+//! `on_stop` from running.
+//!
 //! # Why memory stays valid
 //!
 //! Two counts, like `Arc`'s strong and weak:
@@ -73,18 +98,17 @@ use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, Scheduler};
 
 use crate::actor::{Actor, StopReason};
 use crate::context::Context;
-use crate::sync::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
 
 /// A shared memory resource, as the engine keeps it.
 pub type SharedResource = Arc<dyn MemoryResource + Send + Sync>;
 
 /// What travels through an actor's inbox: the user's messages and the engine's own.
+///
+/// Stop and kill are not messages: they seal the inbox (`Inbox::seal`), which allocates
+/// nothing, so they cannot fail for lack of memory (module doc, "Stop and kill").
 pub(crate) enum Mail<M> {
     User(M),
-    /// Graceful stop: everything queued before it is handled first.
-    Stop,
-    /// Stop now (high priority; `killed` is set too).
-    Kill,
     /// A waker from `Context::waker` was woken.
     Wake,
 }
@@ -219,10 +243,16 @@ impl<A: Actor> Cell<A> {
         unsafe { &*(&*self.home as *const Home) }
     }
 
-    /// Whether the actor can still receive messages.
+    /// Whether the actor has not ended yet (it may be stopping).
     #[inline]
     pub(crate) fn is_alive(&self) -> bool {
         !self.inbox.is_closed()
+    }
+
+    /// Whether the actor accepts messages: not stopping, not ended.
+    #[inline]
+    pub(crate) fn accepts(&self) -> bool {
+        self.inbox.accepts()
     }
 
     /// The core.
@@ -379,7 +409,12 @@ impl<A: Actor> Core<A> {
             }
             Outcome::Stop(reason) => {
                 count.record(cell);
-                self.finish(cell, reason);
+                if let Some(panic) = self.finish(cell, reason) {
+                    // Everything is dropped and `on_stop` has run: report the panic at
+                    // the resume boundary, like one in a handler (`panicked` then finds
+                    // nothing left to do).
+                    std::panic::resume_unwind(panic);
+                }
                 ResumeInfo::done(handled)
             }
         }
@@ -429,8 +464,6 @@ impl<A: Actor> Core<A> {
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 Mail::Wake => actor.on_wake(&mut ctx),
-                Mail::Stop => break Outcome::Stop(StopReason::Stopped),
-                Mail::Kill => break Outcome::Stop(StopReason::Killed),
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
@@ -448,23 +481,70 @@ impl<A: Actor> Core<A> {
             // From here on the next sender that unblocks the inbox owns the actor.
             TryBlock::Blocked => Outcome::Awaiting,
             TryBlock::HasMessages => Outcome::Resume,
-            TryBlock::Closed => Outcome::Stop(StopReason::Stopped),
+            // Stopped or killed from outside, and drained. Relaxed: `Sealed` acquired
+            // the seal that published the flag (module doc, "Stop and kill").
+            TryBlock::Sealed if cell.killed.load(Ordering::Relaxed) => {
+                Outcome::Stop(StopReason::Killed)
+            }
+            TryBlock::Sealed | TryBlock::Closed => Outcome::Stop(StopReason::Stopped),
         }
     }
 
     /// Ends the actor: closes the inbox, drops what was never handled (requests among it
     /// resolve with an error), runs `on_stop` if `on_start` ran, drops the actor.
-    /// Idempotent.
-    fn finish(&mut self, cell: &Cell<A>, reason: StopReason) {
+    /// Idempotent. Every user drop and hook runs inside an actor scope and under its own
+    /// `catch_unwind` (module doc, "Drops the engine runs"), so one panicking payload
+    /// neither leaks the others nor skips `on_stop`; the first panic's payload is
+    /// returned once everything is done (the others are discarded), for the caller to
+    /// report or drop.
+    #[must_use]
+    fn finish(&mut self, cell: &Cell<A>, reason: StopReason) -> Option<Panic> {
+        let _scope = InActor::enter();
+        let mut first = None;
         let actor = self.actor.take();
-        drop(cell.inbox.close());
-        drop(core::mem::take(&mut self.cache));
+        for envelope in cell.inbox.close() {
+            keep_first(&mut first, drop_caught(envelope));
+        }
+        while let Some(envelope) = self.cache.pop() {
+            keep_first(&mut first, drop_caught(envelope));
+        }
         if let Some(mut actor) = actor {
             if self.started {
-                let _scope = InActor::enter();
-                actor.on_stop(reason);
+                let stopped = catch_unwind(AssertUnwindSafe(|| actor.on_stop(reason)));
+                keep_first(&mut first, stopped.err());
             }
+            keep_first(&mut first, drop_caught(actor));
         }
+        first
+    }
+}
+
+/// A caught panic's payload.
+type Panic = Box<dyn core::any::Any + Send>;
+
+/// Drops `value`, catching a panic in its `Drop`.
+#[inline]
+fn drop_caught<T>(value: T) -> Option<Panic> {
+    catch_unwind(AssertUnwindSafe(move || drop(value))).err()
+}
+
+/// Keeps the first caught panic; a later one is dropped (a panic in dropping it is
+/// caught and discarded too).
+fn keep_first(first: &mut Option<Panic>, panic: Option<Panic>) {
+    if let Some(panic) = panic {
+        if first.is_none() {
+            *first = Some(panic);
+        } else {
+            let _ = drop_caught(panic);
+        }
+    }
+}
+
+/// Discards what `finish` caught where nobody is left to tell (cancel, last drop,
+/// after a panic already reported).
+fn discard(panic: Option<Panic>) {
+    if let Some(panic) = panic {
+        let _ = drop_caught(panic);
     }
 }
 
@@ -486,7 +566,7 @@ unsafe fn shutdown<A: Actor>(header: NonNull<JobHeader>) {
     // SAFETY: as in `resume`; a cancelled queued job is not running.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
     // SAFETY: the caller holds the run right (a queued job's `QUEUED` bit).
-    unsafe { cell.core() }.finish(cell, StopReason::SchedulerStopped);
+    discard(unsafe { cell.core() }.finish(cell, StopReason::SchedulerStopped));
 }
 
 /// # Safety
@@ -496,7 +576,7 @@ unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, _payload: &(dyn core::a
     // SAFETY: as in `resume`.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
     // SAFETY: the job is complete and the panicking run is over: nobody else resumes it.
-    unsafe { cell.core() }.finish(cell, StopReason::Panicked);
+    discard(unsafe { cell.core() }.finish(cell, StopReason::Panicked));
 }
 
 /// # Safety
@@ -508,18 +588,17 @@ unsafe fn destroy<A: Actor>(header: NonNull<JobHeader>) {
         // SAFETY: the last strong reference is gone: nobody else can reach the actor
         // (weak holders only use `home` and `weak`).
         let cell_ref = unsafe { cell.as_ref() };
-        // A panic in `on_stop` or in a message's `Drop` must not leak the cell.
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: exclusive, as above.
-            unsafe { cell_ref.core() }.finish(cell_ref, StopReason::Dropped)
-        }));
+        // SAFETY: exclusive, as above. `finish` never unwinds, whatever user drops and
+        // hooks do, so the cell cannot leak.
+        discard(unsafe { cell_ref.core() }.finish(cell_ref, StopReason::Dropped));
     }
     // SAFETY: exclusive as above; the inbox and the core are dropped once, here, and
-    // never touched again (weak holders do not use them).
-    let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+    // never touched again (weak holders do not use them). `finish` emptied both and
+    // took the actor, so no user code runs here.
+    unsafe {
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).inbox));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).core));
-    }));
+    }
     // SAFETY: the strong side's weak reference, given up once.
     unsafe { release_weak::<A>(cell) };
 }
@@ -531,16 +610,16 @@ unsafe fn destroy<A: Actor>(header: NonNull<JobHeader>) {
 /// The caller holds a weak reference on this live `Cell<A>` and gives it up.
 unsafe fn release_weak<A: Actor>(cell: NonNull<Cell<A>>) {
     // SAFETY: a weak reference keeps the cell's memory, `weak` and `home` valid.
-    // Release: this holder's uses of the cell happen before the free; the Acquire fence
-    // makes the freeing thread see them all (the usual refcount pattern).
-    if unsafe { cell.as_ref() }
-        .weak
-        .fetch_sub(1, Ordering::Release)
-        != 1
-    {
+    let weak = unsafe { &cell.as_ref().weak };
+    // Release: this holder's uses of the cell happen before the free.
+    if weak.fetch_sub(1, Ordering::Release) != 1 {
         return;
     }
-    fence(Ordering::Acquire);
+    // Acquire: reads the zero this decrement (the end of every holder's release
+    // sequence) wrote, so every other holder's uses happen before the free. A load,
+    // not a standalone fence, so that ThreadSanitizer sees the edge too (as std's
+    // `Arc` does); it costs the same on the hot path (none: this is the last release).
+    let _ = weak.load(Ordering::Acquire);
     // SAFETY: (1) the last weak reference is gone, so the strong side is gone too and
     // `destroy` has dropped the inbox and the core; (2) `home` and `scheduler` are taken
     // out once, and the memory goes back to the resource it came from, with the layout

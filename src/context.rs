@@ -10,7 +10,9 @@ use zeta_scheduler::{JobHeader, JobRef, Scheduler};
 
 use crate::actor::Actor;
 use crate::address::Address;
-use crate::cell::Cell;
+use crate::cell::{Cell, SharedResource};
+use crate::error::SpawnError;
+use crate::system::{spawn_shared, IntoSharedResource};
 
 /// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
 /// scheduler, a way to stop itself, and a waker.
@@ -54,6 +56,67 @@ impl<'a, A: Actor> Context<'a, A> {
     /// The scheduler the actor runs on.
     pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
         &self.cell.scheduler
+    }
+
+    /// The memory resource the actor lives in (and its messages are allocated from).
+    pub fn resource(&self) -> &SharedResource {
+        &self.cell.home.0
+    }
+
+    /// Spawns a child: `actor` goes into this actor's memory resource and runs on this
+    /// actor's scheduler. See [`spawn`](crate::spawn).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor when the resource is out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, Reply, System};
+    ///
+    /// struct Child;
+    /// impl Actor for Child {
+    ///     type Message = Reply<&'static str>;
+    ///     fn handle(&mut self, reply: Reply<&'static str>, _ctx: &mut Context<'_, Self>) {
+    ///         let _ = reply.send("child here");
+    ///     }
+    /// }
+    ///
+    /// struct Parent;
+    /// impl Actor for Parent {
+    ///     type Message = Reply<zeta::Address<Child>>;
+    ///     fn handle(&mut self, reply: Reply<zeta::Address<Child>>, ctx: &mut Context<'_, Self>) {
+    ///         let child = ctx.spawn(Child).unwrap(); // same scheduler, same memory
+    ///         let _ = reply.send(child);
+    ///     }
+    /// }
+    ///
+    /// let system = System::sharing(1).unwrap();
+    /// let parent = system.spawn(Parent).unwrap();
+    /// let child = parent.ask(|reply| reply).unwrap().wait().unwrap();
+    /// assert_eq!(child.ask(|reply| reply).unwrap().wait(), Ok("child here"));
+    /// ```
+    pub fn spawn<C: Actor>(&self, actor: C) -> Result<Address<C>, SpawnError<C>> {
+        spawn_shared(actor, self.resource().clone(), self.scheduler().clone())
+    }
+
+    /// Spawns a child into `resource` (an arena, a pool of its own, ...), on this
+    /// actor's scheduler.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor when `resource` is out of memory.
+    pub fn spawn_in<C: Actor>(
+        &self,
+        resource: impl IntoSharedResource,
+        actor: C,
+    ) -> Result<Address<C>, SpawnError<C>> {
+        spawn_shared(
+            actor,
+            resource.into_shared_resource(),
+            self.scheduler().clone(),
+        )
     }
 
     /// Stops the actor after the current message (or after `on_start`). Messages still

@@ -81,13 +81,13 @@ pub use zeta_mailbox as mailbox;
 pub use zeta_scheduler as scheduler;
 
 pub use crate::actor::{Actor, StopReason};
-pub use crate::address::{Address, Enqueued, MustSchedule};
+pub use crate::address::{Address, Enqueued, MustSchedule, ScheduleDuty};
 pub use crate::cell::SharedResource;
 pub use crate::context::Context;
 pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnError, Undelivered};
 pub use crate::future::{Future, Reply, WaitStrategy};
 pub use crate::router::{Balancer, Broadcast, NoMembers, Recipient, Strategy};
-pub use crate::system::{spawn, System};
+pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, System};
 pub use zeta_mailbox::Priority;
 pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};
 

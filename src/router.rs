@@ -166,11 +166,11 @@ impl<A: Actor> Balancer<A> {
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
         let len = self.members.len();
         let mut start = ticket % len;
-        // Skip members that have stopped (a snapshot: one may stop right after; `send`
+        // Skip members that are stopping or stopped (a snapshot: one may stop right after; `send`
         // then moves on to the next).
         for offset in 0..len {
             let i = (ticket + offset) % len;
-            if self.members[i].is_alive() {
+            if self.members[i].accepts() {
                 start = i;
                 break;
             }
@@ -182,7 +182,7 @@ impl<A: Actor> Balancer<A> {
                 let mut best_load = u64::MAX;
                 for offset in 0..len {
                     let i = (start + offset) % len;
-                    if !self.members[i].is_alive() {
+                    if !self.members[i].accepts() {
                         continue;
                     }
                     let load = self.sent[i]

@@ -1,6 +1,6 @@
 //! The one place where the `zeta` crate switches between `std` and `loom`.
 //!
-//! The actor cell's own atomics (`killed`, `handled`, the weak count and its fence) and
+//! The actor cell's own atomics (`killed`, `handled`, the weak count) and
 //! the routers' counters come from here: under `--cfg zeta_loom` they are loom's
 //! instrumented types, so the models in `loom-tests/` see every access (the lower
 //! crates' atomics, in the job header, the inbox and the request slot, are switched by
@@ -14,10 +14,10 @@
 //! each model thread its own.
 
 #[cfg(not(zeta_loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(zeta_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(zeta_loom))]
 std::thread_local! {

@@ -50,20 +50,63 @@ use crate::error::SpawnError;
 /// drop(nop);
 /// assert_eq!(memory.live_blocks(), 0);
 /// ```
-pub fn spawn<A, R, S>(
+pub fn spawn<A: Actor>(
     actor: A,
-    resource: Arc<R>,
-    scheduler: Arc<S>,
-) -> Result<Address<A>, SpawnError<A>>
-where
-    A: Actor,
-    R: MemoryResource + Send + Sync + 'static,
-    S: Scheduler + 'static,
-{
-    spawn_shared(actor, resource, scheduler)
+    resource: impl IntoSharedResource,
+    scheduler: impl IntoSharedScheduler,
+) -> Result<Address<A>, SpawnError<A>> {
+    spawn_shared(
+        actor,
+        resource.into_shared_resource(),
+        scheduler.into_shared_scheduler(),
+    )
 }
 
-fn spawn_shared<A: Actor>(
+/// A memory resource handle that [`spawn`] and friends accept: an `Arc` of any
+/// resource type, or an already shared [`SharedResource`]
+/// (`Arc<dyn MemoryResource + Send + Sync>`).
+pub trait IntoSharedResource {
+    /// The resource as the engine keeps it.
+    fn into_shared_resource(self) -> SharedResource;
+}
+
+impl<R: MemoryResource + Send + Sync + 'static> IntoSharedResource for Arc<R> {
+    #[inline]
+    fn into_shared_resource(self) -> SharedResource {
+        self
+    }
+}
+
+impl IntoSharedResource for SharedResource {
+    #[inline]
+    fn into_shared_resource(self) -> SharedResource {
+        self
+    }
+}
+
+/// A scheduler handle that [`spawn`] accepts: an `Arc` of any scheduler type, or an
+/// `Arc<dyn Scheduler>` (what [`Context::scheduler`](crate::Context::scheduler) and
+/// [`Address::scheduler`] give).
+pub trait IntoSharedScheduler {
+    /// The scheduler as the engine keeps it.
+    fn into_shared_scheduler(self) -> Arc<dyn Scheduler>;
+}
+
+impl<S: Scheduler + 'static> IntoSharedScheduler for Arc<S> {
+    #[inline]
+    fn into_shared_scheduler(self) -> Arc<dyn Scheduler> {
+        self
+    }
+}
+
+impl IntoSharedScheduler for Arc<dyn Scheduler> {
+    #[inline]
+    fn into_shared_scheduler(self) -> Arc<dyn Scheduler> {
+        self
+    }
+}
+
+pub(crate) fn spawn_shared<A: Actor>(
     actor: A,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
@@ -145,13 +188,10 @@ impl System<ManualScheduler> {
 impl<S: Scheduler + 'static> System<S> {
     /// A system over `scheduler` (started or not: starting it is the caller's business)
     /// spawning into `resource` by default.
-    pub fn new<R: MemoryResource + Send + Sync + 'static>(
-        scheduler: Arc<S>,
-        resource: Arc<R>,
-    ) -> Self {
+    pub fn new(scheduler: Arc<S>, resource: impl IntoSharedResource) -> Self {
         Self {
             scheduler,
-            resource,
+            resource: resource.into_shared_resource(),
         }
     }
 
@@ -169,12 +209,16 @@ impl<S: Scheduler + 'static> System<S> {
     /// # Errors
     ///
     /// [`SpawnError`] with the actor when `resource` is out of memory.
-    pub fn spawn_in<A: Actor, R: MemoryResource + Send + Sync + 'static>(
+    pub fn spawn_in<A: Actor>(
         &self,
-        resource: Arc<R>,
+        resource: impl IntoSharedResource,
         actor: A,
     ) -> Result<Address<A>, SpawnError<A>> {
-        spawn_shared(actor, resource, self.scheduler.clone())
+        spawn_shared(
+            actor,
+            resource.into_shared_resource(),
+            self.scheduler.clone(),
+        )
     }
 
     /// The scheduler.

@@ -47,7 +47,7 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use zeta::arena::{AllocError, CountingResource, GlobalResource, MemoryResource};
-use zeta::scheduler::{JobRef, QueuedJob, SchedulerError, StopReport, Stopped};
+use zeta::scheduler::{QueuedJob, SchedulerError, StopReport, Stopped};
 use zeta::{Actor, Context, Reply, Scheduler, StopReason, Undelivered};
 
 /// The memory every model spawns into: the global allocator, counted, with a
@@ -56,7 +56,7 @@ use zeta::{Actor, Context, Reply, Scheduler, StopReason, Undelivered};
 /// The cell goes back to the resource when its last weak reference goes (the strong
 /// side's, given up by `destroy` after it dropped the actor, or a request node's), on
 /// whichever thread that is. Everything the other holders did to the cell must happen
-/// before that: the weak count's Release decrement and Acquire fence. Loom cannot see
+/// before that: the weak count's Release decrement and Acquire load. Loom cannot see
 /// the cell's own memory (it is plain memory from the global allocator), so the models
 /// make the two ends visible: the actor's `Drop` (the last use of the strong side) and
 /// this resource's `deallocate` of the cell's block both write the [`Tally`]'s loom

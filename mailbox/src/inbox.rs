@@ -3,7 +3,7 @@
 //! # The protocol
 //!
 //! The inbox is one word, `head`, holding a tag or the top of a Treiber stack of nodes
-//! (see [`state`](crate::state) for the encoding):
+//! (see [`state`] for the encoding):
 //!
 //! ```text
 //!                 push (Queued)           push (Queued)
@@ -15,9 +15,25 @@
 //!          v |
 //!        BLOCKED --push (Unblocked)--> HAS-MESSAGES
 //!          |   --try_unblock (won)---> EMPTY
-//!
+//!          |
+//!          +--seal (Unblocked)--> SEALED-EMPTY <--take_all-- SEALED-HAS-MESSAGES
+//!                                   ^     |                        ^
+//!   EMPTY --seal (Sealed)-----------+     | try_block: Sealed      |
+//!   HAS-MESSAGES --seal (Sealed)----------|------------------------+
+//!                                         v (the reader ends and closes)
 //!   any state --close--> CLOSED  (absorbing; push returns Closed(message))
 //! ```
+//!
+//! **Sealing** is how an actor is stopped without allocating anything: `seal` sets a
+//! flag in the state word, after which every push is refused (it returns `Closed` with
+//! its message, exactly as on a closed inbox), while the messages already queued stay
+//! the reader's to handle. Everything pushed before the seal is in the stack, everything
+//! after it was handed back: the seal is a cut in the one modification order of `head`.
+//! A sealed inbox never blocks: `try_block` on a sealed, drained inbox reports
+//! [`TryBlock::Sealed`] (the reader then ends and closes the inbox), and sealing a
+//! blocked inbox moves it straight to sealed-empty, handing the right to run to the
+//! sealer ([`Seal::Unblocked`]), as an unblocking push does. So a sealed reader always
+//! runs once more and is never left asleep.
 //!
 //! Who does what:
 //!
@@ -44,6 +60,8 @@
 //! | `try_unblock` | `BLOCKED → EMPTY`              | Acquire       | as the `Unblocked` push: pairs with `try_block` |
 //! | `take_all`    | `stack → EMPTY`                | Acquire       | pairs with every push's Release: pushes are RMWs on `head`, so each continues the release sequence of the earlier ones and one Acquire sees all their links |
 //! | `close`       | swap `→ CLOSED`                | Acquire       | as `take_all`, for the messages it hands back |
+//! | `seal`        | `h → h \| SEALED` (BLOCKED → EMPTY \| SEALED) | Release | publishes what the sealer wrote before (e.g. a kill flag) to the reader; from BLOCKED, + `fence(Acquire)` as an unblocking push |
+//! | `try_block` finding SEALED | (failed CAS) then `fence(Acquire)` | Acquire | pairs with the seal's Release, so the ending reader sees what the sealer wrote |
 //!
 //! Failure orderings are Relaxed: a failed CAS only reloads the guess, and a push that
 //! sees CLOSED hands its own node back without touching anything else.
@@ -56,7 +74,9 @@
 //! The loom models (`inbox::loom`, run with `--cfg zeta_loom`) check push racing
 //! `try_block` (exactly one `Unblocked` per block, never a stranded message), push racing
 //! `close` (every message taken, handed back or returned, exactly once), `take_all`
-//! racing pushes (conservation and per-producer order), and `try_unblock` racing push.
+//! racing pushes (conservation and per-producer order), `try_unblock` racing push, and
+//! `seal` racing pushes and `try_block` (every message handled or handed back, exactly
+//! once; the reader runs after every seal; the sealer's writes are seen by the reader).
 
 #[cfg(all(test, zeta_loom))]
 mod loom;
@@ -66,7 +86,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::message::{next_of, set_next, Envelope, Header};
-use crate::state::{self, Snapshot, BLOCKED, CLOSED, EMPTY};
+use crate::state::{self, Snapshot, BLOCKED, CLOSED, EMPTY, SEALED};
 use crate::sync::{fence, AtomicPtr, Ordering};
 
 /// What [`Inbox::push`] did with a message.
@@ -108,7 +128,29 @@ pub enum TryBlock {
     Blocked,
     /// A message arrived: the inbox stays unblocked and the reader keeps running.
     HasMessages,
+    /// The inbox is sealed and drained: the reader keeps the right to run, and should
+    /// end (and [`close`](Inbox::close) the inbox). Everything the sealer did before
+    /// [`Inbox::seal`] is visible to the caller.
+    Sealed,
     /// The inbox is closed.
+    Closed,
+}
+
+/// What [`Inbox::seal`] did.
+#[must_use = "on `Unblocked` the caller must schedule the reader, or it never ends"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seal {
+    /// The inbox was accepting messages and is now sealed; its reader is running or
+    /// scheduled, and will find the seal.
+    Sealed,
+    /// The inbox was blocked and is now sealed: the caller holds the right to run the
+    /// reader and must schedule it (as after a push that returned
+    /// [`Enqueued::Unblocked`]).
+    Unblocked,
+    /// The inbox was sealed already; nothing changed (but what the caller wrote before
+    /// is published to the reader all the same).
+    AlreadySealed,
+    /// The inbox is closed; nothing changed.
     Closed,
 }
 
@@ -186,7 +228,7 @@ impl<'r, M> Inbox<'r, M> {
     ///
     /// Returns [`Enqueued::Unblocked`] if the reader was blocked (the caller must
     /// schedule it), [`Enqueued::Queued`] otherwise, or [`Enqueued::Closed`] with the
-    /// message if the inbox is closed. Lock-free: one CAS when uncontended.
+    /// message if the inbox is closed or sealed. Lock-free: one CAS when uncontended.
     #[inline]
     pub fn push(&self, message: Envelope<'r, M>) -> Enqueued<'r, M> {
         let node = message.into_raw();
@@ -194,7 +236,9 @@ impl<'r, M> Inbox<'r, M> {
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             let seen = Snapshot(head);
-            if seen.is_closed() {
+            if !seen.accepts() {
+                // Closed or sealed: the CAS below would have written after the seal or
+                // the close, so the message is refused.
                 // SAFETY: `node` came from `into_raw` above and was never published.
                 return Enqueued::Closed(unsafe { Envelope::from_raw(node) });
             }
@@ -232,14 +276,14 @@ impl<'r, M> Inbox<'r, M> {
             if !seen.has_messages() {
                 return Batch::empty();
             }
-            // Acquire: pairs with the Release of every push in the stack.
+            // Acquire: pairs with the Release of every push in the stack. A seal stays.
             match self.head.compare_exchange_weak(
                 head,
-                state::tag(EMPTY),
+                state::tag(EMPTY | seen.seal_flag()),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Batch::from_top(head),
+                Ok(_) => return Batch::from_top(seen.top()),
                 Err(actual) => head = actual,
             }
         }
@@ -250,7 +294,9 @@ impl<'r, M> Inbox<'r, M> {
     /// [`TryBlock::Blocked`] means the next push will return [`Enqueued::Unblocked`] and
     /// its caller will schedule the reader; after it, the reader must not touch the
     /// actor's state. [`TryBlock::HasMessages`] means a message slipped in: keep
-    /// running. Calling it on an already blocked inbox reports `Blocked` again.
+    /// running. [`TryBlock::Sealed`] means the inbox is sealed and drained: the reader
+    /// keeps the right to run and should end. Calling it on an already blocked inbox
+    /// reports `Blocked` again.
     #[inline]
     pub fn try_block(&self) -> TryBlock {
         // Release: publishes the reader's work to the party that unblocks (which
@@ -265,8 +311,76 @@ impl<'r, M> Inbox<'r, M> {
             Err(actual) => match Snapshot(actual) {
                 s if s.is_closed() => TryBlock::Closed,
                 s if s.is_blocked() => TryBlock::Blocked,
-                _ => TryBlock::HasMessages,
+                s if s.has_messages() => TryBlock::HasMessages,
+                _ => {
+                    // Sealed and drained. Pairs with the Release CAS in `seal` (the
+                    // value read is the seal's, or a later `take_all`'s, which continues
+                    // its release sequence): the sealer's earlier writes are visible.
+                    fence(Ordering::Acquire);
+                    TryBlock::Sealed
+                }
             },
+        }
+    }
+
+    /// Seals the inbox: later pushes are refused (they return [`Enqueued::Closed`] with
+    /// their message), and the messages already queued stay for the reader, who finds
+    /// [`TryBlock::Sealed`] once it has drained them. Allocates nothing, so it cannot
+    /// fail for lack of memory: it is how an actor is stopped.
+    ///
+    /// Returns [`Seal::Unblocked`] if the reader was blocked: the caller must then
+    /// schedule it, exactly as after an unblocking push. The write is made even when the
+    /// inbox is already sealed, so what the caller did before is published to the reader
+    /// in every case but `Closed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta_arena::PoolResource;
+    /// use zeta_mailbox::{Cache, Enqueued, Envelope, Inbox, Priority, Seal, TryBlock};
+    ///
+    /// let pool = PoolResource::new();
+    /// let inbox = Inbox::new_unblocked();
+    /// let send = |n: u32| inbox.push(Envelope::new_in(&pool, Priority::Normal, n).unwrap());
+    /// assert!(matches!(send(1), Enqueued::Queued));
+    /// assert_eq!(inbox.seal(), Seal::Sealed);
+    /// assert!(matches!(send(2), Enqueued::Closed(_))); // refused: 2 comes back
+    ///
+    /// // The reader drains what came before the seal, then learns it must end.
+    /// let mut cache = Cache::new();
+    /// assert_eq!(cache.next_from(&inbox).map(|m| m.into_payload()), Some(1));
+    /// assert!(cache.next_from(&inbox).is_none());
+    /// assert_eq!(inbox.try_block(), TryBlock::Sealed);
+    /// ```
+    pub fn seal(&self) -> Seal {
+        // Relaxed: a guess for the CAS.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let seen = Snapshot(head);
+            if seen.is_closed() {
+                return Seal::Closed;
+            }
+            let new = if seen.is_blocked() {
+                state::tag(EMPTY | SEALED)
+            } else {
+                head.map_addr(|addr| addr | SEALED)
+            };
+            // Release: publishes the sealer's earlier writes to the reader (who acquires
+            // in `try_block`, or in `take_all` for a sealed stack). Written even when
+            // already sealed, to publish them all the same.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) if seen.is_blocked() => {
+                    // As an unblocking push: pairs with `try_block`'s Release.
+                    fence(Ordering::Acquire);
+                    return Seal::Unblocked;
+                }
+                Ok(_) if seen.is_sealed() => return Seal::AlreadySealed,
+                Ok(_) => return Seal::Sealed,
+                Err(actual) => head = actual,
+            }
         }
     }
 
@@ -315,6 +429,18 @@ impl<'r, M> Inbox<'r, M> {
     /// Whether the inbox is closed. Once true, it stays true.
     pub fn is_closed(&self) -> bool {
         Snapshot(self.head.load(Ordering::Relaxed)).is_closed()
+    }
+
+    /// Whether the inbox is sealed (a snapshot; a sealed inbox is later closed).
+    pub fn is_sealed(&self) -> bool {
+        Snapshot(self.head.load(Ordering::Relaxed)).is_sealed()
+    }
+
+    /// Whether a push would be accepted now: neither sealed nor closed (a snapshot; once
+    /// false, it stays false).
+    #[inline]
+    pub fn accepts(&self) -> bool {
+        Snapshot(self.head.load(Ordering::Relaxed)).accepts()
     }
 
     /// Whether the inbox is empty and not blocked (a snapshot).

@@ -35,7 +35,10 @@ use crate::sync::UnsafeCell;
 ///
 /// Its fields are private to the crate; what a user can see of a node goes through
 /// [`Envelope`].
-#[repr(C)]
+///
+/// Aligned to 8 on every target, so that a node's address leaves the inbox's tag and
+/// flag bits free (see the inbox's state word).
+#[repr(C, align(8))]
 pub struct Header {
     /// The next node down the inbox's LIFO stack, or in a consumer's FIFO cache.
     /// Written only by the thread that owns the node at that moment (the pusher before

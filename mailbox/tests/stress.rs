@@ -113,7 +113,9 @@ fn handshake_never_strands_and_never_runs_twice() {
                             "two readers at once"
                         );
                     }
-                    TryBlock::Closed => unreachable!("never closed here"),
+                    TryBlock::Closed | TryBlock::Sealed => {
+                        unreachable!("never closed or sealed here")
+                    }
                 }
             }
         }

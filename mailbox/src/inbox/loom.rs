@@ -21,7 +21,7 @@ use ::loom::sync::Arc;
 use ::loom::thread;
 use zeta_arena::GlobalResource;
 
-use super::{Enqueued, Inbox, TryBlock};
+use super::{Enqueued, Inbox, Seal, TryBlock};
 use crate::loom_support::Interleave;
 use crate::{Cache, Envelope, Priority};
 
@@ -160,7 +160,7 @@ fn push_races_try_block(producers: usize, take_first: bool) {
                 "one Unblocked per block, iff a message came after it"
             ),
             TryBlock::HasMessages => assert_eq!(wakes, 0, "the reader never blocked"),
-            TryBlock::Closed => panic!("nobody closes this inbox"),
+            TryBlock::Closed | TryBlock::Sealed => panic!("nobody closes or seals this inbox"),
         }
 
         let someone_runs = blocked == TryBlock::HasMessages || wakes == 1;
@@ -435,7 +435,7 @@ fn try_unblock_and_push_race_try_block() {
         match blocked {
             TryBlock::Blocked => assert_eq!(winners, 1, "exactly one party wins the block"),
             TryBlock::HasMessages => assert_eq!(winners, 0, "the reader never blocked"),
-            TryBlock::Closed => panic!("nobody closes this inbox"),
+            TryBlock::Closed | TryBlock::Sealed => panic!("nobody closes or seals this inbox"),
         }
 
         // SAFETY: the reader kept the right to run, or we joined the winner.
@@ -443,4 +443,160 @@ fn try_unblock_and_push_race_try_block() {
         assert_eq!(drain(&inbox, &mut Cache::new()), [0]);
         assert_eq!(inbox.try_block(), TryBlock::Blocked);
     });
+}
+
+/// The reader of the seal models: its cache, what it handled, and whether it ended, all
+/// in one loom cell that only the holder of the right to run may touch.
+struct Reader {
+    state: UnsafeCell<ReaderState>,
+    /// What the sealer wrote before sealing; the ending reader reads it.
+    note: UnsafeCell<usize>,
+}
+
+struct ReaderState {
+    cache: Cache<'static, usize>,
+    handled: Vec<usize>,
+    ended: usize,
+}
+
+// SAFETY: `state` is only touched through `Reader::run`, whose callers hold the right
+// to run (exclusive, handed over with happens-before: what loom checks); `note` is
+// written once by the sealer before `seal` and read by the ending reader after
+// `TryBlock::Sealed`, ordered by the seal's Release and the reader's Acquire (also
+// checked by loom).
+unsafe impl Sync for Reader {}
+// SAFETY: the cache holds global-allocator nodes of `usize`; nothing thread-bound.
+unsafe impl Send for Reader {}
+
+impl Reader {
+    fn new() -> Self {
+        Self {
+            state: UnsafeCell::new(ReaderState {
+                cache: Cache::new(),
+                handled: Vec::new(),
+                ended: 0,
+            }),
+            note: UnsafeCell::new(0),
+        }
+    }
+
+    /// Runs the reader until it blocks or ends: handles everything queued, then tries
+    /// to block; on `Sealed` it reads the sealer's note, ends and closes the inbox.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the right to run (as for [`Actor::run`]).
+    unsafe fn run(&self, inbox: &Inbox<'static, usize>) {
+        loop {
+            // SAFETY: the caller holds the right to run: exclusive access (loom checks).
+            self.state.with_mut(|state| unsafe {
+                while let Some(message) = (*state).cache.next_from(inbox) {
+                    (*state).handled.push(message.into_payload());
+                }
+            });
+            match inbox.try_block() {
+                TryBlock::Blocked => return,
+                TryBlock::HasMessages => continue,
+                TryBlock::Sealed => {
+                    // SAFETY: written by the sealer before `seal`; `Sealed` acquired it.
+                    let note = self.note.with(|note| unsafe { *note });
+                    assert_eq!(note, 1, "the ending reader sees what the sealer wrote");
+                    // SAFETY: we still hold the right to run.
+                    self.state.with_mut(|state| unsafe { (*state).ended += 1 });
+                    assert!(
+                        inbox.close().is_empty(),
+                        "a sealed, drained inbox holds nothing"
+                    );
+                    return;
+                }
+                TryBlock::Closed => panic!("only the ending reader closes, once"),
+            }
+        }
+    }
+}
+
+/// Model (e): `seal` racing a push and the reader's `try_block`. A sealer writes a note,
+/// then seals (running the reader itself if the seal unblocked it); a producer pushes
+/// one message (running the reader if its push unblocked it); the reader either starts
+/// running on the main thread (`reader_running`) or starts blocked.
+///
+/// Asserts: the reader ends exactly once (a seal never leaves it asleep), and reads the
+/// note the sealer wrote before sealing (the seal's Release and the Acquire of
+/// `TryBlock::Sealed` or of the unblocking seal); the message is handled exactly once
+/// or handed back to its producer, never both and never neither; the inbox ends closed.
+fn seal_races_push_and_try_block(reader_running: bool) {
+    ::loom::model(move || {
+        let inbox = Arc::new(if reader_running {
+            Inbox::<'static, usize>::new_unblocked()
+        } else {
+            Inbox::new()
+        });
+        let reader = Arc::new(Reader::new());
+        let sched = Interleave::new();
+
+        let producer = {
+            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
+            thread::spawn(move || {
+                sched.point();
+                match inbox.push(envelope(7)) {
+                    Enqueued::Queued => false,
+                    Enqueued::Unblocked => {
+                        // SAFETY: our push unblocked the inbox: we hold the right to run.
+                        unsafe { reader.run(&inbox) };
+                        false
+                    }
+                    Enqueued::Closed(message) => {
+                        assert_eq!(message.into_payload(), 7);
+                        true
+                    }
+                }
+            })
+        };
+        let sealer = {
+            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
+            thread::spawn(move || {
+                // SAFETY: only the sealer writes the note, before sealing.
+                reader.note.with_mut(|note| unsafe { *note = 1 });
+                sched.point();
+                match inbox.seal() {
+                    // SAFETY: the seal unblocked the inbox: we hold the right to run.
+                    Seal::Unblocked => unsafe { reader.run(&inbox) },
+                    Seal::Sealed => {}
+                    other => panic!("one seal of an open inbox: {other:?}"),
+                }
+            })
+        };
+        if reader_running {
+            sched.point();
+            // SAFETY: the inbox started unblocked with the main thread as its reader.
+            unsafe { reader.run(&inbox) };
+        }
+        let refused = producer.join().expect("producer panicked");
+        sealer.join().expect("sealer panicked");
+
+        assert!(
+            inbox.is_closed(),
+            "the sealed reader ran and closed the inbox"
+        );
+        // SAFETY: every thread is joined; the reader has ended.
+        reader.state.with(|state| unsafe {
+            assert_eq!((*state).ended, 1, "the reader ends exactly once");
+            let handled = &(*state).handled;
+            assert_eq!(
+                handled.len() + usize::from(refused),
+                1,
+                "handled or refused, exactly once: handled {handled:?}, refused {refused}"
+            );
+        });
+    });
+}
+
+#[test]
+fn seal_races_push_and_running_reader() {
+    seal_races_push_and_try_block(true);
+}
+
+#[test]
+fn seal_races_push_and_blocked_reader() {
+    seal_races_push_and_try_block(false);
 }
