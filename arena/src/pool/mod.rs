@@ -5,7 +5,8 @@
 //! Message nodes are allocated by whichever thread sends and freed by whichever thread
 //! handles them, so the pool must be fast when the two differ. It is split into
 //! **shards**, one per thread that uses it (a shard is claimed on first use with the
-//! thread's [key](thread_key)). Each shard has:
+//! thread's key: a small non-zero number per live thread, recycled when it exits; see
+//! the private `pool/thread_key.rs`). Each shard has:
 //!
 //! - `local`: per-class free lists and a bump cursor into its newest chunk, touched only
 //!   by the owner, with plain loads and stores;
@@ -22,7 +23,7 @@
 //! Rule 1, ownership: `local` of a shard is accessed only by its owner: the live thread
 //! whose key is in `owner`, or for the overflow shard, the holder of `overflow_lock`.
 //! Keys are unique among live threads; a key (and so its shards) passes to a new thread
-//! only after the old one has exited, ordered by the key mutex (see [`thread_key`]).
+//! only after the old one has exited, ordered by the key mutex (see `thread_key.rs`).
 //!
 //! Rule 2, claiming: a thread finds its shard by probing from `key % shards` for a shard
 //! whose `owner == key`, claiming the first unclaimed one (`owner == 0`) it meets with a
