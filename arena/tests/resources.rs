@@ -7,6 +7,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use allocator_api2::vec::Vec as ApiVec;
+use zeta_arena::pool::MAX_SHARDS;
 use zeta_arena::{
     AllocError, CountingResource, GlobalResource, MemoryResource, MonotonicResource, NullResource,
     PoolConfigError, PoolResource, ResourceAllocator,
@@ -183,6 +184,29 @@ fn pool_rejects_zero_shards() {
     let err = PoolResource::with_shards(GlobalResource, 0).unwrap_err();
     assert_eq!(err, PoolConfigError::ZeroShards);
     assert_eq!(err.to_string(), "a PoolResource needs at least one shard");
+}
+
+/// A shard count that cannot be allocated is an error, not an abort (1 << 40 shards
+/// used to ask the allocator for 256 TiB) or a panic (`usize::MAX` overflowed the
+/// table's capacity).
+#[test]
+fn pool_rejects_more_than_max_shards() {
+    for requested in [MAX_SHARDS + 1, 1 << 40, usize::MAX - 1, usize::MAX] {
+        let err = PoolResource::with_shards(GlobalResource, requested).unwrap_err();
+        assert_eq!(err, PoolConfigError::TooManyShards { requested });
+        assert_eq!(
+            err.to_string(),
+            format!("a PoolResource has at most 4096 shards, not {requested}")
+        );
+    }
+    let pool = PoolResource::with_shards(GlobalResource, MAX_SHARDS).unwrap();
+    assert_eq!(pool.shard_count(), MAX_SHARDS);
+    let layout = Layout::new::<u64>();
+    let block = pool.allocate(layout).unwrap();
+    // SAFETY: `block` came from this pool with this layout and is returned once.
+    unsafe { pool.deallocate(block, layout) };
+    let default = PoolResource::new().shard_count();
+    assert!((16..=MAX_SHARDS).contains(&default), "{default} shards");
 }
 
 /// A deterministic generator for model tests (no dependency needed).

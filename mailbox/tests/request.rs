@@ -292,7 +292,11 @@ mod wakers {
         }
     }
 
-    const VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
+    /// A `static`, not a `const`: every `&CONST` may be its own copy (one per function
+    /// it is inlined into, per codegen unit), and `Waker::will_wake` compares vtable
+    /// addresses, so a const table made clones of one waker look like different wakers
+    /// in release builds. A static has one address.
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
 
     fn raw(counts: *const Counts) -> RawWaker {
         RawWaker::new(counts.cast(), &VTABLE)
@@ -377,6 +381,18 @@ impl Completion {
             (_, other) => panic!("{self:?}: {:?}", other.map(|v| v.0)),
         }
     }
+}
+
+/// The tests below count clones, so they rely on `will_wake` recognising a clone of the
+/// test waker (in release too: see `wakers::VTABLE`).
+#[test]
+fn the_test_waker_will_wake_its_clones() {
+    let counts = Arc::new(Counts::default());
+    let waker = wakers::waker(&counts);
+    let clone = waker.clone();
+    assert!(waker.will_wake(&clone) && clone.will_wake(&waker));
+    assert!(waker.will_wake(&wakers::waker(&counts)));
+    assert!(!waker.will_wake(&wakers::waker(&Arc::new(Counts::default()))));
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! Message nodes are allocated by whichever thread sends and freed by whichever thread
 //! handles them, so the pool must be fast when the two differ. It is split into
 //! **shards**, one per thread that uses it (a shard is claimed on first use with the
-//! thread's [key](thread_key)). Each shard has:
+//! thread's key: a small non-zero number per live thread, recycled when it exits; see
+//! the private `pool/thread_key.rs`). Each shard has:
 //!
 //! - `local`: per-class free lists and a bump cursor into its newest chunk, touched only
 //!   by the owner, with plain loads and stores;
@@ -22,7 +23,7 @@
 //! Rule 1, ownership: `local` of a shard is accessed only by its owner: the live thread
 //! whose key is in `owner`, or for the overflow shard, the holder of `overflow_lock`.
 //! Keys are unique among live threads; a key (and so its shards) passes to a new thread
-//! only after the old one has exited, ordered by the key mutex (see [`thread_key`]).
+//! only after the old one has exited, ordered by the key mutex (see `thread_key.rs`).
 //!
 //! Rule 2, claiming: a thread finds its shard by probing from `key % shards` for a shard
 //! whose `owner == key`, claiming the first unclaimed one (`owner == 0`) it meets with a
@@ -86,6 +87,16 @@ pub const MAX_BLOCK: usize = 4096;
 /// The largest pooled alignment; more strictly aligned requests go upstream.
 pub const MAX_ALIGN: usize = 64;
 
+/// The most per-thread shards a pool may have ([`PoolResource::with_shards`]).
+///
+/// The shard table is allocated whole when the pool is made, about 256 bytes a shard
+/// (two cache-padded parts), so 4096 shards are 1 MiB; a shard's chunks come only once a
+/// thread uses it. 4096 threads using one pool at once is far beyond what the pool is
+/// for; threads beyond the shard count still work, sharing the overflow shard under a
+/// mutex. The default ([`PoolResource::new`]) is `4 × available_parallelism`, at least
+/// 16 and at most this.
+pub const MAX_SHARDS: usize = 4096;
+
 /// Bytes in a block of `class`.
 #[inline(always)]
 pub(crate) const fn class_size(class: usize) -> usize {
@@ -122,12 +133,21 @@ static NEXT_POOL_ID: StdAtomicU64 = StdAtomicU64::new(1);
 pub enum PoolConfigError {
     /// A pool needs at least one shard.
     ZeroShards,
+    /// More shards than [`MAX_SHARDS`] were asked for.
+    TooManyShards {
+        /// The number asked for.
+        requested: usize,
+    },
 }
 
 impl fmt::Display for PoolConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ZeroShards => f.write_str("a PoolResource needs at least one shard"),
+            Self::TooManyShards { requested } => write!(
+                f,
+                "a PoolResource has at most {MAX_SHARDS} shards, not {requested}"
+            ),
         }
     }
 }
@@ -174,7 +194,7 @@ pub struct PoolResource<U: MemoryResource = GlobalResource> {
 
 impl PoolResource<GlobalResource> {
     /// A pool on the global allocator with a shard for each of up to
-    /// `4 × available_parallelism` (at least 16) threads.
+    /// `4 × available_parallelism` threads (at least 16, at most [`MAX_SHARDS`]).
     pub fn new() -> Self {
         Self::with_upstream(GlobalResource)
     }
@@ -187,13 +207,11 @@ impl Default for PoolResource<GlobalResource> {
 }
 
 impl<U: MemoryResource> PoolResource<U> {
-    /// A pool that takes its chunks from `upstream`, with the default number of shards.
+    /// A pool that takes its chunks from `upstream`, with the default number of shards
+    /// (as [`PoolResource::new`]).
     pub fn with_upstream(upstream: U) -> Self {
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
-        match Self::with_shards(upstream, (threads * 4).max(16)) {
-            Ok(pool) => pool,
-            Err(PoolConfigError::ZeroShards) => unreachable!("at least 16 shards"),
-        }
+        Self::build(upstream, threads.saturating_mul(4).clamp(16, MAX_SHARDS))
     }
 
     /// A pool that takes its chunks from `upstream`, with `shards` per-thread shards:
@@ -201,24 +219,34 @@ impl<U: MemoryResource> PoolResource<U> {
     ///
     /// # Errors
     ///
-    /// [`PoolConfigError::ZeroShards`] if `shards` is 0.
+    /// [`PoolConfigError::ZeroShards`] if `shards` is 0, and
+    /// [`PoolConfigError::TooManyShards`] if it is above [`MAX_SHARDS`].
     pub fn with_shards(upstream: U, shards: usize) -> Result<Self, PoolConfigError> {
         if shards == 0 {
             return Err(PoolConfigError::ZeroShards);
         }
+        if shards > MAX_SHARDS {
+            return Err(PoolConfigError::TooManyShards { requested: shards });
+        }
+        Ok(Self::build(upstream, shards))
+    }
+
+    /// A pool with `shards` (1 to [`MAX_SHARDS`]) per-thread shards.
+    fn build(upstream: U, shards: usize) -> Self {
+        debug_assert!((1..=MAX_SHARDS).contains(&shards), "{shards} shards");
         // The overflow shard's owner word is never matched by a key (keys count up from
         // 1 and are bounded by the number of live threads).
         let shards = (0..=shards)
             .map(|i| CachePadded::new(Shard::new(if i == shards { u64::MAX } else { 0 })))
             .collect();
-        Ok(Self {
+        Self {
             // Relaxed: ids only have to be distinct.
             id: NEXT_POOL_ID.fetch_add(1, Relaxed),
             upstream,
             shards,
             overflow_lock: Mutex::new(()),
             chunks: AtomicUsize::new(0),
-        })
+        }
     }
 
     /// The resource chunks come from.
