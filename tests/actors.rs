@@ -396,26 +396,34 @@ fn wait_strategies_and_timeouts() {
             assert!(total >= 1);
         }
     }
-    // A request nobody answers yet: times out, stays usable, resolves later.
+    // A request nobody answers yet: times out, stays usable, resolves later. The
+    // handler holds the reply until the test opens a latch after its timeout, so the
+    // timeout cannot race the reply, however slow the machine.
     struct Slow;
+    type Latch = Arc<(Mutex<bool>, std::sync::Condvar)>;
     impl Actor for Slow {
-        type Message = (Duration, Reply<u8>);
-        fn handle(&mut self, (nap, reply): (Duration, Reply<u8>), _ctx: &mut Context<'_, Self>) {
-            std::thread::sleep(nap);
+        type Message = (Latch, Reply<u8>);
+        fn handle(&mut self, (latch, reply): (Latch, Reply<u8>), _ctx: &mut Context<'_, Self>) {
+            let (open, opened) = &*latch;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = opened.wait(open).unwrap();
+            }
             let _ = reply.send(1);
         }
     }
     let slow = system.spawn(Slow).unwrap();
     for strategy in [WaitStrategy::Backoff, WaitStrategy::Park] {
-        let mut future = slow
-            .ask(|reply| (Duration::from_millis(50), reply))
-            .unwrap();
+        let latch: Latch = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let mut future = slow.ask(|reply| (latch.clone(), reply)).unwrap();
         assert_eq!(
             future.wait_timeout_with(strategy, Duration::from_millis(1)),
             Err(RequestError::Timeout)
         );
+        *latch.0.lock().unwrap() = true;
+        latch.1.notify_all();
         assert_eq!(
-            future.wait_timeout_with(strategy, Duration::from_secs(10)),
+            future.wait_timeout_with(strategy, Duration::from_secs(60)),
             Ok(1)
         );
     }
