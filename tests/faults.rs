@@ -780,8 +780,17 @@ fn hooks_on_a_sharing_scheduler(each: usize) {
         }
     }
     let expected: u64 = plans.iter().map(|plan| plan.worker_panics()).sum();
-    let panics: u64 = scheduler.stats().iter().map(|w| w.panics).sum();
-    assert_eq!(panics, expected, "panics caught by the workers");
+    // A worker counts a panic once the unwind has reached it, after `on_stop` recorded
+    // its reason (and after the rest of the actor was dropped): wait for the count,
+    // then check it is exact.
+    let panics = || -> u64 { scheduler.stats().iter().map(|w| w.panics).sum() };
+    wait_until(
+        HANG,
+        "the workers counting every panic",
+        || panics() >= expected,
+        || format!("{} of {expected}", panics()),
+    );
+    assert_eq!(panics(), expected, "panics caught by the workers");
 
     drop(kept);
     drop(fresh);
