@@ -161,6 +161,11 @@ pub enum SchedulerError {
     /// `run_*` was called while the scheduler was already being driven (re-entrantly, or
     /// from two threads).
     AlreadyRunning,
+    /// The worker threads' name ([`thread_name`]) contains a NUL byte, which thread names
+    /// cannot hold.
+    ///
+    /// [`thread_name`]: crate::SharingSchedulerBuilder::thread_name
+    InvalidThreadName,
     /// A worker thread could not be spawned.
     Spawn(std::io::Error),
 }
@@ -182,6 +187,7 @@ impl fmt::Display for SchedulerError {
                 "stop called from one of the scheduler's workers; it would wait for itself",
             ),
             Self::AlreadyRunning => f.write_str("the scheduler is already being run"),
+            Self::InvalidThreadName => f.write_str("the worker thread name contains a NUL byte"),
             Self::Spawn(e) => write!(f, "could not spawn a worker thread: {e}"),
         }
     }

@@ -41,6 +41,31 @@ fn bad_configuration_is_an_error() {
     assert!(matches!(err, SchedulerError::TooManyWorkers { .. }));
 }
 
+/// A thread name that the OS cannot take (an interior NUL) is an error from `build`,
+/// not a panic at `start`.
+#[test]
+fn a_thread_name_with_a_nul_is_an_error() {
+    let outcome = std::panic::catch_unwind(|| {
+        let s = SharingScheduler::builder()
+            .workers(1)
+            .thread_name("bad\0name")
+            .build()?;
+        s.start()?;
+        Ok::<_, SchedulerError>(s)
+    });
+    match outcome {
+        Ok(Err(err)) => {
+            assert!(matches!(err, SchedulerError::InvalidThreadName), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "the worker thread name contains a NUL byte"
+            );
+        }
+        Ok(Ok(s)) => panic!("started with a NUL in its threads' names: {s:?}"),
+        Err(_) => panic!("building or starting panicked instead of returning an error"),
+    }
+}
+
 #[test]
 fn lifecycle_misuse_is_an_error() {
     let s = scheduler(1);

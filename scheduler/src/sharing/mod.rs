@@ -130,7 +130,10 @@ impl SharingSchedulerBuilder {
         self
     }
 
-    /// The prefix of the worker threads' names (default `zeta-worker`).
+    /// The prefix of the worker threads' names (default `zeta-worker`); each worker is
+    /// named `{name}-{index}`. A name with a NUL byte makes [`build`] fail.
+    ///
+    /// [`build`]: SharingSchedulerBuilder::build
     pub fn thread_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -140,8 +143,11 @@ impl SharingSchedulerBuilder {
     ///
     /// # Errors
     ///
-    /// [`SchedulerError::ZeroWorkers`], [`SchedulerError::ZeroThroughput`] or
-    /// [`SchedulerError::TooManyWorkers`] for a bad configuration.
+    /// A bad configuration, found here rather than at [`start`](Scheduler::start):
+    /// [`SchedulerError::ZeroWorkers`], [`SchedulerError::ZeroThroughput`],
+    /// [`SchedulerError::TooManyWorkers`], or [`SchedulerError::InvalidThreadName`] for
+    /// a thread name with a NUL byte (which `std::thread::Builder` would reject with a
+    /// panic when the threads are spawned).
     pub fn build(self) -> Result<SharingScheduler, SchedulerError> {
         if self.workers == 0 {
             return Err(SchedulerError::ZeroWorkers);
@@ -154,6 +160,9 @@ impl SharingSchedulerBuilder {
         }
         if self.max_throughput == 0 {
             return Err(SchedulerError::ZeroThroughput);
+        }
+        if self.name.contains('\0') {
+            return Err(SchedulerError::InvalidThreadName);
         }
         let (locals, remotes): (Vec<Local>, Vec<Remote>) =
             (0..self.workers).map(|_| queue::new()).unzip();
