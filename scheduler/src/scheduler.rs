@@ -166,6 +166,15 @@ pub enum SchedulerError {
     ///
     /// [`thread_name`]: crate::SharingSchedulerBuilder::thread_name
     InvalidThreadName,
+    /// The worker threads' stack size ([`stack_size`]) is below the least they run on.
+    ///
+    /// [`stack_size`]: crate::SharingSchedulerBuilder::stack_size
+    StackTooSmall {
+        /// What was asked for, in bytes.
+        requested: usize,
+        /// The least accepted ([`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)).
+        min: usize,
+    },
     /// A worker thread could not be spawned.
     Spawn(std::io::Error),
 }
@@ -188,6 +197,10 @@ impl fmt::Display for SchedulerError {
             ),
             Self::AlreadyRunning => f.write_str("the scheduler is already being run"),
             Self::InvalidThreadName => f.write_str("the worker thread name contains a NUL byte"),
+            Self::StackTooSmall { requested, min } => write!(
+                f,
+                "a worker stack of {requested} bytes is too small; at least {min} are needed"
+            ),
             Self::Spawn(e) => write!(f, "could not spawn a worker thread: {e}"),
         }
     }

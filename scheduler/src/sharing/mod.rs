@@ -34,6 +34,11 @@ use crate::sync::{Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 /// The most workers a scheduler can have.
 pub const MAX_WORKERS: usize = 1024;
 
+/// The smallest worker stack [`SharingSchedulerBuilder::stack_size`] accepts: 64 KiB,
+/// room for the worker's own frames, a job's resume and a panic's unwinding, with no
+/// large local in the job. Size real stacks for your handlers (see `stack_size`).
+pub const MIN_STACK_SIZE: usize = 64 * 1024;
+
 const NEW: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPING: u8 = 2;
@@ -91,12 +96,41 @@ impl Shared {
 }
 
 /// Configures a [`SharingScheduler`].
+///
+/// # Stack size and large messages
+///
+/// Jobs run on the worker threads' stacks, which are std's default size (2 MiB, or
+/// what the `RUST_MIN_STACK` environment variable says) unless
+/// [`stack_size`](SharingSchedulerBuilder::stack_size) sets one. A message is moved
+/// by value through several frames between its node and the handler (taken from the
+/// inbox, matched, passed to `handle`), and each of those frames can hold a copy of
+/// it: a by-value message of about 512 KiB overflows a default worker stack in a debug
+/// build, about 2 MiB in a release build, and a stack overflow aborts the process. Send large payloads behind a pointer instead (a `Box`, or a handle into
+/// memory the actors share): the message then moves one word. Raise `stack_size` for
+/// handlers that need deep recursion or large locals.
+///
+/// # Examples
+///
+/// ```
+/// use zeta_scheduler::{Scheduler, SharingScheduler};
+///
+/// let scheduler = SharingScheduler::builder()
+///     .workers(2)
+///     .max_throughput(32)
+///     .thread_name("game-worker")
+///     .stack_size(8 * 1024 * 1024)
+///     .build()
+///     .unwrap();
+/// scheduler.start().unwrap();
+/// scheduler.stop().unwrap();
+/// ```
 #[derive(Clone, Debug)]
 pub struct SharingSchedulerBuilder {
     workers: usize,
     max_throughput: usize,
     spin: u32,
     name: String,
+    stack_size: Option<usize>,
 }
 
 impl Default for SharingSchedulerBuilder {
@@ -106,6 +140,7 @@ impl Default for SharingSchedulerBuilder {
             max_throughput: 64,
             spin: 64,
             name: "zeta-worker".into(),
+            stack_size: None,
         }
     }
 }
@@ -139,15 +174,29 @@ impl SharingSchedulerBuilder {
         self
     }
 
+    /// The size of each worker thread's stack, in bytes (default: std's, 2 MiB unless
+    /// `RUST_MIN_STACK` says otherwise). Below [`MIN_STACK_SIZE`], [`build`] fails; a
+    /// size the OS cannot provide makes [`start`] fail with [`SchedulerError::Spawn`].
+    /// See [the type's doc](SharingSchedulerBuilder#stack-size-and-large-messages) for
+    /// what uses the stack and how to send large payloads.
+    ///
+    /// [`build`]: SharingSchedulerBuilder::build
+    /// [`start`]: Scheduler::start
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
     /// Builds the scheduler; its threads start with [`Scheduler::start`].
     ///
     /// # Errors
     ///
     /// A bad configuration, found here rather than at [`start`](Scheduler::start):
     /// [`SchedulerError::ZeroWorkers`], [`SchedulerError::ZeroThroughput`],
-    /// [`SchedulerError::TooManyWorkers`], or [`SchedulerError::InvalidThreadName`] for
+    /// [`SchedulerError::TooManyWorkers`], [`SchedulerError::InvalidThreadName`] for
     /// a thread name with a NUL byte (which `std::thread::Builder` would reject with a
-    /// panic when the threads are spawned).
+    /// panic when the threads are spawned), or [`SchedulerError::StackTooSmall`] for a
+    /// stack size below [`MIN_STACK_SIZE`] (0 included).
     pub fn build(self) -> Result<SharingScheduler, SchedulerError> {
         if self.workers == 0 {
             return Err(SchedulerError::ZeroWorkers);
@@ -163,6 +212,12 @@ impl SharingSchedulerBuilder {
         }
         if self.name.contains('\0') {
             return Err(SchedulerError::InvalidThreadName);
+        }
+        if let Some(requested) = self.stack_size.filter(|&bytes| bytes < MIN_STACK_SIZE) {
+            return Err(SchedulerError::StackTooSmall {
+                requested,
+                min: MIN_STACK_SIZE,
+            });
         }
         let (locals, remotes): (Vec<Local>, Vec<Remote>) =
             (0..self.workers).map(|_| queue::new()).unzip();
@@ -186,6 +241,7 @@ impl SharingSchedulerBuilder {
             locals: Mutex::new(locals),
             threads: Mutex::new(Vec::new()),
             name: self.name,
+            stack_size: self.stack_size,
         })
     }
 }
@@ -238,6 +294,7 @@ pub struct SharingScheduler {
     locals: Mutex<Vec<Local>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     name: String,
+    stack_size: Option<usize>,
 }
 
 impl SharingScheduler {
@@ -349,7 +406,8 @@ impl Scheduler for SharingScheduler {
         let mut threads = lock(&self.threads);
         for (index, local) in locals.into_iter().enumerate() {
             let worker = Worker::new(self.shared.clone(), index, local);
-            match spawn_named(format!("{}-{index}", self.name), move || worker.run()) {
+            let name = format!("{}-{index}", self.name);
+            match spawn_named(name, self.stack_size, move || worker.run()) {
                 Ok(handle) => threads.push(handle),
                 Err(e) => {
                     drop(threads);
