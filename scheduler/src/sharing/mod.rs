@@ -1,17 +1,20 @@
 //! [`SharingScheduler`]: N worker threads with work stealing.
 //!
-//! Each worker owns a FIFO run queue (crossbeam-deque) that the others steal from, and a
-//! LIFO slot for the job it scheduled last. Outside threads submit through the
-//! [`Injector`](crate::injector), an intrusive stack that does not allocate. Idle workers
-//! spin briefly, then park, with no lost wake-up (the protocol is in `idle.rs`). See
-//! `worker.rs` for the order in which a worker looks for work.
+//! Each worker owns a bounded FIFO run queue (crossbeam-deque, never more than 64 jobs, so
+//! that it never allocates: see `queue.rs`) that the others steal from, and a LIFO slot
+//! for the job it scheduled last. Outside threads submit through the
+//! [`Injector`](crate::injector), an intrusive stack that does not allocate; a worker
+//! whose queue is full moves half of it there (see "Overflow" in `worker.rs`). Idle
+//! workers spin briefly, then park, with no lost wake-up (the protocol is in `idle.rs`).
+//! See `worker.rs` for the order in which a worker looks for work.
 //!
 //! Lifecycle: NEW → (start) RUNNING → (stop) STOPPING → STOPPED. `stop` closes the
 //! injector and tells every job in it shutdown, wakes every worker, and joins them; each
 //! worker, on seeing STOPPING, finishes the job it is running and tells every job left in
-//! its own slot and queue shutdown. Jobs scheduled after that are told shutdown by
-//! `schedule` itself, which returns [`Stopped`]. So every job is resumed or told
-//! shutdown, and the counts add up exactly.
+//! its own slot and queue shutdown, and every job the closed injector refused it (an
+//! overflow, or the rest of a take, that came after the close). Jobs scheduled from
+//! outside after that are told shutdown by `schedule` itself, which returns [`Stopped`].
+//! So every job is resumed or told shutdown, and the counts add up exactly.
 
 #[cfg(all(test, zeta_loom))]
 mod loom;
@@ -250,7 +253,10 @@ impl SharingSchedulerBuilder {
 ///
 /// - From a worker thread (a job scheduling another, e.g. an actor messaging an actor),
 ///   [`schedule`](Scheduler::schedule) puts the job in that worker's LIFO slot: it runs
-///   next, on the same core, with its data still in cache.
+///   next, on the same core, with its data still in cache. The job it displaces goes to
+///   the worker's run queue, which holds up to 64 jobs; beyond that, half of them move
+///   to the injector, where idle workers take them, so a burst of ready jobs (a
+///   broadcast to 1,000 actors) allocates nothing either.
 /// - From any other thread, it goes to an intrusive, allocation-free injector, and an
 ///   idle worker is woken.
 /// - Idle workers steal from busy ones; with nothing to do, they spin briefly, then
