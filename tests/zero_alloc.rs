@@ -1,7 +1,13 @@
-//! Zero global allocations per message in a steady state, actor to actor: plain sends
-//! (ping-pong) and ask + reply (the asker polls the future with its actor waker and takes
-//! the answer in `on_wake`), on a `SharingScheduler` (1 and 2 workers) and on a
-//! `ManualScheduler`.
+//! Zero global allocations in a steady state:
+//!
+//! - per message, actor to actor: plain sends (ping-pong) and ask + reply (the asker
+//!   polls the future with its actor waker and takes the answer in `on_wake`), on a
+//!   `SharingScheduler` (1 and 2 workers) and on a `ManualScheduler`;
+//! - when many actors become ready at once on one worker, more than its run queue holds
+//!   (the overflow goes to the scheduler's injector), on a `SharingScheduler` (1 and 2
+//!   workers): an actor broadcasting to 1,000 actors from its handler, and an actor
+//!   spawning, messaging and stopping 1,000 actors from its handler (Savina's fjcreate,
+//!   spawning from inside an actor).
 //!
 //! Messages, request nodes and wake-up nodes come from the actors' `PoolResource`; the
 //! global allocator must see nothing once the pool has its chunks and every thread has
@@ -20,7 +26,8 @@ use std::task::{Context as TaskContext, Poll};
 use zeta::arena::PoolResource;
 use zeta::scheduler::Scheduler;
 use zeta::{
-    Actor, Address, Context, Future, ManualScheduler, Reply, SharingScheduler, System, WaitStrategy,
+    Actor, Address, Context, Future, ManualScheduler, Reply, SharingScheduler, StopReason, System,
+    WaitStrategy,
 };
 
 struct CountingAlloc;
@@ -246,9 +253,173 @@ fn on_manual(asking: bool) -> u64 {
     count
 }
 
+/// Counts the ticks it handles, into a counter the outside thread waits on.
+struct Listener {
+    ticks: Arc<AtomicU64>,
+}
+
+impl Actor for Listener {
+    type Message = ();
+
+    fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {
+        // Release: pairs with the Acquire in `wait_for`.
+        self.ticks.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Sends one tick to each of its listeners per message: a broadcast from a handler,
+/// which makes every listener ready at once on the worker that runs it.
+struct Caster {
+    listeners: Vec<Address<Listener>>,
+}
+
+impl Actor for Caster {
+    type Message = ();
+
+    fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {
+        for listener in &self.listeners {
+            listener.send(()).expect("the listener is alive");
+        }
+    }
+}
+
+/// Spawns a child per message it gets, sends it one message and stops it: many actors
+/// created and stopped from a handler (Savina's fjcreate, with the spawning inside an
+/// actor), each of them made ready on the worker that runs the parent.
+struct Parent {
+    children: u64,
+    memory: Arc<PoolResource>,
+    scheduler: Arc<SharingScheduler>,
+    stopped: Arc<AtomicU64>,
+}
+
+/// One message, then a graceful stop, which it reports.
+struct Child {
+    handled: bool,
+    stopped: Arc<AtomicU64>,
+}
+
+impl Actor for Child {
+    type Message = u64;
+
+    fn handle(&mut self, _work: u64, _ctx: &mut Context<'_, Self>) {
+        self.handled = true;
+    }
+
+    fn on_stop(&mut self, reason: StopReason) {
+        assert!(self.handled, "stopped after its message");
+        assert_eq!(reason, StopReason::Stopped);
+        // Release: pairs with the Acquire in `wait_for`.
+        self.stopped.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Actor for Parent {
+    type Message = ();
+
+    fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {
+        for n in 0..self.children {
+            let child = Child {
+                handled: false,
+                stopped: self.stopped.clone(),
+            };
+            let child = zeta::spawn(child, self.memory.clone(), self.scheduler.clone())
+                .unwrap_or_else(|_| panic!("the pool has memory"));
+            child.send(n).expect("the child is alive");
+            child.stop().expect("the child is alive");
+        }
+    }
+}
+
+fn wait_for(counter: &AtomicU64, target: u64) {
+    // Acquire: pairs with the actors' Release increments.
+    while counter.load(Ordering::Acquire) < target {
+        std::thread::yield_now();
+    }
+}
+
+const FAN: u64 = 1_000;
+const FAN_RUNS: u64 = 200;
+
+/// Global allocations over `FAN_RUNS` runs of `run` after warm-up runs, once every
+/// worker has parked (a thread's first park registers it with parking_lot).
+fn measure_runs(scheduler: &SharingScheduler, mut run: impl FnMut()) -> u64 {
+    for _ in 0..FAN_RUNS {
+        run();
+    }
+    while scheduler.stats().iter().any(|w| w.parks == 0) {
+        std::thread::yield_now();
+    }
+    let before = allocations();
+    for _ in 0..FAN_RUNS {
+        run();
+    }
+    allocations() - before
+}
+
+fn started(workers: usize) -> Arc<SharingScheduler> {
+    let scheduler = SharingScheduler::builder()
+        .workers(workers)
+        .build()
+        .unwrap();
+    scheduler.start().unwrap();
+    Arc::new(scheduler)
+}
+
+/// An actor broadcasts to `FAN` actors from its handler, once per run.
+fn broadcast_on_sharing(workers: usize) -> u64 {
+    let scheduler = started(workers);
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let listeners = (0..FAN)
+        .map(|_| {
+            system
+                .spawn(Listener {
+                    ticks: ticks.clone(),
+                })
+                .unwrap()
+        })
+        .collect();
+    let caster = system.spawn(Caster { listeners }).unwrap();
+    let mut target = 0;
+    let count = measure_runs(&scheduler, || {
+        caster.send(()).unwrap();
+        target += FAN;
+        wait_for(&ticks, target);
+    });
+    drop(caster);
+    drop(system);
+    count
+}
+
+/// An actor spawns, messages and stops `FAN` actors from its handler, once per run.
+fn spawn_and_stop_on_sharing(workers: usize) -> u64 {
+    let scheduler = started(workers);
+    let memory = Arc::new(PoolResource::new());
+    let system = System::new(scheduler.clone(), memory.clone());
+    let stopped = Arc::new(AtomicU64::new(0));
+    let parent = system
+        .spawn(Parent {
+            children: FAN,
+            memory,
+            scheduler: scheduler.clone(),
+            stopped: stopped.clone(),
+        })
+        .unwrap();
+    let mut target = 0;
+    let count = measure_runs(&scheduler, || {
+        parent.send(()).unwrap();
+        target += FAN;
+        wait_for(&stopped, target);
+    });
+    drop(parent);
+    drop(system);
+    count
+}
+
 #[test]
-fn zero_global_allocations_per_message_actor_to_actor() {
-    let results = [
+fn zero_global_allocations_in_steady_state() {
+    let per_message = [
         ("sharing, 1 worker, send", on_sharing(1, false)),
         ("sharing, 1 worker, ask + reply", on_sharing(1, true)),
         ("sharing, 2 workers, send", on_sharing(2, false)),
@@ -256,10 +427,31 @@ fn zero_global_allocations_per_message_actor_to_actor() {
         ("manual, send", on_manual(false)),
         ("manual, ask + reply", on_manual(true)),
     ];
-    for (path, count) in results {
+    let many_ready = [
+        (
+            "sharing, 1 worker, broadcast to 1,000",
+            broadcast_on_sharing(1),
+        ),
+        (
+            "sharing, 2 workers, broadcast to 1,000",
+            broadcast_on_sharing(2),
+        ),
+        (
+            "sharing, 1 worker, spawn + send + stop 1,000",
+            spawn_and_stop_on_sharing(1),
+        ),
+        (
+            "sharing, 2 workers, spawn + send + stop 1,000",
+            spawn_and_stop_on_sharing(2),
+        ),
+    ];
+    for (path, count) in per_message {
         println!("{path}: {count} global allocations over {ROUNDS} round trips");
     }
-    for (path, count) in results {
+    for (path, count) in many_ready {
+        println!("{path}: {count} global allocations over {FAN_RUNS} runs");
+    }
+    for (path, count) in per_message.into_iter().chain(many_ready) {
         assert_eq!(count, 0, "{path}");
     }
 }

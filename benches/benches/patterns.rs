@@ -129,13 +129,11 @@
 //! served; a steady allocation shows in every window. The baseline's count is printed,
 //! not asserted.
 //!
-//! One exception, marked `NOT ZERO, a known issue of zeta` in the output and not
-//! asserted so that the rest runs: the broadcast to 100 actors allocates a few times
-//! per run (some 5 per 16 300 messages). Each burst of more than 64 actors made ready
-//! from outside lands on the injector; a worker moves the whole batch into its
-//! crossbeam-deque run queue, whose buffer grows past its minimum capacity of 64 (an
-//! allocation) and shrinks back once drained (another, and epoch garbage). For a
-//! broadcast to 64 actors or fewer (the 4-actor fan-out) the bench asserts zero.
+//! That includes the broadcast to 100 actors: a burst of more than 64 actors made ready
+//! at once, more than a worker's run queue holds. A worker takes from the injector only
+//! what its queue has room for, and a full queue moves half of itself back to the
+//! injector, so the queue never grows its buffer. (It used to: the crossbeam-deque
+//! buffer grew past its minimum of 64 jobs and shrank back, a few allocations per run.)
 //!
 //! After each benchmark the bench also prints the workers' counters over the whole
 //! benchmark (warm-up included): resumes, messages per resume, steals and parks. Few
@@ -186,14 +184,6 @@ const WARM_UP: u64 = 4;
 const COUNTED: u64 = 4;
 /// Windows of counted messages at most, per benchmark (see [`check_allocations`]).
 const COUNT_WINDOWS: usize = 3;
-/// crossbeam-deque's `MIN_CAP`: a `Worker`'s buffer starts with room for this many
-/// jobs, doubles when full, and halves (never below this) once a quarter full.
-const DEQUE_MIN_CAP: usize = 64;
-/// Why a broadcast to more than [`DEQUE_MIN_CAP`] idle actors from outside allocates.
-const DEQUE_GROWTH: &str = "a worker moves the injector's whole batch of newly ready \
-    actors into its crossbeam-deque run queue, whose buffer grows past its minimum of 64 \
-    jobs (an allocation) and shrinks back once drained (another, plus epoch garbage), \
-    once per burst";
 /// A wait for an answer that takes this long means a message was lost.
 const STALL: Duration = Duration::from_secs(10);
 
@@ -360,10 +350,6 @@ fn in_calls(messages: u64, per_call: u64, run: &mut impl FnMut(u64) -> Duration)
 enum Expect {
     /// None in steady state, as zeta promises: anything else panics.
     Zero,
-    /// None is promised, but zeta allocates here today, for the reason given. The count
-    /// is printed with the reason and not asserted, so that the rest of the bench runs;
-    /// make it [`Expect::Zero`] once zeta is fixed.
-    KnownToAllocate(&'static str),
     /// A baseline: printed, not asserted.
     Baseline,
 }
@@ -383,7 +369,7 @@ fn check_allocations(what: &str, messages: u64, expect: Expect, mut window: impl
         let count = global_allocations(&mut window);
         counts.push(count);
         let enough = match expect {
-            Expect::Zero | Expect::KnownToAllocate(_) => count == 0,
+            Expect::Zero => count == 0,
             Expect::Baseline => true,
         };
         if enough || counts.len() == COUNT_WINDOWS {
@@ -400,12 +386,6 @@ fn check_allocations(what: &str, messages: u64, expect: Expect, mut window: impl
             last, 0,
             "{what}: global allocations in every window: {counts:?}"
         ),
-        Expect::KnownToAllocate(reason) if last > 0 => {
-            println!("{what}: NOT ZERO, a known issue of zeta: {reason}");
-        }
-        Expect::KnownToAllocate(reason) => {
-            println!("{what}: zero now; the known issue may be fixed ({reason}): expect zero");
-        }
         Expect::Baseline => {}
     }
 }
@@ -836,16 +816,16 @@ fn broadcast_one(group: &mut BenchmarkGroup<'_, WallTime>, members: usize, worke
         run(per_run);
     }
     settle(&scheduler);
-    let expect = if members > DEQUE_MIN_CAP {
-        Expect::KnownToAllocate(DEQUE_GROWTH)
-    } else {
-        Expect::Zero
-    };
-    check_allocations(&what, COUNTED * per_run * members as u64, expect, || {
-        for _ in 0..COUNTED {
-            run(per_run);
-        }
-    });
+    check_allocations(
+        &what,
+        COUNTED * per_run * members as u64,
+        Expect::Zero,
+        || {
+            for _ in 0..COUNTED {
+                run(per_run);
+            }
+        },
+    );
 
     group.bench_function(&name, |b| {
         b.iter_custom(|iters| {

@@ -18,9 +18,9 @@
 //!   ran), then waits (spin, then yield: [`Backoff`]) until the shared counter shows
 //!   that all of them ran. Included: for zeta, the refcount clone, `into_queued`, the
 //!   push on the allocation-free injector and `notify_one` on the measuring thread;
-//!   the injector's `take_all`, the spread of the batch over the worker's run queue
-//!   (crossbeam-deque, which may grow and shrink its buffer: that is zeta's cost), the
-//!   stealing by the second worker, the run protocol and the counter bump on the
+//!   the injector's take (as many jobs as the worker's run queue has room for, 64; a
+//!   batch of 1024 leaves the rest in the injector for the next take, so the queue
+//!   never grows its crossbeam-deque buffer), the stealing by the second worker, the run protocol and the counter bump on the
 //!   workers; and the wake-up of a worker that went to sleep between rounds. For the
 //!   baseline: the `Arc` clone, one lock + push + `notify_one` per job, one lock + pop
 //!   per job on the workers, and their condition-variable waits and wake-ups. Batch 1

@@ -23,10 +23,17 @@
 //! - `msg/s` counts every message sent in the measured run, replies and an actor's
 //!   messages to itself included, so it can be compared across cases.
 //! - `alloc/op` is global allocations (the system allocator, every thread of the
-//!   process) inside the measured run, per op, with the total in brackets. Steady-state
-//!   zeta makes none per message or per spawn into a pool; what shows is one-time
-//!   growth the warm-up did not cover (a pool shard taking a 64 KiB chunk on a thread
-//!   that had not needed one, a run queue growing its buffer).
+//!   process) inside the measured run, per op, with the total in brackets, except the
+//!   pool's chunks, which `chunks` counts. Steady-state zeta makes none per message,
+//!   per spawn into a pool, or per burst of newly ready actors: anything here is a bug.
+//!   (The runner waits until every worker has parked once before it measures: a
+//!   thread's first park registers it with parking_lot, a one-time allocation.)
+//! - `chunks` is the 64 KiB chunks the case's pool took from the global allocator
+//!   inside the measured run, one global allocation each: memory growth the warm-up did
+//!   not reach, not a cost per op. A pool shard grows on a thread that had not needed
+//!   as many blocks (blocks go back to the shard that carved them, and an actor may run
+//!   on another worker than in the warm-up), or when a producer gets further ahead of
+//!   its consumer than in the warm-up.
 //! - `p50`, `p99`, `p99.9` are latency percentiles, for the cases that time single
 //!   operations, in passes of their own outside the measured run (so that reading the
 //!   clock does not slow the throughput figure). A case with several series shows each
@@ -294,7 +301,7 @@ fn build() -> &'static str {
 // The table.
 
 /// The table's columns: header and whether the column is numeric (right-aligned).
-const COLUMNS: [(&str, bool); 10] = [
+const COLUMNS: [(&str, bool); 11] = [
     ("case", false),
     ("unit", false),
     ("ops", true),
@@ -302,6 +309,7 @@ const COLUMNS: [(&str, bool); 10] = [
     ("ns/op", true),
     ("msg/s", true),
     ("alloc/op", true),
+    ("chunks", true),
     ("p50", true),
     ("p99", true),
     ("p99.9", true),
@@ -310,7 +318,7 @@ const COLUMNS: [(&str, bool); 10] = [
 const NONE: &str = "–";
 
 fn table(config: &Config, reports: &[Report]) -> String {
-    let mut rows: Vec<[String; 10]> = Vec::new();
+    let mut rows: Vec<[String; 11]> = Vec::new();
     for report in reports {
         let name = report.case.name;
         let unit = report.case.unit.to_owned();
@@ -340,6 +348,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
                     format!("{ns_per_op:.1}"),
                     rate_per_second(rate),
                     allocations,
+                    grouped(outcome.chunks),
                     p50,
                     p99,
                     p999,
@@ -355,6 +364,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
                             NONE.to_owned(),
                             NONE.to_owned(),
                             NONE.to_owned(),
+                            NONE.to_owned(),
                             p50,
                             p99,
                             p999,
@@ -363,7 +373,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
                 }
             }
             Err(_) => {
-                let mut row: [String; 10] = core::array::from_fn(|_| NONE.to_owned());
+                let mut row: [String; 11] = core::array::from_fn(|_| NONE.to_owned());
                 row[0] = name.to_owned();
                 row[1] = unit;
                 row[2] = "FAILED".to_owned();
@@ -378,7 +388,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String; 10]| {
+    let line = |cells: &[String; 11]| {
         let mut out = String::from("|");
         for ((cell, width), (_, numeric)) in cells.iter().zip(widths).zip(COLUMNS) {
             let pad = " ".repeat(width - cell.chars().count());
@@ -507,7 +517,7 @@ fn json(config: &Config, reports: &[Report]) -> String {
                     out,
                     "\"ok\":true,\"ops\":{},\"messages\":{},\"wall_ns\":{},\"ns_per_op\":{},\
                      \"messages_per_s\":{},\"allocations\":{},\"allocations_per_op\":{},\
-                     \"latency\":[",
+                     \"pool_chunks\":{},\"latency\":[",
                     o.ops,
                     o.messages,
                     o.wall.as_nanos(),
@@ -515,6 +525,7 @@ fn json(config: &Config, reports: &[Report]) -> String {
                     number(o.messages as f64 / o.wall.as_secs_f64()),
                     o.allocations,
                     number(o.allocations as f64 / o.ops as f64),
+                    o.chunks,
                 );
                 for (j, (label, l)) in o.latency.iter().enumerate() {
                     if j > 0 {
@@ -631,6 +642,7 @@ mod tests {
             messages: 2_000,
             wall: Duration::from_micros(50),
             allocations: 3,
+            chunks: 4_321,
             latency,
             check: "checked \"all\"".to_owned(),
         }
@@ -670,7 +682,9 @@ mod tests {
         );
         assert!(rows[4].contains("2.0 µs"), "{out}");
         assert!(
-            rows[5].contains("301 ns") && rows[5].contains("0.0030 (3)"),
+            rows[5].contains("301 ns")
+                && rows[5].contains("0.0030 (3)")
+                && rows[5].contains(" 4,321 |"),
             "{out}"
         );
         assert!(rows[6].contains("FAILED"), "{out}");
@@ -678,6 +692,7 @@ mod tests {
         let json = json(&config, &reports);
         assert!(json.contains("\"check\":\"checked \\\"all\\\"\""), "{json}");
         assert!(json.contains("\"p50_ns\":2001"), "{json}");
+        assert!(json.contains("\"pool_chunks\":4321"), "{json}");
         assert!(json.trim_end().ends_with("\"failed\":1}"), "{json}");
     }
 

@@ -70,4 +70,6 @@ pub use job::{JobHeader, JobRef, JobVTable, QueuedJob, Ran};
 pub use manual::{ManualScheduler, RunStats};
 pub use resumable::{Resumable, ResumeInfo, ResumeResult};
 pub use scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
-pub use sharing::{SharingScheduler, SharingSchedulerBuilder, WorkerStats, MAX_WORKERS};
+pub use sharing::{
+    SharingScheduler, SharingSchedulerBuilder, WorkerStats, MAX_WORKERS, MIN_STACK_SIZE,
+};

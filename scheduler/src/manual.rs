@@ -220,16 +220,19 @@ impl ManualScheduler {
     }
 
     /// Runs jobs until none is ready or `budget` has passed (checked after each resume,
-    /// so one resume can overrun it by its own length): a frame's time slice.
+    /// so one resume can overrun it by its own length): a frame's time slice. A budget
+    /// too large for the clock to represent (`Duration::MAX`) means no deadline: like
+    /// [`run_until_idle`](ManualScheduler::run_until_idle).
     ///
     /// # Errors
     ///
     /// As for [`run_once`](ManualScheduler::run_once).
     pub fn run_for(&self, budget: Duration) -> Result<RunStats, SchedulerError> {
         let drive = self.drive()?;
-        let deadline = Instant::now() + budget;
+        // `None`: the deadline is past what `Instant` can hold, so it is never reached.
+        let deadline = Instant::now().checked_add(budget);
         let mut stats = RunStats::default();
-        while self.step(&drive, &mut stats) && Instant::now() < deadline {}
+        while self.step(&drive, &mut stats) && deadline.is_none_or(|d| Instant::now() < d) {}
         Ok(stats)
     }
 

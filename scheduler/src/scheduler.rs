@@ -161,6 +161,20 @@ pub enum SchedulerError {
     /// `run_*` was called while the scheduler was already being driven (re-entrantly, or
     /// from two threads).
     AlreadyRunning,
+    /// The worker threads' name ([`thread_name`]) contains a NUL byte, which thread names
+    /// cannot hold.
+    ///
+    /// [`thread_name`]: crate::SharingSchedulerBuilder::thread_name
+    InvalidThreadName,
+    /// The worker threads' stack size ([`stack_size`]) is below the least they run on.
+    ///
+    /// [`stack_size`]: crate::SharingSchedulerBuilder::stack_size
+    StackTooSmall {
+        /// What was asked for, in bytes.
+        requested: usize,
+        /// The least accepted ([`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)).
+        min: usize,
+    },
     /// A worker thread could not be spawned.
     Spawn(std::io::Error),
 }
@@ -182,6 +196,11 @@ impl fmt::Display for SchedulerError {
                 "stop called from one of the scheduler's workers; it would wait for itself",
             ),
             Self::AlreadyRunning => f.write_str("the scheduler is already being run"),
+            Self::InvalidThreadName => f.write_str("the worker thread name contains a NUL byte"),
+            Self::StackTooSmall { requested, min } => write!(
+                f,
+                "a worker stack of {requested} bytes is too small; at least {min} are needed"
+            ),
             Self::Spawn(e) => write!(f, "could not spawn a worker thread: {e}"),
         }
     }

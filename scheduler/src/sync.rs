@@ -38,18 +38,33 @@ pub(crate) mod thread {
     #[cfg(zeta_loom)]
     pub(crate) use loom::thread::{yield_now, JoinHandle};
 
-    /// Spawns a named worker thread.
+    /// Spawns a named worker thread, with a stack of `stack_size` bytes (`None`: std's
+    /// default). The name must hold no NUL byte (std panics on one; the builder checks).
     #[cfg(not(zeta_loom))]
-    pub(crate) fn spawn_named<F>(name: String, f: F) -> std::io::Result<JoinHandle<()>>
+    pub(crate) fn spawn_named<F>(
+        name: String,
+        stack_size: Option<usize>,
+        f: F,
+    ) -> std::io::Result<JoinHandle<()>>
     where
         F: FnOnce() + Send + 'static,
     {
-        Builder::new().name(name).spawn(f)
+        let builder = Builder::new().name(name);
+        match stack_size {
+            Some(bytes) => builder.stack_size(bytes),
+            None => builder,
+        }
+        .spawn(f)
     }
 
-    /// Spawns a worker thread in the model (loom threads have no names).
+    /// Spawns a worker thread in the model (loom threads have no names, and loom sets
+    /// their stacks).
     #[cfg(zeta_loom)]
-    pub(crate) fn spawn_named<F>(_name: String, f: F) -> std::io::Result<JoinHandle<()>>
+    pub(crate) fn spawn_named<F>(
+        _name: String,
+        _stack_size: Option<usize>,
+        f: F,
+    ) -> std::io::Result<JoinHandle<()>>
     where
         F: FnOnce() + Send + 'static,
     {

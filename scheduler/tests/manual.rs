@@ -198,3 +198,17 @@ fn schedule_from_another_thread() {
     });
     assert_eq!(s.run_until_idle().unwrap().resumes, 4_000);
 }
+
+/// A budget too large to add to `Instant::now()` means no deadline, not a panic.
+#[test]
+fn run_for_an_unrepresentable_budget_runs_until_idle() {
+    let s = ManualScheduler::new(16).unwrap();
+    let tally = Tally::new();
+    for _ in 0..3 {
+        s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
+            .unwrap();
+    }
+    let stats = s.run_for(Duration::MAX).unwrap();
+    assert_eq!(stats.resumes, 3);
+    assert_eq!(Tally::get(&tally.resumes), 3);
+}

@@ -41,6 +41,31 @@ fn bad_configuration_is_an_error() {
     assert!(matches!(err, SchedulerError::TooManyWorkers { .. }));
 }
 
+/// A thread name that the OS cannot take (an interior NUL) is an error from `build`,
+/// not a panic at `start`.
+#[test]
+fn a_thread_name_with_a_nul_is_an_error() {
+    let outcome = std::panic::catch_unwind(|| {
+        let s = SharingScheduler::builder()
+            .workers(1)
+            .thread_name("bad\0name")
+            .build()?;
+        s.start()?;
+        Ok::<_, SchedulerError>(s)
+    });
+    match outcome {
+        Ok(Err(err)) => {
+            assert!(matches!(err, SchedulerError::InvalidThreadName), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "the worker thread name contains a NUL byte"
+            );
+        }
+        Ok(Ok(s)) => panic!("started with a NUL in its threads' names: {s:?}"),
+        Err(_) => panic!("building or starting panicked instead of returning an error"),
+    }
+}
+
 #[test]
 fn lifecycle_misuse_is_an_error() {
     let s = scheduler(1);
@@ -295,6 +320,109 @@ fn jobs_scheduled_from_a_worker_take_the_local_path() {
     a_next.lock().unwrap().take();
     b_next.lock().unwrap().take();
     assert_eq!((a.ref_count(), b.ref_count()), (1, 1));
+}
+
+/// On one worker, a job that always has more to do (it returns `Resume`, so it goes back
+/// to the worker's local queue every time) does not starve the jobs scheduled from
+/// outside, nor those a burst moved to the injector: the worker looks at the injector
+/// every so often even when its own queue is never empty.
+#[test]
+fn a_worker_with_a_never_empty_queue_still_takes_jobs_from_outside() {
+    let s = scheduler(1);
+    s.start().unwrap();
+    let busy = Tally::new();
+    s.schedule(JobRef::new(Probe::new(&busy, Behaviour::Work(usize::MAX))))
+        .unwrap();
+    wait_until("the busy job to run twice", || {
+        Tally::get(&busy.resumes) >= 2
+    });
+    let tally = Tally::new();
+    for _ in 0..10 {
+        s.schedule(JobRef::new(Probe::new(&tally, Behaviour::Once)))
+            .unwrap();
+    }
+    wait_until("the jobs from outside", || Tally::get(&tally.resumes) == 10);
+    let report = s.stop().unwrap();
+    assert_eq!(report.cancelled, 1, "the busy job, told shutdown at stop");
+    assert_eq!(Tally::get(&busy.shutdowns), 1);
+    assert_eq!(
+        Tally::get(&busy.violations) + Tally::get(&tally.violations),
+        0
+    );
+}
+
+/// `stop` while jobs on the workers make bursts of jobs ready, each far more than a
+/// worker's local queue holds (the overflow goes to the injector, and after the stop
+/// closed it, back to the worker for its drain): every job is resumed or told shutdown
+/// exactly once, and the stop report counts every job told shutdown (all of them were
+/// accepted: scheduled from a worker, or from outside before the stop).
+#[test]
+fn stop_while_workers_overflow_their_queues() {
+    const BURSTERS: usize = 4;
+    const BURST: usize = 5_000;
+    /// Schedules `BURST` probes from the worker, then is done.
+    struct Burster {
+        scheduler: Arc<OnceLock<SharingScheduler>>,
+        probes: Arc<Tally>,
+        own: Arc<Tally>,
+        scheduled: Arc<AtomicUsize>,
+    }
+    impl Resumable for Burster {
+        fn resume(&self, _max: usize) -> ResumeInfo {
+            let s = self.scheduler.get().unwrap();
+            for _ in 0..BURST {
+                let probe = JobRef::new(Probe::new(&self.probes, Behaviour::Once));
+                s.schedule(probe).expect("a worker's schedule is accepted");
+                self.scheduled.fetch_add(1, Ordering::SeqCst);
+            }
+            self.own.resumes.fetch_add(1, Ordering::SeqCst);
+            ResumeInfo::done(1)
+        }
+        fn shutdown(&self) {
+            self.own.shutdowns.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for workers in [1, 2] {
+        for wait_for_resumes in [0, 100, 5_000] {
+            let cell = Arc::new(OnceLock::new());
+            let s = cell.get_or_init(|| scheduler(workers));
+            s.start().unwrap();
+            let (probes, own) = (Tally::new(), Tally::new());
+            let scheduled = Arc::new(AtomicUsize::new(0));
+            for _ in 0..BURSTERS {
+                s.schedule(JobRef::new(Burster {
+                    scheduler: cell.clone(),
+                    probes: probes.clone(),
+                    own: own.clone(),
+                    scheduled: scheduled.clone(),
+                }))
+                .unwrap();
+            }
+            wait_until("some probes to run", || {
+                Tally::get(&probes.resumes) >= wait_for_resumes
+            });
+            let report = s.stop().unwrap();
+            let what = format!("{workers} workers, stopped after {wait_for_resumes} resumes");
+            let scheduled = scheduled.load(Ordering::SeqCst) as u64;
+            assert_eq!(
+                Tally::get(&probes.resumes) + Tally::get(&probes.shutdowns),
+                scheduled,
+                "{what}: each probe resumed or told shutdown"
+            );
+            assert_eq!(
+                Tally::get(&own.resumes) + Tally::get(&own.shutdowns),
+                BURSTERS as u64,
+                "{what}: each burster resumed or told shutdown"
+            );
+            assert_eq!(
+                report.cancelled,
+                Tally::get(&probes.shutdowns) + Tally::get(&own.shutdowns),
+                "{what}: the report counts every job told shutdown"
+            );
+            assert_eq!(s.rejected(), 0, "{what}");
+            assert_eq!(Tally::get(&probes.violations), 0, "{what}");
+        }
+    }
 }
 
 /// The acceptance test: 10,000 queued jobs, two outside threads scheduling while

@@ -1,6 +1,7 @@
 //! Zero global allocations per schedule + resume in a steady state: from outside threads
-//! (the injector path), from inside a worker (the LIFO-slot / local-queue path), and on a
-//! ManualScheduler.
+//! (the injector path), from inside a worker (the LIFO-slot / local-queue path), in
+//! bursts from inside a worker (more jobs made ready at once than a local queue holds:
+//! the overflow path), and on a ManualScheduler.
 //!
 //! Worker threads are spawned by the scheduler, so allocations are counted globally; the
 //! binary holds this single test, which runs the paths one after the other, so nothing
@@ -167,6 +168,58 @@ fn local_path(workers: usize) -> u64 {
     allocated
 }
 
+/// Inside a worker, in bursts: one job schedules `BURST` others at once (an actor
+/// messaging many idle actors from a handler), far more than a worker's local queue
+/// holds; the overflow goes to the injector.
+fn burst_path(workers: usize) -> u64 {
+    const BURST: usize = 1_000;
+    struct Fan {
+        scheduler: Arc<OnceLock<SharingScheduler>>,
+        targets: Vec<JobRef>,
+    }
+    impl Resumable for Fan {
+        fn resume(&self, _max: usize) -> ResumeInfo {
+            let scheduler = self.scheduler.get().unwrap();
+            for target in &self.targets {
+                scheduler.schedule(target.clone()).unwrap();
+            }
+            ResumeInfo::awaiting(1)
+        }
+    }
+    let cell = Arc::new(OnceLock::new());
+    let s = cell.get_or_init(|| {
+        SharingScheduler::builder()
+            .workers(workers)
+            .build()
+            .unwrap()
+    });
+    s.start().unwrap();
+    let resumes = Arc::new(AtomicU64::new(0));
+    let fan = JobRef::new(Fan {
+        scheduler: cell.clone(),
+        targets: (0..BURST)
+            .map(|_| JobRef::new(Tick(resumes.clone())))
+            .collect(),
+    });
+    let mut target = 0;
+    let mut round = || {
+        s.schedule(fan.clone()).unwrap();
+        target += BURST as u64;
+        wait_for(&resumes, target);
+    };
+    for _ in 0..200 {
+        round();
+    }
+    wait_until_every_worker_parked(s);
+    let before = allocations();
+    for _ in 0..2_000 {
+        round();
+    }
+    let allocated = allocations() - before;
+    s.stop().unwrap();
+    allocated
+}
+
 /// ManualScheduler: schedule 64 jobs, run until idle, repeat.
 fn manual_path() -> u64 {
     let s = ManualScheduler::new(64).unwrap();
@@ -197,6 +250,14 @@ fn zero_global_allocations_per_schedule_and_resume() {
         ("outside thread, 2 workers, 1,280,000 jobs", outside_path(2)),
         ("inside a worker, 1 worker, 2,000,000 hops", local_path(1)),
         ("inside a worker, 2 workers, 2,000,000 hops", local_path(2)),
+        (
+            "bursts of 1,000 from a worker, 1 worker, 2,000 bursts",
+            burst_path(1),
+        ),
+        (
+            "bursts of 1,000 from a worker, 2 workers, 2,000 bursts",
+            burst_path(2),
+        ),
         ("manual, 640,000 jobs", manual_path()),
     ];
     for (path, allocated) in results {

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use zeta::{Actor, Address, Context, Reply};
 
-use super::{returned, Case, Config, Meter, Outcome, Rig, Stoppable};
+use super::{returned, Case, Config, Measured, Outcome, Rig, Stoppable};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -369,9 +369,13 @@ fn run(config: &Config) -> Result<Outcome, String> {
     check(&totals, &before, &after, warm, WARM_SEED, "warm-up")?;
 
     let before = after;
-    let meter = Meter::start();
+    let meter = rig.meter();
     let totals = play(&rig, &sink, &pingers, pings, SEED)?;
-    let (wall, allocations) = meter.stop();
+    let Measured {
+        wall,
+        allocations,
+        chunks,
+    } = meter.stop();
     let after = answered(&rig, &pingers)?;
     check(&totals, &before, &after, pings, SEED, "the round")?;
     let (fewest, most) = before
@@ -394,6 +398,7 @@ fn run(config: &Config) -> Result<Outcome, String> {
         messages: 2 * all + 2 * ACTORS as u64 + 2,
         wall,
         allocations,
+        chunks,
         latency: Vec::new(),
         check: format!(
             "{all} pings and pongs, each pong from the actor pinged; pings answered per \

@@ -42,7 +42,7 @@
 
 use zeta::{Actor, Address, Context, Reply};
 
-use super::{returned, Case, Config, Meter, Outcome, Rig, Stoppable};
+use super::{returned, Case, Config, Measured, Outcome, Rig, Stoppable};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -438,9 +438,13 @@ fn run(config: &Config) -> Result<Outcome, String> {
     // Warm-up: the pool's blocks, the workers' queues, every thread's first park.
     check(&play(&rig, &mall, &chameneos, warm)?, warm, "warm-up")?;
 
-    let meter = Meter::start();
+    let meter = rig.meter();
     let totals = play(&rig, &mall, &chameneos, meetings)?;
-    let (wall, allocations) = meter.stop();
+    let Measured {
+        wall,
+        allocations,
+        chunks,
+    } = meter.stop();
     check(&totals, meetings, "the game")?;
 
     let mut stoppables: Vec<&dyn Stoppable> = vec![&mall];
@@ -455,6 +459,7 @@ fn run(config: &Config) -> Result<Outcome, String> {
         messages: messages_of(meetings, CHAMENEOS as u64),
         wall,
         allocations,
+        chunks,
         latency: Vec::new(),
         check: format!(
             "{} meetings, {} taken part in, {} faded, colours by the table \

@@ -28,21 +28,19 @@
 //! or was left queued, and every block (every cell, every message) went back to the
 //! pool.
 //!
-//! **Allocations.** Spawning into a warm pool makes no global allocation, yet this
-//! case shows some 100 to 600 per run of 40 000 (0.004 to 0.015 per actor). Traced
-//! (gdb on `malloc`, 2 workers), they are of two kinds. Most come from the scheduler's
-//! run queues: a worker that finds the injector non-empty takes the whole batch and
-//! pushes it onto its crossbeam-deque queue, whose buffer doubles as it fills (up to
-//! 64 K entries for a burst of 40 000) and is halved again by `pop` as it drains
-//! (crossbeam shrinks a buffer less than a quarter full), each resize a new buffer and
-//! its 16-byte box; so every burst from outside grows the queue again. The rest are
-//! 64 KiB pool chunks: a pool shard growing on a thread that needed fewer blocks in the
-//! warm-up (blocks go back to the shard that carved them).
+//! **Allocations.** None: spawning into a warm pool makes no global allocation, and
+//! neither do the bursts of newly ready children (a worker takes from the injector only
+//! what its run queue has room for, so the queue never grows; this case used to show
+//! 0.004 to 0.015 allocations per actor from crossbeam-deque buffers growing and
+//! shrinking). What remains is the pool's growth, which the `chunks` column counts
+//! apart: 64 KiB chunks taken by a shard on a thread that needed fewer blocks in the
+//! warm-up (blocks go back to the shard that carved them), or when the main thread gets
+//! further ahead of the workers than in the warm-up.
 
 use zeta::{Actor, Address, Context, Reply, StopReason};
 
 use super::fjthrput::compute;
-use super::{returned, Case, Config, Meter, Outcome, Rig};
+use super::{returned, Case, Config, Measured, Outcome, Rig};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -202,9 +200,13 @@ fn run(config: &Config) -> Result<Outcome, String> {
     // Warm-up: a full run, so that the pool has grown to the run's peak.
     check(play(&rig, &collector, actors)?, "warm-up")?;
 
-    let meter = Meter::start();
+    let meter = rig.meter();
     let got = play(&rig, &collector, actors)?;
-    let (wall, allocations) = meter.stop();
+    let Measured {
+        wall,
+        allocations,
+        chunks,
+    } = meter.stop();
     check(got, "measured run")?;
 
     rig.stop_actors(&[&collector])?;
@@ -217,6 +219,7 @@ fn run(config: &Config) -> Result<Outcome, String> {
         messages: 2 * actors + 2,
         wall,
         allocations,
+        chunks,
         latency: Vec::new(),
         check: format!(
             "{actors} children handled their message (checksum as computed) and stopped \

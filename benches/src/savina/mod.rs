@@ -88,8 +88,12 @@ pub struct Outcome {
     pub messages: u64,
     /// Wall time of the measured region.
     pub wall: Duration,
-    /// Global allocations made by the whole process inside the measured region.
+    /// Global allocations made by the whole process inside the measured region, other
+    /// than the pool's chunks (counted in `chunks`).
     pub allocations: u64,
+    /// Chunks (64 KiB each) the case's pool took from the global allocator inside the
+    /// measured region: growth of the pool that the warm-up did not reach.
+    pub chunks: u64,
     /// Latency series, if the case has any, each with its label (`"urgent"`, ...).
     pub latency: Vec<(&'static str, Latency)>,
     /// One line on what was checked, e.g. `"sum 499999500000"`.
@@ -168,31 +172,43 @@ pub fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
 }
 
-/// The clock and the allocation counter of a measured region.
+/// The clock and the allocation counters of a measured region ([`Rig::meter`]).
 ///
 /// Start it when the workload is set up (actors spawned and warm, unless spawning is
 /// what the case measures) and stop it once the case has seen its final answer, which
 /// orders every counted allocation of the workload before the stop.
-#[derive(Debug)]
-pub struct Meter {
+pub struct Meter<'a> {
     start: Instant,
     allocations: u64,
+    pool: &'a Pool,
+    chunks: usize,
 }
 
-impl Meter {
-    /// Starts the clock and the count.
-    pub fn start() -> Self {
-        let allocations = allocations();
-        Self {
-            start: Instant::now(),
-            allocations,
-        }
-    }
+/// What a [`Meter`] measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Measured {
+    /// Wall time.
+    pub wall: Duration,
+    /// Global allocations other than the pool's chunks.
+    pub allocations: u64,
+    /// Chunks the pool took from the global allocator (one global allocation each).
+    pub chunks: u64,
+}
 
-    /// Wall time and global allocations since [`start`](Meter::start).
-    pub fn stop(self) -> (Duration, u64) {
+impl Meter<'_> {
+    /// Wall time and global allocations since [`Rig::meter`], with the pool's chunks
+    /// counted apart.
+    pub fn stop(self) -> Measured {
         let wall = self.start.elapsed();
-        (wall, allocations() - self.allocations)
+        let all = allocations() - self.allocations;
+        let chunks = self.pool.chunk_count().saturating_sub(self.chunks) as u64;
+        Measured {
+            wall,
+            // Each chunk is one allocation from the pool's upstream, the global
+            // allocator (`PoolResource::new`).
+            allocations: all.saturating_sub(chunks),
+            chunks,
+        }
     }
 }
 
@@ -234,6 +250,16 @@ pub fn counted() -> bool {
 enum Pool {
     Counted(Arc<Memory>),
     Bare(Arc<PoolResource>),
+}
+
+impl Pool {
+    /// The chunks the pool has taken from its upstream so far.
+    fn chunk_count(&self) -> usize {
+        match self {
+            Pool::Counted(pool) => pool.inner().chunk_count(),
+            Pool::Bare(pool) => pool.chunk_count(),
+        }
+    }
 }
 
 /// "all N pool blocks returned (peak X MiB in use)", or for a bare pool (no block
@@ -312,6 +338,30 @@ impl Rig {
             Pool::Bare(pool) => zeta::spawn(actor, pool.clone(), self.scheduler.clone()),
         };
         spawned.map_err(|_| "spawn: the pool is out of memory".to_owned())
+    }
+
+    /// Starts the clock and the allocation counters of the measured region, once every
+    /// worker has parked at least once (a thread's first park registers it with
+    /// parking_lot, whose table then may grow: a one-time allocation, not the
+    /// workload's; the warm-up has the main thread park on its answers).
+    pub fn meter(&self) -> Meter<'_> {
+        while self
+            .scheduler
+            .stats()
+            .iter()
+            .any(|worker| worker.parks == 0)
+            && !self.expired()
+        {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let chunks = self.memory.chunk_count();
+        let allocations = allocations();
+        Meter {
+            start: Instant::now(),
+            allocations,
+            pool: &self.memory,
+            chunks,
+        }
     }
 
     /// Whether the deadline has passed.

@@ -37,7 +37,7 @@ use std::time::Instant;
 
 use zeta::{Actor, Address, Context, Reply};
 
-use super::{returned, Case, Config, Latency, Meter, Outcome, Rig};
+use super::{returned, Case, Config, Latency, Measured, Outcome, Rig};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -232,9 +232,13 @@ fn run(config: &Config) -> Result<Outcome, String> {
     let warm = (rounds / 4).max(100);
     check(&play(&rig, &pinger, warm, None)?, warm)?;
 
-    let meter = Meter::start();
+    let meter = rig.meter();
     let finished = play(&rig, &pinger, rounds, None)?;
-    let (wall, allocations) = meter.stop();
+    let Measured {
+        wall,
+        allocations,
+        chunks,
+    } = meter.stop();
     check(&finished, rounds)?;
 
     // Latency, 1: round trips timed by the pinger, in a run of their own.
@@ -288,6 +292,7 @@ fn run(config: &Config) -> Result<Outcome, String> {
         messages: 2 * rounds + 2,
         wall,
         allocations,
+        chunks,
         latency: vec![("round trip", round_trip), ("outside ask", outside)],
         check: format!(
             "{rounds} pongs back in order, {total} round trips counted over 3 runs; \

@@ -30,7 +30,7 @@
 
 use zeta::{Actor, Address, Context, Reply};
 
-use super::{returned, Case, Config, Meter, Outcome, Rig, Stoppable};
+use super::{returned, Case, Config, Measured, Outcome, Rig, Stoppable};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -157,9 +157,13 @@ fn run(config: &Config) -> Result<Outcome, String> {
         ));
     }
 
-    let meter = Meter::start();
+    let meter = rig.meter();
     let ended = play(&rig, &ring[0], hops)?;
-    let (wall, allocations) = meter.stop();
+    let Measured {
+        wall,
+        allocations,
+        chunks,
+    } = meter.stop();
 
     if ended != end_of(hops) {
         return Err(format!("member {ended} ended, expected {}", end_of(hops)));
@@ -194,6 +198,7 @@ fn run(config: &Config) -> Result<Outcome, String> {
         messages: hops + 2,
         wall,
         allocations,
+        chunks,
         latency: Vec::new(),
         check: format!(
             "member {ended} ended; {measured} tokens handled in the run ({} to {} per \

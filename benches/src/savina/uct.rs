@@ -60,7 +60,7 @@ use std::time::Instant;
 
 use zeta::{Actor, Address, Context, Priority, Reply};
 
-use super::{returned, Case, Config, Latency, Meter, Outcome, Rig, Stoppable};
+use super::{returned, Case, Config, Latency, Measured, Outcome, Rig, Stoppable};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -523,9 +523,13 @@ fn run(config: &Config) -> Result<Outcome, String> {
     // thread's first park.
     play(&rig, &root, warm)?;
 
-    let meter = Meter::start();
+    let meter = rig.meter();
     play(&rig, &root, rounds)?;
-    let (wall, allocations) = meter.stop();
+    let Measured {
+        wall,
+        allocations,
+        chunks,
+    } = meter.stop();
 
     let mut parent_reports = Vec::with_capacity(PARENTS);
     for parent in &parents {
@@ -576,6 +580,7 @@ fn run(config: &Config) -> Result<Outcome, String> {
         messages: messages_of(rounds),
         wall,
         allocations,
+        chunks,
         latency: vec![("urgent", urgent), ("normal", normal)],
         check: format!(
             "{half} urgent + {half} normal handled once each, per-sender FIFO per \

@@ -13,15 +13,19 @@ use ::loom::thread;
 
 use crate::{JobRef, Resumable, ResumeInfo};
 
-/// A job whose `resume` and `Drop` both write one loom cell, and which counts its
-/// drops: a destruction not ordered after the run, or none, or two, fails the model.
+/// A job whose `resume` and `Drop` both write one loom cell, whose outside owner writes
+/// another before it lets go, and which counts its drops: a destruction not ordered
+/// after the run or after the outside owner's last use, or none, or two, fails the model.
 struct Touchy {
     cell: UnsafeCell<usize>,
+    /// Written by the outside owner before it drops its reference (see `outside_use`).
+    outside: UnsafeCell<usize>,
     dropped: Arc<AtomicUsize>,
 }
 
-// SAFETY: the cell is written only inside `resume` (which the job's RUNNING bit makes
-// exclusive) and in `Drop` (by the owner of the last reference); loom's causality
+// SAFETY: `cell` is written only inside `resume` (which the job's RUNNING bit makes
+// exclusive) and in `Drop` (by the owner of the last reference); `outside` only by the
+// one outside owner while it holds its reference, and in `Drop`. loom's causality
 // checker verifies that every such access is ordered after the previous one.
 unsafe impl Sync for Touchy {}
 
@@ -37,9 +41,21 @@ impl Drop for Touchy {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: the last reference is gone.
         self.cell.with_mut(|value| unsafe { *value += 1 });
+        // SAFETY: as above.
+        self.outside.with_mut(|value| unsafe { *value += 1 });
         // Relaxed: read after the join.
         self.dropped.fetch_add(1, Relaxed);
     }
+}
+
+/// The outside owner's last use of the job before it drops its reference.
+fn outside_use(job: &JobRef) {
+    // SAFETY: `job` is a `Touchy` boxed by `JobRef::new` (so `boxed` finds it) and the
+    // reference keeps it alive; only this thread writes `outside` before the
+    // destruction (see the `Sync` impl).
+    let touchy = unsafe { super::boxed::<Touchy>(job.as_ptr()) };
+    // SAFETY: as above.
+    touchy.outside.with_mut(|value| unsafe { *value += 1 });
 }
 
 /// The run's releasing CAS (`QueuedJob::run` → `transition_from_running_releasing`)
@@ -47,15 +63,25 @@ impl Drop for Touchy {
 /// borrowed reference (`JobRef::queue`, whose CAS adds the queue's reference). Whoever
 /// takes the count to zero destroys the job, exactly once, after the other's last use.
 ///
+/// Both directions are checked: the runner's write in `resume` must happen before an
+/// outside destroyer's `Drop` (the CAS's Release half, then the Acquire load in
+/// `State::ref_dec`), and the outside owner's write before its drop must happen before
+/// the runner's `Drop` when the runner destroys (the outside Release decrement, then the
+/// CAS's Acquire half).
+///
 /// Breaking it on purpose: with the releasing CAS made Relaxed (instead of AcqRel),
 /// this model fails with loom's causality violation on the cell (the destroyer's write
-/// in `Drop` is not ordered after the runner's write in `resume`).
+/// in `Drop` is not ordered after the runner's write in `resume`); with the Acquire
+/// load in `State::ref_dec` made Relaxed, the same; with the CAS made Release only
+/// (no Acquire half), on `outside` (the runner destroys without seeing the outside
+/// owner's write).
 #[test]
 fn run_release_races_last_drop() {
     ::loom::model(|| {
         let dropped = Arc::new(AtomicUsize::new(0));
         let job = JobRef::new(Touchy {
             cell: UnsafeCell::new(0),
+            outside: UnsafeCell::new(0),
             dropped: dropped.clone(),
         });
         let queued = job.queue().expect("an idle job is queued");
@@ -64,6 +90,7 @@ fn run_release_races_last_drop() {
             let ran = queued.run(16);
             assert!(ran.requeue.is_none(), "Awaiting: not requeued");
         });
+        outside_use(&job);
         drop(job);
         runner.join().expect("the runner does not panic");
         assert_eq!(dropped.load(Relaxed), 1, "destroyed exactly once");
@@ -79,6 +106,7 @@ fn notified_run_keeps_the_queue_reference() {
         let dropped = Arc::new(AtomicUsize::new(0));
         let job = JobRef::new(Touchy {
             cell: UnsafeCell::new(0),
+            outside: UnsafeCell::new(0),
             dropped: dropped.clone(),
         });
         let queued = job.queue().expect("an idle job is queued");

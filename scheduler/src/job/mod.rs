@@ -15,7 +15,8 @@
 //! resource and supplies its own vtable ([`JobRef::from_raw`]).
 //!
 //! Refcounting follows the usual rules: a Relaxed increment with an abort on overflow;
-//! a Release decrement, and an Acquire fence before destroying. The count lives in the
+//! a Release decrement, and an Acquire before destroying (an Acquire load of the state
+//! word rather than `Arc`'s fence, so that ThreadSanitizer sees it: see `state.rs`). The count lives in the
 //! state word, so that queueing a job ([`JobRef::queue`]) and finishing a run
 //! ([`QueuedJob::run`]) move the queue's reference in the same CAS as the state.
 
@@ -31,7 +32,7 @@ use core::ptr::NonNull;
 
 use self::state::State;
 use crate::resumable::{Resumable, ResumeInfo};
-use crate::sync::{fence, Ordering, UnsafeCell};
+use crate::sync::UnsafeCell;
 
 /// The header at the start of every job.
 #[repr(C)]
@@ -256,12 +257,12 @@ impl Clone for JobRef {
 impl Drop for JobRef {
     #[inline]
     fn drop(&mut self) {
-        // Release: everything this reference's holder did to the job happens before the
-        // destruction. Acquire fence below: the destroyer sees all of it.
+        // `ref_dec` decrements with Release (everything this reference's holder did to
+        // the job happens before the destruction) and, on the last reference, loads the
+        // word with Acquire (the destroyer sees every other holder's uses).
         if !self.header().state.ref_dec() {
             return;
         }
-        fence(Ordering::Acquire);
         // SAFETY: we held the last reference: nobody else can reach the job, and its
         // vtable's `destroy` frees it exactly as it was made.
         unsafe { (self.header().vtable.destroy)(self.header) }
@@ -391,8 +392,9 @@ impl JobRef {
     ///
     /// # Safety
     ///
-    /// The count is zero, and the caller's atomic step that made it so was followed by
-    /// an Acquire fence: nobody else can reach the job.
+    /// The count is zero, and the caller's atomic step that made it so acquired (an
+    /// AcqRel CAS, or a Release decrement followed by an Acquire load of the word):
+    /// nobody else can reach the job, and every other owner's uses happen before.
     unsafe fn destroy_at_zero(self) {
         let header = self.into_raw();
         // SAFETY: the caller's guarantee: nobody else can reach the job; its vtable's
@@ -438,9 +440,12 @@ impl QueuedJob {
                         None
                     }
                     state::RunEnd::Last => {
-                        fence(Ordering::Acquire);
-                        // SAFETY: the CAS took the count to zero and the fence above
-                        // orders every other owner's use before this.
+                        // No fence: the CAS that took the count to zero is AcqRel, and
+                        // its Acquire half pairs with every other owner's Release
+                        // decrement (each heads a release sequence of RMWs that the CAS
+                        // continues), as an Acquire fence would.
+                        // SAFETY: the CAS took the count to zero and acquired (above):
+                        // every other owner's use happens before this.
                         unsafe { job.destroy_at_zero() };
                         None
                     }

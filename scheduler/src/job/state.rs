@@ -41,9 +41,11 @@
 //! depend on. The runner's transitions are AcqRel for the same two directions with the
 //! previous and the next runner. The count follows `Arc`: increments Relaxed (a new
 //! reference is made from an existing one), decrements Release, and the thread that
-//! takes the count to zero issues an Acquire fence before destroying the job, so every
-//! other owner's use happens before the destruction. A releasing run-end is AcqRel,
-//! which includes both.
+//! takes the count to zero acquires before destroying the job, so every other owner's
+//! use happens before the destruction. `Arc` acquires with a fence; [`State::ref_dec`]
+//! loads the word with Acquire instead (the same guarantee here, see there, and one
+//! that ThreadSanitizer can see). A releasing run-end is an AcqRel CAS, which includes
+//! both halves.
 use core::fmt;
 
 use crate::sync::{AtomicUsize, Ordering};
@@ -143,13 +145,25 @@ impl State {
     }
 
     /// One reference fewer. Returns whether it was the last one: the caller must then
-    /// fence (Acquire) and destroy the job.
+    /// destroy the job (this call has already acquired every other owner's uses).
     #[inline]
     pub(crate) fn ref_dec(&self) -> bool {
-        // Release: this owner's uses happen before the destroyer's Acquire fence.
+        // Release: this owner's uses happen before the destroyer's Acquire load below
+        // (or the destroyer's AcqRel run-end CAS).
         let prev = self.0.fetch_sub(REF_ONE, Ordering::Release);
         debug_assert!(Snapshot(prev).refs() >= 1, "reference count underflow");
-        Snapshot(prev).refs() == 1
+        if Snapshot(prev).refs() != 1 {
+            return false;
+        }
+        // Acquire load, where `Arc` has an Acquire fence: pairs with the Release
+        // decrements and AcqRel CASes of every other owner. Every write to this word after
+        // `new` is a read-modify-write, so each of those heads a release sequence that
+        // our `fetch_sub` continues, and the load reads our `fetch_sub`'s value: it
+        // synchronizes with all of them, as the fence would. Unlike a standalone fence,
+        // ThreadSanitizer sees it (std's `Arc` does the same under the sanitizer); it is
+        // one load of a line this thread has just written, on the last drop only.
+        let _ = self.0.load(Ordering::Acquire);
+        true
     }
 
     pub(crate) fn load(&self) -> Snapshot {
@@ -260,7 +274,7 @@ impl State {
     /// As [`transition_from_running`](State::transition_from_running), and when the job
     /// is not requeued, the queue's reference is given up in the same CAS. After
     /// `Released` the caller must not touch the job (its reference is gone); after `Last`
-    /// it must fence (Acquire) and destroy it.
+    /// it must destroy it (the CAS is AcqRel: it has acquired every other owner's uses).
     #[inline]
     pub(crate) fn transition_from_running_releasing(&self, again: bool, complete: bool) -> RunEnd {
         let prev = self.update(|s| {

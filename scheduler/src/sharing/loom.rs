@@ -1,16 +1,18 @@
 //! loom models of the [`SharingScheduler`] protocols: the sleep/wake handshake (see
-//! `idle.rs`), the job run states (see `job/state.rs`) and stop (see the
-//! [parent module](super)).
+//! `idle.rs`), the job run states (see `job/state.rs`), stop (see the
+//! [parent module](super)), and stop racing the jobs a worker moves to or keeps out of
+//! the injector (see `worker.rs` and `injector.rs`).
 //!
 //! Run with `RUSTFLAGS="--cfg zeta_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2
 //! cargo test --release -p zeta-scheduler --lib` (add `-- --nocapture` to see how many
 //! executions each model explored, and which paths). Every model has at most three
-//! threads, the main thread included. With 2 preemptions the whole run takes about 80 s,
-//! almost all of it the two-worker model (`schedule_while_running_…`, ~700 000
-//! executions); the others take a few seconds together.
+//! threads, the main thread included. With 2 preemptions the whole run takes about
+//! 140 s on the 2-core VM, almost all of it the two-worker model
+//! (`schedule_while_running_…`, ~720 000 executions); the others take a few seconds
+//! together.
 //!
 //! Under the `zeta_loom` cfg the scheduler's workers are loom threads, its run queues
-//! loom mutexes (`queue.rs`), and `spin_before_park` is 0, so a worker with nothing to
+//! loom mutexes holding one job each (`queue.rs`: so a second job overflows), and `spin_before_park` is 0, so a worker with nothing to
 //! do goes straight to the sleep protocol. The main thread never spins either: it waits
 //! for a job with [`Signal::wait_for`], a loom condition variable. A lost wake-up
 //! therefore leaves every thread blocked, which loom reports as a deadlock. (When the
@@ -189,7 +191,7 @@ impl Parks {
 /// to sleep is never lost; with `before_start`, the job is scheduled before `start`
 /// (it waits in the injector, whose `notify_one` finds nobody asleep).
 ///
-/// Bound: main and one worker, one job scheduled once (~700 executions; ~140 with
+/// Bound: main and one worker, one job scheduled once (~1 300 executions; ~270 with
 /// `before_start`). The main thread waits until the job has run, then stops the
 /// scheduler. If the worker's re-check missed the job *and* the main thread's
 /// `notify_one` missed the sleeper, both block: loom reports a deadlock.
@@ -329,8 +331,8 @@ impl Resumable for ExclusiveJob {
 /// Model 2: a job is never resumed by two workers at once, and a schedule while it runs
 /// gives exactly one more resume (the NOTIFIED bit).
 ///
-/// Bound: main and two workers, one job scheduled twice (~700 000 executions, about
-/// 75 s: the largest model; a third schedule or worker would not fit the budget, and
+/// Bound: main and two workers, one job scheduled twice (~720 000 executions, about
+/// 135 s: the largest model; a third schedule or worker would not fit the budget, and
 /// two workers are the least that can resume one job at once).
 ///
 /// The main thread schedules the job, waits until its `resume` has started, and
@@ -442,7 +444,7 @@ impl Resumable for Counted {
 /// Model 3: `stop` racing a `schedule` accounts for the job exactly once.
 ///
 /// Bound: main, one scheduling thread, one worker (started before the race), one job
-/// (~1 200 executions). The scheduling thread schedules a fresh job while the main
+/// (~2 200 executions). The scheduling thread schedules a fresh job while the main
 /// thread calls `stop`.
 ///
 /// Asserts, after joining: the job was resumed exactly once or told shutdown exactly
@@ -619,4 +621,157 @@ fn idle_notify_races_one_sleeper() {
 #[test]
 fn idle_notify_races_two_sleepers() {
     notify_races_sleep(2);
+}
+
+/// Model 5's first job: tells the main thread it started, then schedules `targets`
+/// from the worker, one after the other, and is done.
+struct Fan {
+    scheduler: Arc<std::sync::OnceLock<SharingScheduler>>,
+    signal: Arc<Signal>,
+    targets: Vec<JobRef>,
+    outcome: Arc<Outcome>,
+}
+
+impl Resumable for Fan {
+    fn resume(&self, _max_throughput: usize) -> ResumeInfo {
+        // Relaxed: read after the join (`counts`).
+        self.outcome.resumes.fetch_add(1, Relaxed);
+        self.signal.raise();
+        let scheduler = self.scheduler.get().expect("set before the first schedule");
+        for target in &self.targets {
+            // From the worker: always accepted (the LIFO slot and the local queue).
+            assert!(
+                scheduler.schedule(target.clone()).is_ok(),
+                "a worker's schedule"
+            );
+        }
+        ResumeInfo::done(1)
+    }
+
+    fn shutdown(&self) {
+        self.outcome.record_shutdown();
+    }
+
+    fn panicked(&self, payload: &(dyn std::any::Any + Send)) {
+        self.outcome.record_panic(payload);
+    }
+}
+
+/// The accounting every stop model checks: each job resumed XOR told shutdown, exactly
+/// once; the stop report counts every job told shutdown (all were accepted); nothing was
+/// rejected; every job is complete.
+fn assert_accounted(
+    scheduler: &SharingScheduler,
+    report: crate::StopReport,
+    jobs: &[(&JobRef, &Outcome)],
+) {
+    let mut shutdowns = 0;
+    for (n, (job, outcome)) in jobs.iter().enumerate() {
+        outcome.assert_no_panic();
+        let (resumes, told) = outcome.counts();
+        assert_eq!(
+            resumes + told,
+            1,
+            "job {n}: resumed XOR told shutdown, (resumes, shutdowns) = {:?}",
+            (resumes, told)
+        );
+        assert!(job.is_complete(), "job {n} complete");
+        shutdowns += told as u64;
+    }
+    assert_eq!(
+        report.cancelled, shutdowns,
+        "the stop report counts every job told shutdown"
+    );
+    assert_eq!(scheduler.rejected(), 0, "every job was accepted");
+}
+
+/// Model 5: a worker's local queue overflowing to the injector races `stop` closing it.
+///
+/// Bound: main and one worker; four jobs (~2 600 executions). Under loom a local queue
+/// holds one job (`queue::CAPACITY`), so the fan's three schedules from the worker
+/// overflow it: the first goes to the LIFO slot, the second displaces it into the
+/// queue, the third displaces the second into a full queue, and the worker moves the
+/// older one to the injector as a batch. The main thread waits until the fan has
+/// started, then stops the scheduler, so the close races the batch push (it is either
+/// taken by the close, or refused and kept by the worker for its drain) and everything
+/// after it (the worker taking the batch back, running the rest).
+///
+/// Asserts: [`assert_accounted`] for all four jobs.
+///
+/// Breaking it on purpose: with the worker dropping a refused batch (telling its jobs
+/// shutdown without counting them) instead of keeping it for the drain, the model fails
+/// on the report's count.
+#[test]
+fn overflow_races_stop() {
+    explore("overflow_races_stop", || {
+        let cell = Arc::new(std::sync::OnceLock::new());
+        let scheduler = cell.get_or_init(|| {
+            SharingScheduler::builder()
+                .workers(1)
+                .spin_before_park(0)
+                .build()
+                .expect("valid configuration")
+        });
+        scheduler.start().expect("starts once");
+        let signal = Signal::new();
+        let outcomes: Vec<Arc<Outcome>> = (0..3).map(|_| Arc::new(Outcome::default())).collect();
+        let targets: Vec<JobRef> = outcomes
+            .iter()
+            .map(|outcome| JobRef::new(Counted(outcome.clone())))
+            .collect();
+        let fan_outcome = Arc::new(Outcome::default());
+        let fan = JobRef::new(Fan {
+            scheduler: cell.clone(),
+            signal: signal.clone(),
+            targets: targets.clone(),
+            outcome: fan_outcome.clone(),
+        });
+
+        scheduler.schedule(fan.clone()).expect("not stopped");
+        signal.wait_for(1);
+        let report = scheduler.stop().expect("stopped from outside");
+
+        let mut jobs = vec![(&fan, &*fan_outcome)];
+        jobs.extend(targets.iter().zip(outcomes.iter().map(|o| &**o)));
+        assert_accounted(scheduler, report, &jobs);
+    });
+}
+
+/// Model 6: the rest of a worker's take from the injector, put back for the next
+/// taker, races `stop` closing the injector.
+///
+/// Bound: main and one worker; three jobs (~370 executions). They are scheduled before
+/// `start`, so they wait in the injector; under loom the worker's local queue holds one
+/// job, so its first take keeps two (one to run, one for the queue) and puts the third
+/// back. The main thread stops the scheduler right after starting it, so the close
+/// races the take and the put-back (the rest is either taken by the close, or refused
+/// and kept by the worker for its drain).
+///
+/// Asserts: [`assert_accounted`] for the three jobs.
+///
+/// Breaking it on purpose: with the worker dropping a refused rest (telling its jobs
+/// shutdown without counting them) instead of keeping it for the drain, the model fails
+/// on the report's count.
+#[test]
+fn take_rest_races_stop() {
+    explore("take_rest_races_stop", || {
+        let scheduler = SharingScheduler::builder()
+            .workers(1)
+            .spin_before_park(0)
+            .build()
+            .expect("valid configuration");
+        let outcomes: Vec<Arc<Outcome>> = (0..3).map(|_| Arc::new(Outcome::default())).collect();
+        let jobs: Vec<JobRef> = outcomes
+            .iter()
+            .map(|outcome| JobRef::new(Counted(outcome.clone())))
+            .collect();
+        for job in &jobs {
+            scheduler.schedule(job.clone()).expect("not stopped");
+        }
+        scheduler.start().expect("starts once");
+        let report = scheduler.stop().expect("stopped from outside");
+
+        let accounted: Vec<_> = jobs.iter().zip(outcomes.iter().map(|o| &**o)).collect();
+        assert_accounted(&scheduler, report, &accounted);
+    });
 }

@@ -1,28 +1,71 @@
 //! One worker of a [`SharingScheduler`](super::SharingScheduler): where to find the next
-//! job, how to run it, how to sleep, and what to do at stop.
+//! job, how to run it, where a job goes when the local queue is full, how to sleep, and
+//! what to do at stop.
 //!
 //! Finding work, in order:
 //! 1. the LIFO slot: the job this worker scheduled last (an actor just messaged by the
 //!    one that ran), for locality; at most [`MAX_LIFO_STREAK`] times in a row, so two
 //!    actors messaging each other cannot starve the rest of the queue;
-//! 2. the local queue (FIFO);
-//! 3. the injector: take everything, run the oldest, spread the rest on the local queue
-//!    (where idle workers can steal it, so one is woken);
-//! 4. steal from the other workers, starting after this one.
+//! 2. every [`INJECTOR_INTERVAL`]th time past the slot, the injector first, so that a
+//!    local queue that never empties (a job that always has more to do) cannot starve
+//!    the jobs from outside or the overflow of a burst (Go's scheduler looks at its
+//!    global queue every 61 ticks, tokio's at a similar interval);
+//! 3. the local queue (FIFO);
+//! 4. the injector: take as many jobs as the local queue has room for, plus one; run the
+//!    oldest, put the rest on the local queue (where idle workers can steal them, so one
+//!    is woken; so it is when the injector kept some back for the next taker);
+//! 5. steal from the other workers, starting after this one.
 //!
 //! Then it spins a little (`spin_before_park` rounds), then sleeps (see `idle.rs`).
+//!
+//! # Overflow: a full local queue
+//!
+//! The local queue holds at most [`CAPACITY`] jobs (64: beyond that crossbeam-deque
+//! would grow its buffer, an allocation; see `queue.rs`). Jobs reach it from this
+//! worker only: the job the LIFO slot displaces when a job schedules another
+//! ([`Worker::schedule_local`]), a job that must run again, the LIFO job whose streak
+//! ended, and jobs taken from the injector. When a push finds the queue full (a job made
+//! more than 64 others ready at once, e.g. an actor broadcasting to 100 actors), the
+//! worker moves the older half of its queue, [`OVERFLOW_BATCH`] jobs, to the injector as
+//! one batch (one CAS, no allocation: the jobs' own links chain them), pushes the new
+//! job into the room that made, and wakes an idle worker, which takes the batch from the
+//! injector. This is tokio's `push_overflow`. Taking from the injector never overflows:
+//! a worker takes at most the room it has (the injector keeps the rest for the next
+//! taker).
+//!
+//! # Stop
+//!
+//! Every job is resumed or told shutdown exactly once, and the stop report counts every
+//! job told shutdown that was accepted (scheduled without an error). Jobs in the
+//! injector when `stop` closes it are told shutdown and counted by `stop`. A job this
+//! worker holds is told shutdown and counted (in `Shared::cancelled`, which `stop` reads
+//! after joining the worker) by [`Worker::drain`], after the job it was running has
+//! finished: those in its LIFO slot and local queue, and those the closed injector
+//! refused, which it keeps for the drain in [`Worker::refused`] (so no job is told
+//! shutdown in the middle of another job's run). The injector refuses jobs in two
+//! places, both once `stop` has closed it: an overflow batch, and the part of a take
+//! that the injector was to keep for the next taker (see `injector.rs`).
 
 use core::cell::Cell;
 use core::ptr;
 
 use super::Shared;
+use crate::injector::{Batch, Left, Taken};
 use crate::job::QueuedJob;
-use crate::queue::{Local, LocalQueue, StealQueue};
+use crate::queue::{Local, LocalQueue, StealQueue, CAPACITY};
 use crate::sync::{thread, Ordering};
 
 /// The LIFO slot may be used this many times in a row before the local queue gets a
 /// turn.
 pub(crate) const MAX_LIFO_STREAK: u32 = 16;
+
+/// Every this many jobs taken past the LIFO slot, the worker looks at the injector
+/// before its local queue. A prime, as in Go's scheduler, so that it does not fall into
+/// step with a period of the workload.
+pub(crate) const INJECTOR_INTERVAL: u32 = 61;
+
+/// How many jobs a full local queue moves to the injector: the older half.
+pub(crate) const OVERFLOW_BATCH: usize = CAPACITY.div_ceil(2);
 
 // Not a `const` initialiser: loom's `thread_local!` has no const form.
 #[allow(clippy::missing_const_for_thread_local)]
@@ -42,6 +85,10 @@ pub(crate) struct Worker {
     local: Local,
     lifo: Cell<Option<QueuedJob>>,
     lifo_streak: Cell<u32>,
+    /// Jobs taken past the LIFO slot, for [`INJECTOR_INTERVAL`].
+    ticks: Cell<u32>,
+    /// Jobs the closed injector refused (overflow at stop): told shutdown by `drain`.
+    refused: Cell<Batch>,
 }
 
 /// Runs `f` with the current thread's worker if it belongs to the scheduler `id`.
@@ -65,6 +112,8 @@ impl Worker {
             local,
             lifo: Cell::new(None),
             lifo_streak: Cell::new(0),
+            ticks: Cell::new(0),
+            refused: Cell::new(Batch::default()),
         }
     }
 
@@ -134,28 +183,54 @@ impl Worker {
                 return Some(job);
             }
             // Give the queue a turn: the LIFO job goes to its back.
-            self.local.push(job);
+            self.push_local(job);
         }
         self.lifo_streak.set(0);
+        let ticks = self.ticks.get().wrapping_add(1);
+        self.ticks.set(ticks);
+        if ticks % INJECTOR_INTERVAL == 0 {
+            let room = CAPACITY.saturating_sub(self.local.len());
+            if let Some(job) = self.take_injected(room) {
+                return Some(job);
+            }
+        }
         if let Some(job) = self.local.pop() {
             return Some(job);
         }
         self.find_elsewhere()
     }
 
+    /// Takes from the injector as many jobs as the local queue has `room` for, plus the
+    /// one returned to run now.
+    fn take_injected(&self, room: usize) -> Option<QueuedJob> {
+        let shared = &*self.shared;
+        let Taken { mut jobs, left } = shared.injector.take(room + 1);
+        let first = jobs.next();
+        let mut more = !jobs.is_empty();
+        for job in jobs {
+            // Fits: only this thread pushes to the queue, and the caller measured `room`
+            // (thieves only make more).
+            self.push_local(job);
+        }
+        match left {
+            Left::Nothing => {}
+            Left::PutBack => more = true,
+            Left::Refused(rest) => self.keep_refused(rest),
+        }
+        if more {
+            shared.idle.notify_one();
+        }
+        first
+    }
+
     /// The injector, then the other workers' queues.
     #[cold]
     fn find_elsewhere(&self) -> Option<QueuedJob> {
         let shared = &*self.shared;
-        let mut batch = shared.injector.take_all();
-        if let Some(first) = batch.next() {
-            if !batch.is_empty() {
-                for job in batch {
-                    self.local.push(job);
-                }
-                shared.idle.notify_one();
-            }
-            return Some(first);
+        // All the room there is: the caller has just found the local queue empty, and
+        // only this thread pushes to it.
+        if let Some(job) = self.take_injected(CAPACITY) {
+            return Some(job);
         }
         let n = shared.remotes.len();
         for k in 1..n {
@@ -178,7 +253,7 @@ impl Worker {
             None => bump(&stats.panics, 1),
         }
         if let Some(again) = ran.requeue {
-            self.local.push(again);
+            self.push_local(again);
             self.shared.idle.notify_one();
         }
     }
@@ -188,12 +263,53 @@ impl Worker {
     #[inline]
     pub(crate) fn schedule_local(&self, job: QueuedJob) {
         if let Some(previous) = self.lifo.replace(Some(job)) {
-            self.local.push(previous);
+            self.push_local(previous);
             self.shared.idle.notify_one();
         }
     }
 
-    /// At stop: every job left in this worker's slot and queue is told shutdown.
+    /// Pushes onto the local queue; if it is full, moves its older half to the injector
+    /// first (see "Overflow" in the module doc).
+    #[inline]
+    fn push_local(&self, job: QueuedJob) {
+        if let Err(job) = self.local.push(job) {
+            self.overflow(job);
+        }
+    }
+
+    #[cold]
+    fn overflow(&self, job: QueuedJob) {
+        let mut batch = Batch::default();
+        while batch.len() < OVERFLOW_BATCH {
+            match self.local.pop() {
+                Some(older) => batch.push(older),
+                None => break,
+            }
+        }
+        // There is room now: we popped at least one job, or thieves emptied the queue,
+        // and nobody else pushes to it. Should there be none, the job goes with the
+        // batch rather than be lost.
+        if let Err(job) = self.local.push(job) {
+            batch.push(job);
+        }
+        match self.shared.injector.push_batch(batch) {
+            Ok(()) => self.shared.idle.notify_one(),
+            Err(refused) => self.keep_refused(refused.into_jobs()),
+        }
+    }
+
+    /// Keeps jobs the closed injector refused until `drain` tells them shutdown.
+    #[cold]
+    fn keep_refused(&self, jobs: impl IntoIterator<Item = QueuedJob>) {
+        let mut refused = self.refused.take();
+        for job in jobs {
+            refused.push(job);
+        }
+        self.refused.set(refused);
+    }
+
+    /// At stop: every job left in this worker's slot and queue, and every job the
+    /// closed injector refused, is told shutdown and counted.
     fn drain(&self) {
         let mut cancelled = 0;
         if let Some(job) = self.lifo.take() {
@@ -201,6 +317,10 @@ impl Worker {
             cancelled += 1;
         }
         while let Some(job) = self.local.pop() {
+            job.cancel();
+            cancelled += 1;
+        }
+        for job in self.refused.take().into_jobs() {
             job.cancel();
             cancelled += 1;
         }
