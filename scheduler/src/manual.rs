@@ -1,5 +1,22 @@
 //! [`ManualScheduler`]: single-threaded, deterministic, driven by the caller.
+//!
+//! Where a submission goes:
+//!
+//! - From a job this scheduler is running (an actor messaging another on the same
+//!   scheduler, the common case), straight to the back of the ready queue: the driving
+//!   thread owns it, and no borrow of it is alive while a job runs. No atomic operation.
+//!   `RUNNING_ON` (a thread-local) names the scheduler whose job the thread is running,
+//!   set only around `QueuedJob::run` in `step`, so the queue is never touched while
+//!   `stop` or `refill` hold it (a job cancelled by `stop` that schedules another goes
+//!   through the injector, which is closed by then).
+//! - From anywhere else (other threads, a seeded scheduler, a job of another scheduler),
+//!   through the injector, a lock-free push; before each job, the driver moves whatever
+//!   the injector holds behind the ready queue (one load when it is empty), so these
+//!   wait for at most what was ready when they arrived.
+//!   A seeded scheduler sends everything this way, so that every batch of newly
+//!   scheduled jobs is shuffled as before.
 
+use core::cell::Cell;
 use core::fmt;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -74,6 +91,36 @@ unsafe impl Sync for ManualScheduler {}
 // SAFETY: as above; nothing in it is tied to a thread.
 unsafe impl Send for ManualScheduler {}
 
+// Not a `const` initialiser: loom's `thread_local!` has no const form.
+#[allow(clippy::missing_const_for_thread_local)]
+mod running_on {
+    use super::*;
+    crate::sync::thread_local! {
+        /// The scheduler whose job this thread is running inside `step`, if any.
+        pub(super) static RUNNING_ON: Cell<*const ManualScheduler> = Cell::new(core::ptr::null());
+    }
+}
+use running_on::RUNNING_ON;
+
+/// Marks the thread as running a job of a scheduler; restores the previous mark on drop
+/// (also on unwind), so nested drives of other schedulers stay correct.
+struct RunningOn(*const ManualScheduler);
+
+impl RunningOn {
+    #[inline]
+    fn enter(scheduler: &ManualScheduler) -> Self {
+        Self(RUNNING_ON.with(|current| current.replace(scheduler)))
+    }
+}
+
+impl Drop for RunningOn {
+    #[inline]
+    fn drop(&mut self) {
+        let previous = self.0;
+        RUNNING_ON.with(|current| current.set(previous));
+    }
+}
+
 /// Holding the right to drive the scheduler; released on drop (also on unwind).
 struct Drive<'a>(&'a AtomicBool);
 
@@ -126,6 +173,16 @@ impl ManualScheduler {
         })
     }
 
+    /// Whether the scheduler was built without a seed. `rng` is only written by the
+    /// driving thread, and a seeded one never becomes 0; this is read on the driving
+    /// thread only (inside `step`).
+    #[inline]
+    fn unseeded(&self) -> bool {
+        // SAFETY: read by the thread holding `driving` (the caller is inside `step`), the
+        // only one that writes `rng`.
+        self.rng.with(|rng| unsafe { *rng == 0 })
+    }
+
     fn drive(&self) -> Result<Drive<'_>, SchedulerError> {
         // Acquire: pairs with the Release in `Drive::drop`.
         self.driving
@@ -169,7 +226,9 @@ impl ManualScheduler {
     /// Runs one job; returns whether there was one.
     fn step(&self, drive: &Drive<'_>, stats: &mut RunStats) -> bool {
         let next = self.with_ready(drive, |ready, rng| {
-            if ready.is_empty() {
+            // Outside submissions join behind what is ready now, before the next job:
+            // jobs scheduled straight into `ready` cannot starve them.
+            if ready.is_empty() || self.injector.has_jobs() {
                 Self::refill(ready, rng, &self.injector);
             }
             ready.pop_front()
@@ -177,9 +236,13 @@ impl ManualScheduler {
         let Some(job) = next else {
             return false;
         };
-        // The job runs with no borrow of `ready` alive: it may schedule (lock-free push
-        // to the injector), and a re-entrant `run_*` fails with `AlreadyRunning`.
-        let ran = job.run(self.max_throughput);
+        // The job runs with no borrow of `ready` alive: it may schedule (straight into
+        // `ready`, see the module doc, or through the injector), and a re-entrant
+        // `run_*` fails with `AlreadyRunning`.
+        let ran = {
+            let _running = RunningOn::enter(self);
+            job.run(self.max_throughput)
+        };
         stats.resumes += 1;
         match ran.info {
             Some(info) => stats.messages += info.messages_processed as u64,
@@ -243,7 +306,19 @@ impl ManualScheduler {
 }
 
 impl Scheduler for ManualScheduler {
+    #[inline]
     fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
+        let ours = RUNNING_ON.with(|current| core::ptr::eq(current.get(), self));
+        if ours && self.unseeded() {
+            self.ready.with_mut(|ready| {
+                // SAFETY: `RUNNING_ON` is this scheduler only inside `step`, around the
+                // run of a job, on the thread that holds `driving` (`step` takes a
+                // `Drive`); no borrow of `ready` is alive there (module doc), and the
+                // job cannot start another drive of this scheduler.
+                unsafe { (*ready).push_back(queued) }
+            });
+            return Ok(());
+        }
         self.injector.push(queued).map_err(Stopped::new)
     }
 

@@ -212,3 +212,80 @@ fn run_for_an_unrepresentable_budget_runs_until_idle() {
     assert_eq!(stats.resumes, 3);
     assert_eq!(Tally::get(&tally.resumes), 3);
 }
+
+/// Two jobs that schedule each other from inside their runs (`hops` times in all), and
+/// one of them, on its first run, has an outside thread schedule a third job: the local
+/// submissions go straight to the ready queue, and the outside one is not starved by
+/// them (it runs as soon as what was ready when it arrived has run).
+#[test]
+fn local_submissions_do_not_starve_outside_ones() {
+    struct Hop {
+        id: usize,
+        scheduler: Arc<OnceLock<Arc<ManualScheduler>>>,
+        peer: Arc<Mutex<Option<JobRef>>>,
+        outsider: Arc<OnceLock<JobRef>>,
+        log: Arc<Mutex<Vec<usize>>>,
+        hops: usize,
+    }
+    impl Resumable for Hop {
+        fn resume(&self, _max: usize) -> ResumeInfo {
+            let mut log = self.log.lock().unwrap();
+            log.push(self.id);
+            let done = log.len();
+            drop(log);
+            let scheduler = self.scheduler.get().unwrap();
+            if done == 1 {
+                // From another thread: through the injector.
+                let outsider = self.outsider.get().unwrap().clone();
+                let scheduler = scheduler.clone();
+                std::thread::spawn(move || scheduler.schedule(outsider).unwrap())
+                    .join()
+                    .unwrap();
+            }
+            if done < self.hops {
+                let peer = self.peer.lock().unwrap().clone().unwrap();
+                scheduler.schedule(peer).unwrap();
+            }
+            ResumeInfo::awaiting(1)
+        }
+    }
+    let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let cell = Arc::new(OnceLock::new());
+    cell.set(scheduler.clone()).ok().unwrap();
+    let (peer_of_a, peer_of_b) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
+    let outsider = Arc::new(OnceLock::new());
+    let hop = |id, peer: &Arc<Mutex<Option<JobRef>>>| {
+        JobRef::new(Hop {
+            id,
+            scheduler: cell.clone(),
+            peer: peer.clone(),
+            outsider: outsider.clone(),
+            log: log.clone(),
+            hops: 100,
+        })
+    };
+    let a = hop(0, &peer_of_a);
+    let b = hop(1, &peer_of_b);
+    *peer_of_a.lock().unwrap() = Some(b.clone());
+    *peer_of_b.lock().unwrap() = Some(a.clone());
+    outsider
+        .set(JobRef::new(Logged {
+            id: 9,
+            log: log.clone(),
+        }))
+        .unwrap();
+    scheduler.schedule(a.clone()).unwrap();
+    let stats = scheduler.run_until_idle().unwrap();
+    assert_eq!(stats.resumes, 100, "99 hops and the outsider");
+    let order = log.lock().unwrap().clone();
+    let outsider_at = order.iter().position(|&id| id == 9).unwrap();
+    assert!(
+        outsider_at <= 2,
+        "the outside job waited behind {outsider_at} local ones: {order:?}"
+    );
+    // Break the cycle of references between the two hops.
+    peer_of_a.lock().unwrap().take();
+    peer_of_b.lock().unwrap().take();
+    drop((a, b));
+}
