@@ -20,6 +20,10 @@
 //!   actors (and the 1 → 4 fan-out), and a token passed around a ring of 100 actors; with
 //!   a count of global allocations per message.
 //!
+//! - [`floor`]: the hand-rolled single-threaded actor loop (no atomics) that the
+//!   runner's cases and the actor benches also run, as the baseline zeta's figures are
+//!   divided by.
+//!
 //! This library holds what more than one bench needs to measure threads honestly:
 //!
 //! - [`Backoff`]: spin, then yield; the one polling policy every candidate's consumer
@@ -75,6 +79,7 @@
 )]
 
 pub mod counting;
+pub mod floor;
 
 use std::hint;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
