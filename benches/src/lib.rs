@@ -34,7 +34,7 @@
 //! - [`counting`]: a global allocator that counts allocations while asked to, which each
 //!   bench binary installs to print (and assert) its global allocations per operation.
 //!
-//! The crate also holds the bench runner, `src/main.rs` (`cargo run --release -p
+//! The crate also holds the bench runner, `src/runner.rs` (`cargo run --release -p
 //! zeta-bench -- --help`): a subset of the Savina actor benchmarks, one table.
 //!
 //! # Example
