@@ -36,11 +36,23 @@
 //!   operation is one request: two messages (the question and the wake-up), the waker's
 //!   registration and wake, the reply slot's hand-off. Runs as for ping-pong.
 //!
-//!   `<scheduler>` is `manual` (`ManualScheduler` on the measuring thread: the floor,
-//!   no thread hand-off), `sharing/1-worker` (both actors on one worker: every send is
-//!   a push to that worker's LIFO slot, no wake-up) and `sharing/2-worker` (a second
-//!   worker can steal an actor, so the pair may run on two cores, and messages then
-//!   cross cores and may wake a parked worker).
+//!   `<scheduler>` is `manual` (`ManualScheduler` on the measuring thread: no thread
+//!   hand-off), `sharing/1-worker` (both actors on one worker: every send is a push to
+//!   that worker's LIFO slot, no wake-up) and `sharing/2-worker` (a second worker can
+//!   steal an actor, so the pair may run on two cores, and messages then cross cores
+//!   and may wake a parked worker).
+//! - `actors/ping-pong/floor` and `actors/ask-reply/floor`: the baseline, the same pair
+//!   and runs on the floor (`zeta_bench::floor`: a hand-rolled actor loop on the
+//!   measuring thread, boxed behaviours, `VecDeque` mailboxes and run queue, no
+//!   atomics). Ping-pong: `Ping(n)`, `Pong(n)`. Ask-reply: the floor's request is a
+//!   `Question(n, reply)` whose reply is a shared slot (`Rc<Cell<Option<u64>>>`, one
+//!   per pinger, cloned into each question) and the asker's id; the ponger writes
+//!   `n + 1` into the slot and sends the asker `Wake`, on which the pinger takes the
+//!   answer and asks again: two messages and a slot hand-off, as zeta's question and
+//!   wake-up. A run starts with a `Run` message from the measuring thread and ends
+//!   with `run_until_idle`; the pinger writes its count into a shared cell. After each
+//!   group a line gives every candidate's time per op divided by the floor's
+//!   ([`zeta_bench::Ratios`]).
 //! - `actors/outside-ask/<strategy>/<W>-worker`: the measuring thread, which is not a
 //!   worker, asks the ponger a `Question(n)` and waits for the answer, one request at a
 //!   time, on a `SharingScheduler` with `W` workers. Inside the clock: `ask` (request
@@ -78,10 +90,13 @@
 //! Compare within one run on one machine; absolute figures move with the machine, its
 //! load and the OS scheduler. What the figures mean:
 //!
-//! - `manual` is the floor of the actor path: no thread hand-off, no atomic that
-//!   another core contends. `sharing/1-worker` adds the worker's run protocol and the
-//!   LIFO slot; the gap between the two is the cost of the threaded scheduler on the
-//!   local path. The design's targets on one worker: ≤ 30 ns per ping-pong round trip,
+//! - `floor` is the baseline: the same actors with nothing of what makes zeta usable
+//!   from many threads (no multi-producer inbox, no scheduling handshake, no atomics, no
+//!   memory resource). The `×` figures printed after each group (zeta's mean time per
+//!   op over the floor's) are what to track across commits. `manual` is zeta with no
+//!   thread hand-off and no atomic that another core contends. `sharing/1-worker` adds
+//!   the worker's run protocol and the LIFO slot; the gap between the two is the cost
+//!   of the threaded scheduler on the local path. The design's targets on one worker: ≤ 30 ns per ping-pong round trip,
 //!   ≤ 60 ns per ask + reply, ≤ 150 ns per spawn + stop.
 //! - ask-reply against ping-pong, same scheduler: the extra cost of a request (the
 //!   reply slot, the waker) over a plain message.
@@ -132,9 +147,11 @@
 //! This set-up work (warm-up, allocation counts, latency percentiles) runs for every
 //! benchmark whatever the command line's filter, which only skips criterion's part.
 
+use std::cell::Cell;
 use std::future::Future as _;
 use std::hint;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -148,7 +165,8 @@ use zeta::{
     StopReason, WaitStrategy,
 };
 use zeta_bench::counting::{global_allocations, CountingAlloc};
-use zeta_bench::Backoff;
+use zeta_bench::floor::{ActorId, Floor};
+use zeta_bench::{Backoff, Ratios};
 
 /// Round trips (requests) per run in the ping-pong and ask-reply groups: one outside
 /// ask starts a run and its answer ends it.
@@ -538,10 +556,132 @@ fn timed_in_batches(operations: u64, batch: u64, run: &mut impl FnMut(u64)) -> D
 // ---------------------------------------------------------------------------------------
 // Groups.
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+/// The floor's reply: a slot the asker reads, and who to wake when it is written.
+struct FloorReply {
+    slot: Rc<Cell<Option<u64>>>,
+    asker: ActorId,
+}
+
+enum FloorMsg {
+    /// To the ponger: who the pinger is.
+    Hello(ActorId),
+    /// To the pinger: make this many rounds.
+    Run(u64),
+    Ping(u64),
+    Pong(u64),
+    Question(u64, FloorReply),
+    /// To the pinger: its question's answer is in the slot.
+    Wake,
+}
+
+/// `actors/<shape>/floor`: the same runs on the floor, on the measuring thread.
+fn floor_pair(group: &mut BenchmarkGroup<'_, WallTime>, shape: Shape, ratios: &mut Ratios) {
+    let what = format!("actors/{}/floor", shape.name());
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    let ponger = {
+        let mut pinger = None;
+        floor.spawn(move |message, ctx| match message {
+            FloorMsg::Hello(id) => pinger = Some(id),
+            FloorMsg::Ping(n) => {
+                let pinger = pinger.expect("hello comes first");
+                if ctx.send(pinger, FloorMsg::Pong(n)).is_err() {
+                    panic!("the pinger stopped mid-run");
+                }
+            }
+            FloorMsg::Question(n, reply) => {
+                reply.slot.set(Some(n + 1));
+                if ctx.send(reply.asker, FloorMsg::Wake).is_err() {
+                    panic!("the asker stopped mid-run");
+                }
+            }
+            _ => unreachable!("the ponger gets pings and questions"),
+        })
+    };
+    // The pinger's count of rounds, written when a run ends.
+    let finished: Rc<Cell<Option<u64>>> = Rc::default();
+    let pinger = {
+        let finished = finished.clone();
+        let slot: Rc<Cell<Option<u64>>> = Rc::default();
+        let mut remaining = 0u64;
+        let mut rounds = 0u64;
+        floor.spawn(move |message, ctx| {
+            match message {
+                FloorMsg::Run(n) => remaining = n,
+                FloorMsg::Pong(n) => {
+                    assert_eq!(n, rounds, "pongs come back in order");
+                    rounds += 1;
+                }
+                FloorMsg::Wake => {
+                    assert_eq!(slot.take(), Some(rounds + 1), "the ponger's answer");
+                    rounds += 1;
+                }
+                _ => unreachable!("the pinger gets runs, pongs and wake-ups"),
+            }
+            if remaining == 0 {
+                finished.set(Some(rounds));
+                return;
+            }
+            remaining -= 1;
+            let sent = match shape {
+                Shape::PingPong => ctx.send(ponger, FloorMsg::Ping(rounds)),
+                Shape::AskReply => {
+                    let reply = FloorReply {
+                        slot: slot.clone(),
+                        asker: ctx.me(),
+                    };
+                    ctx.send(ponger, FloorMsg::Question(rounds, reply))
+                }
+            };
+            if sent.is_err() {
+                panic!("the ponger stopped mid-run");
+            }
+        })
+    };
+    if floor.send(ponger, FloorMsg::Hello(pinger)).is_err() {
+        panic!("{what}: the ponger stopped");
+    }
+
+    let mut total = 0u64;
+    let mut run = |rounds: u64| {
+        if floor.send(pinger, FloorMsg::Run(rounds)).is_err() {
+            panic!("the pinger stopped");
+        }
+        floor.run_until_idle();
+        total += rounds;
+        assert_eq!(finished.take(), Some(total), "rounds made");
+    };
+    for _ in 0..4 {
+        run(RUN);
+    }
+    let per = match shape {
+        Shape::PingPong => "round trips",
+        Shape::AskReply => "requests",
+    };
+    check_allocations(&what, COUNTED_RUNS * RUN, per, Some(0), || {
+        for _ in 0..COUNTED_RUNS {
+            run(RUN);
+        }
+    });
+
+    group.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            let took = timed_in_batches(iters, RUN, &mut run);
+            ratios.record("floor", iters, took);
+            took
+        })
+    });
+}
+
 /// `actors/ping-pong` and `actors/ask-reply`.
 fn actor_to_actor(c: &mut Criterion, shape: Shape) {
-    let mut group = c.benchmark_group(format!("actors/{}", shape.name()));
+    let name = format!("actors/{}", shape.name());
+    let mut group = c.benchmark_group(&name);
     group.throughput(Throughput::Elements(1));
+    let mut ratios = Ratios::default();
+    floor_pair(&mut group, shape, &mut ratios);
     for driver in Driver::all() {
         let name = driver.name();
         let what = format!("actors/{}/{name}", shape.name());
@@ -586,13 +726,18 @@ fn actor_to_actor(c: &mut Criterion, shape: Shape) {
         });
 
         group.bench_function(&name, |b| {
-            b.iter_custom(|iters| timed_in_batches(iters, RUN, &mut run))
+            b.iter_custom(|iters| {
+                let took = timed_in_batches(iters, RUN, &mut run);
+                ratios.record(&name, iters, took);
+                took
+            })
         });
         driver.shut_down(&[&pinger as &dyn Stoppable, &ponger], &what);
         drop((pinger, ponger));
         check_returned(&pool, &what);
     }
     group.finish();
+    println!("{}", ratios.report(&name, "floor"));
 }
 
 /// How the outside thread waits for its answer.

@@ -69,6 +69,12 @@
 //!   a run (an outside ask and a worker's wake-up, some microseconds) are amortised over
 //!   [`RUN`] hops. Unlike the ping-pong of `benches/actors.rs` (two actors that stay in
 //!   cache), the token visits 100 actors' cells and inboxes in turn.
+//!   `patterns/thread-ring/100-actors/floor` is the baseline: the same ring and runs on
+//!   the floor (`zeta_bench::floor`: a hand-rolled actor loop on the measuring thread,
+//!   boxed behaviours, `VecDeque` mailboxes and run queue, no atomics); a run is a
+//!   `Token` sent to member 0 and `run_until_idle`, and the member that ends writes its
+//!   index into a shared cell. After the group a line gives each candidate's time per
+//!   hop divided by the floor's ([`zeta_bench::Ratios`]).
 //!
 //! # How to read it
 //!
@@ -88,7 +94,8 @@
 //!   the same work spread over 25 times as many actors, each resumed for fewer messages.
 //! - thread-ring: the actor-to-actor path through many actors, against
 //!   `actors/ping-pong` in `benches/actors.rs` (two actors; one round trip there is two
-//!   hops here).
+//!   hops here), and against the floor: the `×` figures printed after the group (zeta's
+//!   mean time per hop over the floor's) are what to track across commits.
 //! - `2-worker` against `1-worker`: not a scaling figure. In fan-in and thread-ring only
 //!   one actor has work at any time, so a second worker can only steal it (its cache
 //!   lines then move between cores); in broadcast the listeners can run on two workers,
@@ -143,6 +150,7 @@
 //! whatever the command line's filter, which only skips criterion's part.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,7 +165,8 @@ use zeta::{
     Actor, Address, Broadcast, Context, Future, Reply, Scheduler, SharingScheduler, StopReason,
 };
 use zeta_bench::counting::{self, global_allocations, CountingAlloc};
-use zeta_bench::{run_rounds, Backoff, StartGate};
+use zeta_bench::floor::{ActorId, Floor};
+use zeta_bench::{run_rounds, Backoff, Ratios, StartGate};
 
 // ---------------------------------------------------------------------------------------
 // Configuration.
@@ -908,8 +917,86 @@ impl Actor for RingNode {
     }
 }
 
+enum FloorRingMsg {
+    Link(ActorId),
+    /// `left` more hops, then write the holder's index into the shared cell.
+    Token(u64),
+}
+
+/// `patterns/thread-ring/100-actors/floor`: the same ring and runs on the floor, on the
+/// measuring thread.
+fn thread_ring_floor(group: &mut BenchmarkGroup<'_, WallTime>, ratios: &mut Ratios) {
+    let what = format!("patterns/thread-ring/{RING}-actors/floor");
+    let mut floor: Floor<FloorRingMsg> = Floor::new(MAX_THROUGHPUT);
+    let ended: Rc<Cell<Option<u64>>> = Rc::default();
+    let tokens: Rc<Cell<u64>> = Rc::default();
+    let ring: Vec<ActorId> = (0..RING as u64)
+        .map(|index| {
+            let (ended, tokens) = (ended.clone(), tokens.clone());
+            let mut next = None;
+            floor.spawn(move |message, ctx| match message {
+                FloorRingMsg::Link(id) => next = Some(id),
+                FloorRingMsg::Token(left) => {
+                    tokens.set(tokens.get() + 1);
+                    if left == 0 {
+                        ended.set(Some(index));
+                        return;
+                    }
+                    let next = next.expect("linked before the first token");
+                    if ctx.send(next, FloorRingMsg::Token(left - 1)).is_err() {
+                        panic!("the next actor stopped mid-run");
+                    }
+                }
+            })
+        })
+        .collect();
+    for (index, &member) in ring.iter().enumerate() {
+        if floor
+            .send(member, FloorRingMsg::Link(ring[(index + 1) % RING]))
+            .is_err()
+        {
+            panic!("{what}: a ring member stopped");
+        }
+    }
+    let mut sent = 0u64;
+
+    let mut run = |hops: u64| -> Duration {
+        let start = Instant::now();
+        if floor.send(ring[0], FloorRingMsg::Token(hops)).is_err() {
+            panic!("{what}: actor 0 stopped");
+        }
+        floor.run_until_idle();
+        let elapsed = start.elapsed();
+        assert_eq!(
+            ended.take(),
+            Some(hops % RING as u64),
+            "{what}: the actor holding the token after {hops} hops"
+        );
+        sent += hops + 1;
+        elapsed
+    };
+
+    for _ in 0..WARM_UP {
+        run(RUN);
+    }
+    check_allocations(&what, COUNTED * RUN, Expect::Zero, || {
+        for _ in 0..COUNTED {
+            run(RUN);
+        }
+    });
+
+    group.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            let took = in_calls(iters, RUN, &mut run);
+            ratios.record("floor", iters, took);
+            took
+        })
+    });
+    assert_eq!(tokens.get(), sent, "{what}: every token handled once");
+}
+
 /// `patterns/thread-ring/100-actors/<W>-worker`.
-fn thread_ring_one(group: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
+fn thread_ring_one(group: &mut BenchmarkGroup<'_, WallTime>, workers: usize, ratios: &mut Ratios) {
     let name = format!("{workers}-worker");
     let what = format!("patterns/thread-ring/{RING}-actors/{name}");
     let scheduler = sharing(workers);
@@ -963,7 +1050,11 @@ fn thread_ring_one(group: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
     });
 
     group.bench_function(&name, |b| {
-        b.iter_custom(|iters| in_calls(iters, RUN, &mut run))
+        b.iter_custom(|iters| {
+            let took = in_calls(iters, RUN, &mut run);
+            ratios.record(&name, iters, took);
+            took
+        })
     });
 
     shut_down(&scheduler, &ring, &what);
@@ -974,12 +1065,16 @@ fn thread_ring_one(group: &mut BenchmarkGroup<'_, WallTime>, workers: usize) {
 
 /// `patterns/thread-ring/100-actors`.
 fn thread_ring(c: &mut Criterion) {
-    let mut group = c.benchmark_group(format!("patterns/thread-ring/{RING}-actors"));
+    let name = format!("patterns/thread-ring/{RING}-actors");
+    let mut group = c.benchmark_group(&name);
     group.throughput(Throughput::Elements(1));
+    let mut ratios = Ratios::default();
+    thread_ring_floor(&mut group, &mut ratios);
     for workers in WORKERS {
-        thread_ring_one(&mut group, workers);
+        thread_ring_one(&mut group, workers, &mut ratios);
     }
     group.finish();
+    println!("{}", ratios.report(&name, "floor"));
 }
 
 fn main() {

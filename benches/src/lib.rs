@@ -20,6 +20,10 @@
 //!   actors (and the 1 → 4 fan-out), and a token passed around a ring of 100 actors; with
 //!   a count of global allocations per message.
 //!
+//! The actor benches and the runner's cases also run on [`floor`]: a hand-rolled,
+//! single-threaded actor loop with no atomics, the baseline zeta's figures are divided
+//! by.
+//!
 //! This library holds what more than one bench needs to measure threads honestly:
 //!
 //! - [`Backoff`]: spin, then yield; the one polling policy every candidate's consumer
@@ -29,9 +33,13 @@
 //!   neither thread spawning nor the wake-up of a sleeping thread is measured.
 //! - [`counting`]: a global allocator that counts allocations while asked to, which each
 //!   bench binary installs to print (and assert) its global allocations per operation.
+//! - [`Ratios`]: each candidate's mean time per operation over a baseline's, printed
+//!   after a criterion group (criterion prints no ratios).
 //!
-//! The crate also holds the bench runner, `src/main.rs` (`cargo run --release -p
+//! The crate also holds the bench runner, `src/runner.rs` (`cargo run --release -p
 //! zeta-bench -- --help`): a subset of the Savina actor benchmarks, one table.
+//! And `rmw-probe` (`src/bin/rmw_probe.rs`), which `scripts/rmw-count.sh` runs under
+//! callgrind to count instructions and atomic read-modify-writes per message.
 //!
 //! # Example
 //!
@@ -75,6 +83,7 @@
 )]
 
 pub mod counting;
+pub mod floor;
 
 use std::hint;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -273,6 +282,85 @@ where
         let _close = CloseOnDrop(&gate);
         lead(&gate)
     })
+}
+
+/// Each candidate's time per operation in a criterion group, next to a baseline's: the
+/// ratio that criterion does not print.
+///
+/// Record every timed call of a benchmark's `iter_custom` routine (its iterations and
+/// the time it returns) under the candidate's name; [`report`](Ratios::report) then
+/// gives each candidate's mean time per iteration and its ratio to the baseline's.
+/// The means are over every call criterion made, its warm-up included, so they are not
+/// criterion's estimates (printed above, per benchmark); the ratio of two such means,
+/// taken over seconds of calls, is what to track.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta_bench::Ratios;
+///
+/// let mut ratios = Ratios::default();
+/// ratios.record("floor", 1_000, Duration::from_micros(10));
+/// ratios.record("zeta", 500, Duration::from_micros(20));
+/// ratios.record("zeta", 500, Duration::from_micros(20));
+/// assert_eq!(ratios.ratio("zeta", "floor"), Some(4.0));
+/// assert_eq!(
+///     ratios.report("group", "floor"),
+///     "group: time per op ÷ floor's (means of every timed call, warm-up included): \
+///      floor 10.0 ns, zeta 40.0 ns (×4.00)"
+/// );
+/// ```
+#[derive(Debug, Default)]
+pub struct Ratios {
+    /// Per candidate, in the order first recorded: iterations and time.
+    totals: Vec<(String, u64, Duration)>,
+}
+
+impl Ratios {
+    /// Adds one timed call of `candidate`: `iterations` in `took`.
+    pub fn record(&mut self, candidate: &str, iterations: u64, took: Duration) {
+        match self.totals.iter_mut().find(|(name, ..)| name == candidate) {
+            Some((_, n, time)) => {
+                *n += iterations;
+                *time += took;
+            }
+            None => self.totals.push((candidate.to_owned(), iterations, took)),
+        }
+    }
+
+    /// Mean ns per iteration of `candidate`, if it recorded any.
+    pub fn mean_ns(&self, candidate: &str) -> Option<f64> {
+        self.totals
+            .iter()
+            .find(|(name, ..)| name == candidate)
+            .filter(|(_, n, _)| *n > 0)
+            .map(|(_, n, time)| time.as_nanos() as f64 / *n as f64)
+    }
+
+    /// `candidate`'s mean time per iteration divided by `baseline`'s.
+    pub fn ratio(&self, candidate: &str, baseline: &str) -> Option<f64> {
+        Some(self.mean_ns(candidate)? / self.mean_ns(baseline)?)
+    }
+
+    /// One line: every candidate's mean, and its ratio to `baseline`'s.
+    pub fn report(&self, group: &str, baseline: &str) -> String {
+        let mut line = format!(
+            "{group}: time per op ÷ {baseline}'s (means of every timed call, warm-up included):"
+        );
+        for (i, (name, ..)) in self.totals.iter().enumerate() {
+            let mean = self.mean_ns(name).unwrap_or(f64::NAN);
+            line.push_str(if i == 0 { " " } else { ", " });
+            line.push_str(&format!("{name} {mean:.1} ns"));
+            if name != baseline {
+                match self.ratio(name, baseline) {
+                    Some(ratio) => line.push_str(&format!(" (×{ratio:.2})")),
+                    None => line.push_str(" (no baseline timed)"),
+                }
+            }
+        }
+        line
+    }
 }
 
 /// The `Criterion` every bench in this crate uses: short by default, so the whole suite

@@ -30,12 +30,25 @@
 //! (the targets depend only on the seeds, not on the scheduling); no send failed; at
 //! the end every actor stops gracefully, nothing panicked or was left queued, and every
 //! block went back to the pool.
+//!
+//! **Floor.** The same 120 actors and sink on the floor (`zeta_bench::floor`, one
+//! thread, no atomics), with the same generators and protocol (one enum for both kinds
+//! of actor; the peers' ids shared through an `Rc`); the main thread sends the sink
+//! `Start` and every actor `Kick`, then runs the floor until idle; the sink writes the
+//! totals into a shared cell and each actor its pings answered into a shared table on
+//! `Answered` (the floor has no requests). Same sizes and checks; `messages` counts
+//! the pings, pongs, `Done`s, `Kick`s and the `Start`.
 
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use zeta::{Actor, Address, Context, Reply};
+use zeta_bench::floor::{ActorId, Ctx, Floor};
 
-use super::{returned, Case, Config, Measured, Outcome, Rig, Stoppable};
+use super::{
+    returned, Case, Config, FloorMeter, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
+};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -43,6 +56,7 @@ pub const CASE: Case = Case {
     unit: "ping",
     about: "120 actors each ping random others 20 000 times, each ping answered by a pong",
     run,
+    floor,
 };
 
 /// Actors (Savina's default; not scaled).
@@ -408,6 +422,209 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    // To an actor.
+    Peers(Rc<[ActorId]>),
+    Kick {
+        pings: u64,
+        seed: u64,
+    },
+    Ping {
+        from: usize,
+    },
+    Pong {
+        from: usize,
+    },
+    /// Write the pings answered so far (and the failed sends) into the shared table.
+    Answered,
+    // To the sink.
+    Start {
+        actors: usize,
+    },
+    Done(Counts),
+}
+
+/// The floor's actor: [`Pinger`]'s state and protocol.
+struct FloorPinger {
+    index: usize,
+    peers: Rc<[ActorId]>,
+    sink: ActorId,
+    state: u64,
+    left: u64,
+    awaited: usize,
+    counts: Counts,
+    answered: u64,
+    table: Rc<RefCell<Vec<(u64, u64)>>>,
+}
+
+impl FloorPinger {
+    #[inline]
+    fn next(&mut self, ctx: &mut Ctx<'_, FloorMsg>) {
+        if self.left == 0 {
+            // A lost report leaves the sink short: no answer, which the check sees.
+            let _ = ctx.send(self.sink, FloorMsg::Done(self.counts));
+            return;
+        }
+        self.left -= 1;
+        let target = next_target(&mut self.state, self.index);
+        self.awaited = target;
+        self.counts.pings += 1;
+        let delivered = match self.peers.get(target) {
+            Some(&peer) => ctx.send(peer, FloorMsg::Ping { from: self.index }).is_ok(),
+            None => false,
+        };
+        if !delivered {
+            self.counts.failed += 1;
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, message: FloorMsg, ctx: &mut Ctx<'_, FloorMsg>) {
+        match message {
+            FloorMsg::Ping { from } => {
+                self.answered += 1;
+                let delivered = match self.peers.get(from) {
+                    Some(&peer) => ctx.send(peer, FloorMsg::Pong { from: self.index }).is_ok(),
+                    None => false,
+                };
+                if !delivered {
+                    self.counts.failed += 1;
+                }
+            }
+            FloorMsg::Pong { from } => {
+                self.counts.pongs += 1;
+                if from != self.awaited {
+                    self.counts.wrong += 1;
+                }
+                self.next(ctx);
+            }
+            FloorMsg::Kick { pings, seed } => {
+                self.state = seeded(seed, self.index);
+                self.left = pings;
+                self.counts = Counts::default();
+                self.next(ctx);
+            }
+            FloorMsg::Peers(peers) => self.peers = peers,
+            FloorMsg::Answered => {
+                self.table.borrow_mut()[self.index] = (self.answered, self.counts.failed);
+            }
+            FloorMsg::Start { .. } | FloorMsg::Done(_) => {}
+        }
+    }
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let pings = config.scaled(PINGS, 10);
+    let warm = (pings / 10).max(10);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    let answer: Rc<Cell<Option<Counts>>> = Rc::default();
+    let sink = {
+        let answer = answer.clone();
+        let mut actors = 0;
+        let mut totals = Counts::default();
+        floor.spawn(move |message, _ctx| match message {
+            FloorMsg::Done(counts) => {
+                totals.pings += counts.pings;
+                totals.pongs += counts.pongs;
+                totals.wrong += counts.wrong;
+                totals.failed += counts.failed;
+                totals.actors += 1;
+                if totals.actors == actors {
+                    answer.set(Some(totals));
+                }
+            }
+            FloorMsg::Start { actors: n } => {
+                actors = n;
+                totals = Counts::default();
+            }
+            _ => {}
+        })
+    };
+    let table: Rc<RefCell<Vec<(u64, u64)>>> = Rc::new(RefCell::new(vec![(0, 0); ACTORS]));
+    let pingers: Vec<ActorId> = (0..ACTORS)
+        .map(|index| {
+            let mut pinger = FloorPinger {
+                index,
+                peers: Rc::new([]),
+                sink,
+                state: 0,
+                left: 0,
+                awaited: usize::MAX,
+                counts: Counts::default(),
+                answered: 0,
+                table: table.clone(),
+            };
+            floor.spawn(move |message, ctx| pinger.handle(message, ctx))
+        })
+        .collect();
+    let peers: Rc<[ActorId]> = pingers.clone().into();
+    for &pinger in &pingers {
+        floor
+            .send(pinger, FloorMsg::Peers(peers.clone()))
+            .map_err(|_| "introducing the actors")?;
+    }
+    drop(peers);
+    let answered = |floor: &mut Floor<FloorMsg>| -> Result<Vec<u64>, String> {
+        for &pinger in &pingers {
+            floor
+                .send(pinger, FloorMsg::Answered)
+                .map_err(|_| "asking an actor for its count")?;
+        }
+        floor.run_until_idle();
+        let table = table.borrow();
+        if let Some(index) = table.iter().position(|&(_, failed)| failed != 0) {
+            return Err(format!("actor {index}: {} sends failed", table[index].1));
+        }
+        Ok(table.iter().map(|&(count, _)| count).collect())
+    };
+    let play = |floor: &mut Floor<FloorMsg>, pings: u64, seed: u64| -> Result<Counts, String> {
+        floor
+            .send(sink, FloorMsg::Start { actors: ACTORS })
+            .map_err(|_| "starting a round")?;
+        for &pinger in &pingers {
+            floor
+                .send(pinger, FloorMsg::Kick { pings, seed })
+                .map_err(|_| "kicking an actor")?;
+        }
+        floor.run_until_idle();
+        answer
+            .take()
+            .ok_or_else(|| "the round ended without the sink's totals".to_owned())
+    };
+
+    let before = answered(&mut floor)?;
+    let totals = play(&mut floor, warm, WARM_SEED)?;
+    let after = answered(&mut floor)?;
+    check(&totals, &before, &after, warm, WARM_SEED, "warm-up")?;
+
+    let before = after;
+    let meter = FloorMeter::start();
+    let totals = play(&mut floor, pings, SEED)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+    let after = answered(&mut floor)?;
+    check(&totals, &before, &after, pings, SEED, "the round")?;
+
+    let all = ACTORS as u64 * pings;
+    Ok(Outcome {
+        ops: all,
+        // Pings, pongs, `Done`s, `Kick`s, the `Start`.
+        messages: 2 * all + 2 * ACTORS as u64 + 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "{all} pings and pongs, each pong from the actor pinged; pings answered per \
+             actor as replayed"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,5 +652,7 @@ mod tests {
         };
         let outcome = run(&config).expect("the case succeeds");
         assert_eq!(outcome.ops, 100 * ACTORS as u64);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!(floor.ops, 100 * ACTORS as u64);
     }
 }

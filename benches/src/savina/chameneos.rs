@@ -39,10 +39,24 @@
 //! meeting by the table keeps it); the messages sent add up; no send failed; at the end
 //! every actor stops gracefully, nothing panicked or was left queued, and every block
 //! went back to the pool.
+//!
+//! **Floor.** The same mall and chameneos on the floor (`zeta_bench::floor`, one thread,
+//! no atomics), with the same protocol and messages (one enum for both kinds of actor);
+//! the main thread sends the mall `Start` and every chameneo `Go`, then runs the floor
+//! until idle, and the mall writes the game's totals into a shared cell where zeta's
+//! mall answers the request (the write is counted as that reply, so that the same check
+//! of the messages applies). Same sizes and checks; `messages` counts every message
+//! but the reply.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use zeta::{Actor, Address, Context, Reply};
+use zeta_bench::floor::{ActorId, Ctx, Floor};
 
-use super::{returned, Case, Config, Measured, Outcome, Rig, Stoppable};
+use super::{
+    returned, Case, Config, FloorMeter, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
+};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -50,6 +64,7 @@ pub const CASE: Case = Case {
     unit: "meeting",
     about: "a mall pairs 100 chameneos for 200 000 meetings; colours by complement",
     run,
+    floor,
 };
 
 /// Chameneos (Savina's default; not scaled).
@@ -473,6 +488,264 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    // To the mall.
+    Chameneos(Vec<ActorId>),
+    Start {
+        meetings: u64,
+        players: usize,
+    },
+    Meet {
+        index: usize,
+        colour: Colour,
+    },
+    Count {
+        meetings: u64,
+        colour: Colour,
+        wrong: u64,
+        sent: u64,
+        failed: u64,
+    },
+    // To a chameneo.
+    Go,
+    Partner {
+        partner: ActorId,
+        colour: Colour,
+    },
+    Change {
+        colour: Colour,
+        theirs: Colour,
+    },
+    Exit,
+}
+
+/// The floor's mall: [`Mall`]'s state and protocol.
+struct FloorMall {
+    chameneos: Vec<ActorId>,
+    left: u64,
+    waiting: Option<(usize, Colour)>,
+    players: usize,
+    totals: Totals,
+    answer: Rc<Cell<Option<Totals>>>,
+}
+
+impl FloorMall {
+    #[inline]
+    fn tell(&mut self, ctx: &mut Ctx<'_, FloorMsg>, index: usize, message: FloorMsg) {
+        self.totals.sent += 1;
+        let delivered = match self.chameneos.get(index) {
+            Some(&chameneo) => ctx.send(chameneo, message).is_ok(),
+            None => false,
+        };
+        if !delivered {
+            self.totals.failed += 1;
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, message: FloorMsg, ctx: &mut Ctx<'_, FloorMsg>) {
+        match message {
+            FloorMsg::Meet { index, colour } => {
+                if self.left == 0 {
+                    self.tell(ctx, index, FloorMsg::Exit);
+                    return;
+                }
+                match self.waiting.take() {
+                    None => self.waiting = Some((index, colour)),
+                    Some((waiting, _)) => {
+                        self.left -= 1;
+                        self.totals.meetings += 1;
+                        let Some(&partner) = self.chameneos.get(index) else {
+                            self.totals.failed += 1;
+                            return;
+                        };
+                        self.tell(ctx, waiting, FloorMsg::Partner { partner, colour });
+                    }
+                }
+            }
+            FloorMsg::Count {
+                meetings,
+                colour,
+                wrong,
+                sent,
+                failed,
+            } => {
+                let totals = &mut self.totals;
+                totals.faded += 1;
+                totals.taken_part += meetings;
+                totals.colour_sum += colour as u64;
+                totals.wrong += wrong;
+                totals.sent += sent;
+                totals.failed += failed;
+                if totals.faded == self.players {
+                    totals.sent += 1; // the answer below, zeta's reply
+                    self.answer.set(Some(*totals));
+                }
+            }
+            FloorMsg::Start { meetings, players } => {
+                self.left = meetings;
+                self.players = players;
+                self.waiting = None;
+                self.totals = Totals::default();
+            }
+            FloorMsg::Chameneos(chameneos) => self.chameneos = chameneos,
+            _ => {}
+        }
+    }
+}
+
+/// The floor's chameneo: [`Chameneo`]'s state and protocol.
+struct FloorChameneo {
+    index: usize,
+    mall: ActorId,
+    colour: Colour,
+    meetings: u64,
+    wrong: u64,
+    sent: u64,
+    failed: u64,
+}
+
+impl FloorChameneo {
+    #[inline]
+    fn ask_mall(&mut self, ctx: &mut Ctx<'_, FloorMsg>) {
+        let request = FloorMsg::Meet {
+            index: self.index,
+            colour: self.colour,
+        };
+        self.sent += 1;
+        if ctx.send(self.mall, request).is_err() {
+            self.failed += 1;
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, message: FloorMsg, ctx: &mut Ctx<'_, FloorMsg>) {
+        match message {
+            FloorMsg::Partner { partner, colour } => {
+                let mine = self.colour;
+                self.colour = mine.complement(colour);
+                self.meetings += 1;
+                self.sent += 1;
+                let change = FloorMsg::Change {
+                    colour: self.colour,
+                    theirs: mine,
+                };
+                if ctx.send(partner, change).is_err() {
+                    self.failed += 1;
+                }
+                self.ask_mall(ctx);
+            }
+            FloorMsg::Change { colour, theirs } => {
+                if self.colour.complement(theirs) != colour {
+                    self.wrong += 1;
+                }
+                self.colour = colour;
+                self.meetings += 1;
+                self.ask_mall(ctx);
+            }
+            FloorMsg::Exit => {
+                let count = FloorMsg::Count {
+                    meetings: self.meetings,
+                    colour: self.colour,
+                    wrong: self.wrong,
+                    sent: self.sent + 1,
+                    failed: self.failed,
+                };
+                self.colour = Colour::Faded;
+                // A lost count leaves the mall short: no answer, which the check sees.
+                let _ = ctx.send(self.mall, count);
+            }
+            FloorMsg::Go => {
+                self.colour = Colour::initial(self.index);
+                self.meetings = 0;
+                self.wrong = 0;
+                self.sent = 0;
+                self.failed = 0;
+                self.ask_mall(ctx);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let meetings = config.scaled(MEETINGS, 10);
+    let warm = (meetings / 10).max(10);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    let answer: Rc<Cell<Option<Totals>>> = Rc::default();
+    let mut mall = FloorMall {
+        chameneos: Vec::new(),
+        left: 0,
+        waiting: None,
+        players: 0,
+        totals: Totals::default(),
+        answer: answer.clone(),
+    };
+    let mall = floor.spawn(move |message, ctx| mall.handle(message, ctx));
+    let chameneos: Vec<ActorId> = (0..CHAMENEOS)
+        .map(|index| {
+            let mut chameneo = FloorChameneo {
+                index,
+                mall,
+                colour: Colour::initial(index),
+                meetings: 0,
+                wrong: 0,
+                sent: 0,
+                failed: 0,
+            };
+            floor.spawn(move |message, ctx| chameneo.handle(message, ctx))
+        })
+        .collect();
+    floor
+        .send(mall, FloorMsg::Chameneos(chameneos.clone()))
+        .map_err(|_| "introducing the chameneos")?;
+    let play = |floor: &mut Floor<FloorMsg>, meetings: u64| -> Result<Totals, String> {
+        floor
+            .send(
+                mall,
+                FloorMsg::Start {
+                    meetings,
+                    players: chameneos.len(),
+                },
+            )
+            .map_err(|_| "starting a game")?;
+        for &chameneo in &chameneos {
+            floor
+                .send(chameneo, FloorMsg::Go)
+                .map_err(|_| "starting a chameneo")?;
+        }
+        floor.run_until_idle();
+        answer
+            .take()
+            .ok_or_else(|| "the game ended without the mall's totals".to_owned())
+    };
+
+    check(&play(&mut floor, warm)?, warm, "warm-up")?;
+    let meter = FloorMeter::start();
+    let totals = play(&mut floor, meetings)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+    check(&totals, meetings, "the game")?;
+
+    Ok(Outcome {
+        ops: meetings,
+        messages: messages_of(meetings, CHAMENEOS as u64) - 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "{} meetings, {} taken part in, {} faded, colours by the table (sum mod 3 \
+             kept), messages counted",
+            totals.meetings, totals.taken_part, totals.faded
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +778,7 @@ mod tests {
         let outcome = run(&config).expect("the case succeeds");
         assert_eq!(outcome.ops, 2_000);
         assert_eq!(outcome.messages, messages_of(2_000, CHAMENEOS as u64));
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!(floor.ops, 2_000);
     }
 }

@@ -28,15 +28,27 @@
 //! both actors stop gracefully, nothing panicked or was left queued, and every block
 //! went back to the pool.
 //!
+//! **Floor.** The same producer and counter on the floor (`zeta_bench::floor`, one
+//! thread, no atomics), the same batches, `Continue`s, `Retrieve` and `Total`; the main
+//! thread sends `Start` and runs the floor until idle, and the producer writes the
+//! total into a shared cell (the floor has no requests). On one thread the producer's
+//! turn (up to `max_throughput` batches) runs before the counter's, so the counter's
+//! deque grows to tens of thousands of messages, in the warm-up only. Same sizes and
+//! checks; `messages` counts the `Start`, the producer's sends and the `Total`.
+//!
 //! **Allocations.** None but the pool's growth, which the `chunks` column counts apart:
 //! blocks go back to the shard of the thread that carved them, so when the producer runs
 //! on another worker than in the warm-up, or gets further ahead of the counter (nothing
 //! holds it back: Savina's count has no flow control), its shard takes more 64 KiB
 //! chunks (some hundreds in a run of 1 000 000 on the 2-core VM).
 
-use zeta::{Actor, Address, Context, Reply};
+use std::cell::Cell;
+use std::rc::Rc;
 
-use super::{returned, Case, Config, Measured, Outcome, Rig};
+use zeta::{Actor, Address, Context, Reply};
+use zeta_bench::floor::{ActorId, Floor};
+
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Rig, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -44,6 +56,7 @@ pub const CASE: Case = Case {
     unit: "message",
     about: "a producer sends 1 000 000 increments to a counter, then asks for the total",
     run,
+    floor,
 };
 
 /// Savina's default number of increments.
@@ -79,6 +92,7 @@ impl Actor for Counter {
 }
 
 /// What a run reports.
+#[derive(Clone, Copy)]
 struct Tally {
     /// The counter's answer.
     total: u64,
@@ -235,6 +249,111 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    /// To the producer: send this many increments, then get the total.
+    Start(u64),
+    Continue,
+    /// To the counter.
+    Increment,
+    /// To the counter: answer the producer with the count.
+    Retrieve(ActorId),
+    /// To the producer: the counter's answer.
+    Total(u64),
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let increments = config.scaled(INCREMENTS, 1_000);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    let counter = {
+        let mut count = 0u64;
+        floor.spawn(move |message, ctx| match message {
+            FloorMsg::Increment => count += 1,
+            FloorMsg::Retrieve(producer) => {
+                let total = core::mem::take(&mut count);
+                // A failed send leaves the run without an answer, which the check sees.
+                let _ = ctx.send(producer, FloorMsg::Total(total));
+            }
+            _ => {}
+        })
+    };
+    // The run's answer: (total, messages sent), or `None` while it runs or if it failed.
+    let answer: Rc<Cell<Option<Tally>>> = Rc::default();
+    let producer = {
+        let answer = answer.clone();
+        let mut remaining = 0u64;
+        let mut sent = 0u64;
+        floor.spawn(move |message, ctx| {
+            match message {
+                FloorMsg::Start(n) => {
+                    remaining = n;
+                    sent = 0;
+                }
+                FloorMsg::Continue => {}
+                FloorMsg::Total(total) => {
+                    answer.set(Some(Tally { total, sent }));
+                    return;
+                }
+                FloorMsg::Increment | FloorMsg::Retrieve(_) => return,
+            }
+            let batch = remaining.min(BATCH);
+            for _ in 0..batch {
+                if ctx.send(counter, FloorMsg::Increment).is_err() {
+                    return; // no answer: the check fails
+                }
+            }
+            remaining -= batch;
+            sent += batch + 1;
+            let next = if remaining > 0 {
+                ctx.send(ctx.me(), FloorMsg::Continue)
+            } else {
+                ctx.send(counter, FloorMsg::Retrieve(ctx.me()))
+            };
+            if next.is_err() {
+                sent = u64::MAX; // the check fails
+            }
+        })
+    };
+    let play = |floor: &mut Floor<FloorMsg>| -> Result<Tally, String> {
+        answer.set(None);
+        floor
+            .send(producer, FloorMsg::Start(increments))
+            .map_err(|_| "the producer stopped")?;
+        floor.run_until_idle();
+        match answer.get() {
+            Some(tally) if tally.total == increments => Ok(tally),
+            Some(tally) => Err(format!(
+                "the counter counted {} increments, {increments} were sent",
+                tally.total
+            )),
+            None => Err("the run ended without the counter's total".to_owned()),
+        }
+    };
+
+    play(&mut floor)?;
+    let meter = FloorMeter::start();
+    let tally = play(&mut floor)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+
+    Ok(Outcome {
+        ops: increments,
+        // The `Start`, the producer's sends, the counter's `Total`.
+        messages: 1 + tally.sent + 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "total {} == {increments} increments sent (twice)",
+            tally.total
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +369,7 @@ mod tests {
         // 10 batches: 10 000 increments, 9 `Continue`s, the `Retrieve`; the ask, the
         // `Total` and the reply.
         assert_eq!(outcome.messages, 10_000 + 9 + 1 + 3);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!((floor.ops, floor.messages), (10_000, 10_000 + 9 + 1 + 2));
     }
 }

@@ -28,6 +28,20 @@
 //! or was left queued, and every block (every cell, every message) went back to the
 //! pool.
 //!
+//! **Floor.** The same collector and children on the floor (`zeta_bench::floor`, one
+//! thread, no atomics): the main thread sends the collector `Expect`, spawns each child
+//! (a boxed behaviour in a free floor slot) and sends it its value, and runs the floor
+//! until idle after every `max_throughput` children and at the end. A child computes,
+//! sends `Done` and stops itself in the same handler (the floor has no `on_stop`), which
+//! drops its behaviour and frees its slot; the collector writes its tally into a shared
+//! cell when all are in. With one thread there is no worker beside the spawner: the
+//! spawner and the children take turns, so that the live children and their slots stay
+//! few and within the caches (spawning the whole run first, 40 000 children, would
+//! measure memory traffic instead). Same sizes and checks, and after each run only the
+//! collector is alive on the floor. `messages` counts per child its message and its
+//! `Done`, plus the `Expect`. Allocations: one per child, the box of its behaviour
+//! (zeta places the actor in its pool instead).
+//!
 //! **Allocations.** None: spawning into a warm pool makes no global allocation, and
 //! neither do the bursts of newly ready children (a worker takes from the injector only
 //! what its run queue has room for, so the queue never grows; this case used to show
@@ -37,10 +51,14 @@
 //! warm-up (blocks go back to the shard that carved them), or when the main thread gets
 //! further ahead of the workers than in the warm-up.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use zeta::{Actor, Address, Context, Reply, StopReason};
+use zeta_bench::floor::Floor;
 
 use super::fjthrput::compute;
-use super::{returned, Case, Config, Measured, Outcome, Rig};
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Rig, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -48,6 +66,7 @@ pub const CASE: Case = Case {
     unit: "actor",
     about: "40 000 actors, each spawned, sent one message (sin^2 work), and stopped",
     run,
+    floor,
 };
 
 /// Savina's default number of actors.
@@ -229,6 +248,110 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    /// To the collector: expect this many `Done`s.
+    Expect(u64),
+    /// To a child: its value.
+    Value(u64),
+    /// To the collector: a child's result.
+    Done(u64),
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let actors = config.scaled(ACTORS, 100);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    // The collector's answer, once every `Done` is in.
+    let answer: Rc<Cell<Option<Tally>>> = Rc::default();
+    let collector = {
+        let answer = answer.clone();
+        let mut expected = 0;
+        let mut tally = Tally::default();
+        floor.spawn(move |message, _ctx| {
+            match message {
+                FloorMsg::Expect(n) => {
+                    expected = n;
+                    tally = Tally::default();
+                }
+                FloorMsg::Done(result) => {
+                    tally.done += 1;
+                    tally.handled += 1;
+                    tally.stopped += 1;
+                    tally.checksum = tally.checksum.wrapping_add(result);
+                }
+                FloorMsg::Value(_) => return,
+            }
+            if tally.done >= expected {
+                answer.set(Some(core::mem::take(&mut tally)));
+            }
+        })
+    };
+    let want = Tally {
+        done: actors,
+        handled: actors,
+        stopped: actors,
+        checksum: (0..actors).fold(0u64, |sum, value| sum.wrapping_add(compute(value))),
+    };
+    let play = |floor: &mut Floor<FloorMsg>, run: &str| -> Result<(), String> {
+        answer.set(None);
+        let mut dropped = 0;
+        floor
+            .send(collector, FloorMsg::Expect(actors))
+            .map_err(|_| "the collector stopped")?;
+        for value in 0..actors {
+            let child = floor.spawn(move |message, ctx| {
+                if let FloorMsg::Value(value) = message {
+                    // A lost `Done` leaves the collector short, which the check sees.
+                    let _ = ctx.send(collector, FloorMsg::Done(compute(value)));
+                    ctx.stop();
+                }
+            });
+            floor
+                .send(child, FloorMsg::Value(value))
+                .map_err(|_| format!("the message to child {value}"))?;
+            if (value + 1) % MAX_THROUGHPUT as u64 == 0 {
+                dropped += floor.run_until_idle().dropped;
+            }
+        }
+        dropped += floor.run_until_idle().dropped;
+        let got = answer.take().unwrap_or_default();
+        if got != want || dropped != 0 || floor.live() != 1 {
+            return Err(format!(
+                "{run}: {} of {actors} children reported, checksum {:#x}, expected {:#x}; \
+                 {} messages dropped, {} actors alive (the collector only expected)",
+                got.done,
+                got.checksum,
+                want.checksum,
+                dropped,
+                floor.live()
+            ));
+        }
+        Ok(())
+    };
+
+    play(&mut floor, "warm-up")?;
+    let meter = FloorMeter::start();
+    play(&mut floor, "measured run")?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+
+    Ok(Outcome {
+        ops: actors,
+        messages: 2 * actors + 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "{actors} children handled their message (checksum as computed) and stopped, \
+             twice"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +365,7 @@ mod tests {
         let outcome = run(&config).expect("the case succeeds");
         assert_eq!(outcome.ops, 400);
         assert_eq!(outcome.messages, 2 * 400 + 2);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!((floor.ops, floor.messages), (400, 2 * 400 + 1));
     }
 }

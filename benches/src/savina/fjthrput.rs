@@ -30,15 +30,29 @@
 //! value). At the end the actors stop gracefully, nothing panicked or was left queued,
 //! and every block went back to the pool.
 //!
+//! **Floor.** The same 60 actors on the floor (`zeta_bench::floor`, one thread, no
+//! atomics), the same values, priorities (`send_high` for the high ones) and work; each
+//! actor's `Report` writes its tally into a shared table (the floor has no requests).
+//! With one thread there is no sender running beside the actors: the main thread and
+//! the actors take turns, `max_throughput` rounds of sends, then the floor until idle,
+//! so that each actor's turn handles a full `max_throughput` of messages (high ones
+//! first) and the queued messages stay within the caches (queueing the whole run
+//! first, 600 000 messages, would measure memory traffic instead). The figure is the
+//! cost of a send plus the cost of handling the message, on one core. Same sizes and
+//! checks; `messages` counts the work messages and the tally requests.
+//!
 //! **Allocations.** None but the pool's growth, which the `chunks` column counts apart:
 //! the main thread's pool shard takes more 64 KiB chunks when the actors fall further
 //! behind its sends than in the warm-up.
 
+use std::cell::RefCell;
 use std::hint::black_box;
+use std::rc::Rc;
 
 use zeta::{Actor, Context, Priority, Reply};
+use zeta_bench::floor::{ActorId, Floor};
 
-use super::{returned, Case, Config, Measured, Outcome, Rig};
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Rig, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -46,6 +60,7 @@ pub const CASE: Case = Case {
     unit: "message",
     about: "60 actors x 10 000 messages each from outside, high/normal priority, sin^2 work",
     run,
+    floor,
 };
 
 /// Savina's default number of actors.
@@ -251,6 +266,98 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    Work {
+        value: u64,
+        high: bool,
+    },
+    /// Write the tally into the shared table and start a new one.
+    Report,
+}
+
+/// One floor run: every round's sends, the floor run until idle after every
+/// `MAX_THROUGHPUT` rounds, then the tally requests and the floor until idle again.
+fn floor_play(floor: &mut Floor<FloorMsg>, actors: &[ActorId], rounds: u64) -> Result<(), String> {
+    let mut priorities = Priorities::new();
+    for round in 0..rounds {
+        for (index, &actor) in actors.iter().enumerate() {
+            let high = priorities.next_is_high();
+            let message = FloorMsg::Work {
+                value: value(round, index),
+                high,
+            };
+            let sent = if high {
+                floor.send_high(actor, message)
+            } else {
+                floor.send(actor, message)
+            };
+            sent.map_err(|_| format!("a send to actor {index} failed"))?;
+        }
+        if (round + 1) % MAX_THROUGHPUT as u64 == 0 {
+            floor.run_until_idle();
+        }
+    }
+    for (index, &actor) in actors.iter().enumerate() {
+        floor
+            .send(actor, FloorMsg::Report)
+            .map_err(|_| format!("asking actor {index} for its tally"))?;
+    }
+    floor.run_until_idle();
+    Ok(())
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let rounds = config.scaled(MESSAGES_PER_ACTOR, 10);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    let tallies: Rc<RefCell<Vec<Option<Tally>>>> =
+        Rc::new(RefCell::new(vec![None; ACTORS as usize]));
+    let actors: Vec<ActorId> = (0..ACTORS as usize)
+        .map(|index| {
+            let tallies = tallies.clone();
+            let mut tally = Tally::default();
+            floor.spawn(move |message, _ctx| match message {
+                FloorMsg::Work { value, high } => tally.add(value, high),
+                FloorMsg::Report => tallies.borrow_mut()[index] = Some(core::mem::take(&mut tally)),
+            })
+        })
+        .collect();
+    let want = expected(actors.len(), rounds);
+    let take = |run: &str| -> Result<Vec<Tally>, String> {
+        let got: Option<Vec<Tally>> = tallies.borrow_mut().iter_mut().map(Option::take).collect();
+        let got = got.ok_or_else(|| format!("{run}: an actor did not report"))?;
+        check(&got, &want, run)?;
+        Ok(got)
+    };
+
+    floor_play(&mut floor, &actors, rounds)?;
+    take("warm-up")?;
+    let meter = FloorMeter::start();
+    floor_play(&mut floor, &actors, rounds)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+    let got = take("measured run")?;
+
+    let ops = ACTORS * rounds;
+    let high: u64 = got.iter().map(|t| t.high).sum();
+    Ok(Outcome {
+        ops,
+        messages: ops + ACTORS,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "each of {ACTORS} actors handled {rounds} messages, high/normal counts and \
+             sin^2 checksums as sent ({high} high, {} normal in all)",
+            ops - high
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +385,7 @@ mod tests {
         let outcome = run(&config).expect("the case succeeds");
         assert_eq!(outcome.ops, 60 * 100);
         assert_eq!(outcome.messages, 60 * 100 + 2 * 60);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!((floor.ops, floor.messages), (60 * 100, 60 * 100 + 60));
     }
 }

@@ -3,7 +3,12 @@
 //! A case is a function from a [`Config`] to an [`Outcome`]: it builds its actors,
 //! runs the workload with the clock and the allocation counter running (a [`Meter`]),
 //! checks its own answer (a wrong answer is an `Err`, never a number), stops everything
-//! it started and reports. The runner (`main.rs`) turns outcomes into the table.
+//! it started and reports. The runner (`runner.rs`) turns outcomes into the table.
+//!
+//! Every case also runs its workload on the floor ([`zeta_bench::floor`]: one thread, no
+//! atomics) with the same sizes and the same checks, in the same process: its
+//! `floor` function returns the floor's [`Outcome`], and the runner prints zeta's
+//! figure divided by the floor's. A floor run measures with a [`FloorMeter`].
 //!
 //! A [`Rig`] is the usual set-up: a started `SharingScheduler` with the configured
 //! workers, a counted `PoolResource` for the actors and their messages, a deadline for
@@ -111,6 +116,8 @@ pub struct Case {
     pub about: &'static str,
     /// Runs the case.
     pub run: fn(&Config) -> Result<Outcome, String>,
+    /// Runs the same workload on the floor, with the same checks.
+    pub floor: fn(&Config) -> Result<Outcome, String>,
 }
 
 /// Every case, in the order the runner runs them.
@@ -127,7 +134,7 @@ pub const CASES: &[Case] = &[
 
 /// The system allocator, counting every allocation and reallocation of the process.
 ///
-/// `main.rs` installs it as the `#[global_allocator]`; the cost is one relaxed
+/// `runner.rs` installs it as the `#[global_allocator]`; the cost is one relaxed
 /// `fetch_add` per allocation, for every case alike.
 pub struct CountingAlloc;
 
@@ -208,6 +215,35 @@ impl Meter<'_> {
             // allocator (`PoolResource::new`).
             allocations: all.saturating_sub(chunks),
             chunks,
+        }
+    }
+}
+
+/// The clock and the allocation counter of a floor run: what a [`Meter`] is for a
+/// [`Rig`], with no pool (the floor's messages live in its deques).
+pub struct FloorMeter {
+    start: Instant,
+    allocations: u64,
+}
+
+impl FloorMeter {
+    /// Starts the clock and the counter.
+    pub fn start() -> Self {
+        let allocations = allocations();
+        Self {
+            start: Instant::now(),
+            allocations,
+        }
+    }
+
+    /// Wall time and global allocations since [`start`](FloorMeter::start); `chunks`
+    /// is 0.
+    pub fn stop(self) -> Measured {
+        let wall = self.start.elapsed();
+        Measured {
+            wall,
+            allocations: allocations() - self.allocations,
+            chunks: 0,
         }
     }
 }

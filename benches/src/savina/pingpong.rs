@@ -32,12 +32,23 @@
 //! trips is exact after every run; every outside answer is `n + 1`; at the end both
 //! actors stop gracefully, nothing panicked or was left queued, and every block went
 //! back to the pool.
+//!
+//! **Floor.** The same two actors on the floor (`zeta_bench::floor`, one thread, no
+//! atomics): the main thread sends the pinger `Run` and runs the floor until idle; the
+//! pinger writes its count into a shared cell when the run is over (the floor has no
+//! requests). Warm-up, measured run, sizes and checks as above; `messages` counts the
+//! `Run` and the round trips. There is no floor for the latency series: reading the
+//! clock in the floor's round trip would measure the clock, and with one thread there
+//! is no outside thread to ask from.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Instant;
 
 use zeta::{Actor, Address, Context, Reply};
+use zeta_bench::floor::{ActorId, Floor};
 
-use super::{returned, Case, Config, Latency, Measured, Outcome, Rig};
+use super::{returned, Case, Config, FloorMeter, Latency, Measured, Outcome, Rig, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -45,6 +56,7 @@ pub const CASE: Case = Case {
     unit: "round trip",
     about: "2 actors, 40 000 round trips (ping -> pong); round-trip and outside-ask latency",
     run,
+    floor,
 };
 
 /// Savina's default number of round trips.
@@ -302,6 +314,114 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    /// To the ponger: who the pinger is.
+    Hello(ActorId),
+    /// To the pinger: make this many round trips.
+    Run(u64),
+    Ping(u64),
+    Pong(u64),
+}
+
+/// What the floor's pinger reports after each run: round trips so far, and whether a
+/// pong came back out of order or a send failed.
+#[derive(Clone, Copy, Default)]
+struct FloorTally {
+    rounds: u64,
+    wrong: bool,
+    finished: bool,
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let rounds = config.scaled(ROUND_TRIPS, 100);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    let ponger = {
+        let mut pinger = None;
+        floor.spawn(move |message, ctx| match message {
+            FloorMsg::Hello(id) => pinger = Some(id),
+            FloorMsg::Ping(n) => {
+                if let Some(pinger) = pinger {
+                    // A failed send leaves the run unfinished, which the check sees.
+                    let _ = ctx.send(pinger, FloorMsg::Pong(n));
+                }
+            }
+            FloorMsg::Run(_) | FloorMsg::Pong(_) => {}
+        })
+    };
+    let tally = Rc::new(Cell::new(FloorTally::default()));
+    let pinger = {
+        let tally = tally.clone();
+        let mut remaining = 0u64;
+        let mut made = 0u64;
+        let mut wrong = false;
+        floor.spawn(move |message, ctx| {
+            match message {
+                FloorMsg::Run(n) => remaining = n,
+                FloorMsg::Pong(n) => {
+                    wrong |= n != made;
+                    made += 1;
+                }
+                FloorMsg::Hello(_) | FloorMsg::Ping(_) => return,
+            }
+            if remaining == 0 {
+                tally.set(FloorTally {
+                    rounds: made,
+                    wrong,
+                    finished: true,
+                });
+                return;
+            }
+            remaining -= 1;
+            if ctx.send(ponger, FloorMsg::Ping(made)).is_err() {
+                wrong = true;
+            }
+        })
+    };
+    floor
+        .send(ponger, FloorMsg::Hello(pinger))
+        .map_err(|_| "introducing the pinger")?;
+
+    let mut total = 0;
+    let mut play = |floor: &mut Floor<FloorMsg>, rounds: u64| -> Result<(), String> {
+        tally.set(FloorTally::default());
+        floor
+            .send(pinger, FloorMsg::Run(rounds))
+            .map_err(|_| "the pinger stopped")?;
+        floor.run_until_idle();
+        total += rounds;
+        match tally.get() {
+            FloorTally {
+                rounds: made,
+                wrong: false,
+                finished: true,
+            } if made == total => Ok(()),
+            FloorTally { rounds: made, .. } => Err(format!(
+                "the pinger counted {made} round trips, {total} were asked for, or a \
+                 pong came back out of order"
+            )),
+        }
+    };
+    play(&mut floor, (rounds / 4).max(100))?;
+    let meter = FloorMeter::start();
+    play(&mut floor, rounds)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+
+    Ok(Outcome {
+        ops: rounds,
+        messages: 2 * rounds + 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!("{rounds} pongs back in order, {total} round trips counted over 2 runs"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +439,7 @@ mod tests {
         assert_eq!(labels, ["round trip", "outside ask"]);
         assert_eq!(outcome.latency[0].1.samples, 400);
         assert_eq!(outcome.latency[1].1.samples, 100);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!(floor.ops, 400);
     }
 }

@@ -27,10 +27,22 @@
 //! measured run handled `hops + 1` tokens: the passes and the `ask`); no send failed; at
 //! the end every member stops gracefully, nothing panicked or was left queued, and every
 //! block went back to the pool.
+//!
+//! **Floor.** The same ring on the floor (`zeta_bench::floor`, one thread, no atomics),
+//! linked by `Link` messages; the main thread sends member 0 the token and runs the
+//! floor until idle, and the member that ends writes its index into a shared cell
+//! (the floor has no requests). Same sizes and checks (each member's count of tokens
+//! over both runs); `messages` counts the passes and the first delivery.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use zeta::{Actor, Address, Context, Reply};
+use zeta_bench::floor::{ActorId, Floor};
 
-use super::{returned, Case, Config, Measured, Outcome, Rig, Stoppable};
+use super::{
+    returned, Case, Config, FloorMeter, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
+};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -38,6 +50,7 @@ pub const CASE: Case = Case {
     unit: "pass",
     about: "100 actors in a ring pass one token 100 000 times",
     run,
+    floor,
 };
 
 /// Actors in the ring (Savina's default; not scaled).
@@ -210,6 +223,90 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    Link(ActorId),
+    Token(u64),
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let hops = config.scaled(HOPS, MEMBERS as u64);
+    let warm = (hops / 10).max(MEMBERS as u64);
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+    // The member that ended the run, and each member's tokens (and failed sends).
+    let ended: Rc<Cell<Option<usize>>> = Rc::default();
+    let counts: Rc<RefCell<Vec<(u64, u64)>>> = Rc::new(RefCell::new(vec![(0, 0); MEMBERS]));
+    let ring: Vec<ActorId> = (0..MEMBERS)
+        .map(|index| {
+            let (ended, counts) = (ended.clone(), counts.clone());
+            let mut next = None;
+            floor.spawn(move |message, ctx| match message {
+                FloorMsg::Token(left) => {
+                    counts.borrow_mut()[index].0 += 1;
+                    if left == 0 {
+                        ended.set(Some(index));
+                        return;
+                    }
+                    let passed = match next {
+                        Some(next) => ctx.send(next, FloorMsg::Token(left - 1)).is_ok(),
+                        None => false,
+                    };
+                    if !passed {
+                        counts.borrow_mut()[index].1 += 1;
+                    }
+                }
+                FloorMsg::Link(id) => next = Some(id),
+            })
+        })
+        .collect();
+    for (index, &member) in ring.iter().enumerate() {
+        floor
+            .send(member, FloorMsg::Link(ring[(index + 1) % MEMBERS]))
+            .map_err(|_| "linking the ring")?;
+    }
+    let play = |floor: &mut Floor<FloorMsg>, hops: u64| -> Result<(), String> {
+        floor
+            .send(ring[0], FloorMsg::Token(hops))
+            .map_err(|_| "handing the token to the ring")?;
+        floor.run_until_idle();
+        match ended.take() {
+            Some(index) if index == end_of(hops) => Ok(()),
+            other => Err(format!("member {other:?} ended, expected {}", end_of(hops))),
+        }
+    };
+
+    play(&mut floor, warm)?;
+    let meter = FloorMeter::start();
+    play(&mut floor, hops)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+
+    for (index, &(handled, failed)) in counts.borrow().iter().enumerate() {
+        let expected = tokens_at(index, warm) + tokens_at(index, hops);
+        if failed != 0 || handled != expected {
+            return Err(format!(
+                "member {index} handled {handled} tokens over both runs, expected \
+                 {expected}; {failed} passes failed"
+            ));
+        }
+    }
+    Ok(Outcome {
+        ops: hops,
+        messages: hops + 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "member {} ended; tokens per member exact over both runs",
+            end_of(hops)
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +329,7 @@ mod tests {
         let outcome = run(&config).expect("the case succeeds");
         assert_eq!(outcome.ops, 1_000);
         assert_eq!(outcome.messages, 1_002);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!((floor.ops, floor.messages), (1_000, 1_001));
     }
 }

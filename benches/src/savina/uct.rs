@@ -52,15 +52,29 @@
 //! actor stops gracefully, nothing panicked or was left queued, and every block went
 //! back to the pool. The check line gives the ratio of the urgent p50 to the normal
 //! p50, and the pool's peak (the queues at their longest).
+//!
+//! **Floor.** The same root, parents and nodes on the floor (`zeta_bench::floor`, one
+//! thread, no atomics), with the same generators, priorities (`send_high` for the
+//! urgent ones), clock reads, work and protocol (one enum for the three kinds of
+//! actor); the samples go into `Cell`s, the root writes its answer and the actors
+//! their reports into shared cells (the floor has no requests). On one thread a
+//! parent's whole burst is queued before a node runs, so the queues are at least as
+//! long as with zeta on one worker. Same sizes and checks; its check line gives its own
+//! urgent p50 / normal p50. `messages` counts every message but the reply.
 
+use std::cell::{Cell, RefCell};
 use std::hint::black_box;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use zeta::{Actor, Address, Context, Priority, Reply};
+use zeta_bench::floor::{ActorId, Ctx, Floor};
 
-use super::{returned, Case, Config, Latency, Measured, Outcome, Rig, Stoppable};
+use super::{
+    returned, Case, Config, FloorMeter, Latency, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
+};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -68,6 +82,7 @@ pub const CASE: Case = Case {
     unit: "message",
     about: "10 parents send bursts to 4 busy nodes, 200 000 messages, half urgent",
     run,
+    floor,
 };
 
 /// Parent actors: the fan-out (Savina's `BINOMIAL_PARAM`).
@@ -590,6 +605,320 @@ fn run(config: &Config) -> Result<Outcome, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------
+// The floor.
+
+enum FloorMsg {
+    // To the root.
+    Run(u64),
+    RoundDone,
+    Parents(Vec<ActorId>),
+    // To a parent.
+    Go,
+    // To a node.
+    Traverse {
+        sent: Instant,
+        urgent: bool,
+        parent: u32,
+        seq: u32,
+        slot: u32,
+        size: u32,
+    },
+    EndOfBurst,
+    /// To a parent or a node: write your report into the shared table.
+    Report,
+}
+
+/// [`Samples`] in `Cell`s: one thread writes and reads them.
+struct FloorSamples {
+    urgent: Box<[Cell<u64>]>,
+    normal: Box<[Cell<u64>]>,
+    pairs_per_parent: u32,
+}
+
+impl FloorSamples {
+    fn new(pairs_per_parent: u32) -> Self {
+        let slots = PARENTS * pairs_per_parent as usize;
+        let empty = || (0..slots).map(|_| Cell::new(EMPTY)).collect();
+        Self {
+            urgent: empty(),
+            normal: empty(),
+            pairs_per_parent,
+        }
+    }
+
+    /// As [`Samples::take`].
+    fn take(&self, urgent: bool, pairs: std::ops::Range<u32>) -> Result<Vec<u64>, (usize, u32)> {
+        let slots = if urgent { &self.urgent } else { &self.normal };
+        let mut out = Vec::with_capacity(PARENTS * pairs.len());
+        for parent in 0..PARENTS {
+            for pair in pairs.clone() {
+                let slot = parent * self.pairs_per_parent as usize + pair as usize;
+                match slots[slot].get() {
+                    EMPTY => return Err((parent, pair)),
+                    nanos => out.push(nanos),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The floor's node: [`Node`]'s state and protocol.
+struct FloorNode {
+    index: usize,
+    root: ActorId,
+    samples: Rc<FloorSamples>,
+    ends: usize,
+    report: NodeReport,
+    checksum: u64,
+    reports: Rc<RefCell<Vec<NodeReport>>>,
+}
+
+impl FloorNode {
+    #[inline]
+    fn handle(&mut self, message: FloorMsg, ctx: &mut Ctx<'_, FloorMsg>) {
+        match message {
+            FloorMsg::Traverse {
+                sent,
+                urgent,
+                parent,
+                seq,
+                slot,
+                size,
+            } => {
+                let nanos = Instant::now().saturating_duration_since(sent).as_nanos() as u64;
+                let (priority, slots) = if urgent {
+                    (URGENT, &self.samples.urgent)
+                } else {
+                    (NORMAL, &self.samples.normal)
+                };
+                let report = &mut self.report;
+                if slots[slot as usize].replace(nanos) != EMPTY {
+                    report.duplicates += 1;
+                }
+                let next = &mut report.next[parent as usize][priority];
+                if seq != *next {
+                    report.out_of_order += 1;
+                }
+                *next = seq.wrapping_add(1);
+                self.checksum = compute(size, self.checksum);
+            }
+            FloorMsg::EndOfBurst => {
+                self.ends += 1;
+                if self.ends == PARENTS {
+                    self.ends = 0;
+                    if ctx.send(self.root, FloorMsg::RoundDone).is_err() {
+                        self.report.failed += 1;
+                    }
+                }
+            }
+            FloorMsg::Report => {
+                black_box(self.checksum);
+                self.reports.borrow_mut()[self.index] = self.report;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The floor's parent: [`Parent`]'s state and protocol.
+struct FloorParent {
+    index: u32,
+    nodes: Vec<ActorId>,
+    state: u64,
+    first_slot: u32,
+    report: ParentReport,
+    reports: Rc<RefCell<Vec<ParentReport>>>,
+}
+
+impl FloorParent {
+    #[inline]
+    fn traverse(&mut self, ctx: &mut Ctx<'_, FloorMsg>, urgent: bool, slot: u32) {
+        let bits = splitmix64(&mut self.state);
+        let node = (((bits & 0xFFFF_FFFF) * NODES as u64) >> 32) as usize;
+        let size = comp_size(splitmix64(&mut self.state));
+        let priority = if urgent { URGENT } else { NORMAL };
+        let next = &mut self.report.next[node][priority];
+        let seq = *next;
+        *next += 1;
+        let message = FloorMsg::Traverse {
+            sent: Instant::now(),
+            urgent,
+            parent: self.index,
+            seq,
+            slot,
+            size,
+        };
+        let sent = if urgent {
+            ctx.send_high(self.nodes[node], message)
+        } else {
+            ctx.send(self.nodes[node], message)
+        };
+        if sent.is_err() {
+            self.report.failed += 1;
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, message: FloorMsg, ctx: &mut Ctx<'_, FloorMsg>) {
+        match message {
+            FloorMsg::Go => {
+                for _ in 0..BURST / 2 {
+                    let slot = self.first_slot + self.report.pairs;
+                    let urgent_first = splitmix64(&mut self.state) & 1 == 1;
+                    self.traverse(ctx, urgent_first, slot);
+                    self.traverse(ctx, !urgent_first, slot);
+                    self.report.pairs += 1;
+                }
+                for &node in &self.nodes {
+                    if ctx.send(node, FloorMsg::EndOfBurst).is_err() {
+                        self.report.failed += 1;
+                    }
+                }
+            }
+            FloorMsg::Report => self.reports.borrow_mut()[self.index as usize] = self.report,
+            _ => {}
+        }
+    }
+}
+
+fn floor(config: &Config) -> Result<Outcome, String> {
+    let rounds = config.scaled(ROUNDS, 2);
+    let warm = (rounds / 10).max(2);
+    let pairs_per_parent = (warm + rounds) * u64::from(BURST / 2);
+    if PARENTS as u64 * pairs_per_parent > u64::from(u32::MAX) {
+        return Err(format!("{rounds} rounds: too many for the sample slots"));
+    }
+    let pairs_per_parent = pairs_per_parent as u32;
+    let samples = Rc::new(FloorSamples::new(pairs_per_parent));
+    let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
+
+    // The root's answer: the sends that failed, once the last round is done.
+    let answer: Rc<Cell<Option<u64>>> = Rc::default();
+    let root = {
+        let answer = answer.clone();
+        let mut parents: Vec<ActorId> = Vec::new();
+        let mut left = 0u64;
+        let mut ends = 0usize;
+        let mut failed = 0u64;
+        floor.spawn(move |message, ctx| {
+            match message {
+                FloorMsg::RoundDone => {
+                    ends += 1;
+                    if ends < NODES {
+                        return;
+                    }
+                    ends = 0;
+                    left -= 1;
+                    if left == 0 {
+                        answer.set(Some(failed));
+                        return;
+                    }
+                }
+                FloorMsg::Run(rounds) => left = rounds,
+                FloorMsg::Parents(all) => {
+                    parents = all;
+                    return;
+                }
+                _ => return,
+            }
+            for &parent in &parents {
+                if ctx.send(parent, FloorMsg::Go).is_err() {
+                    failed += 1;
+                }
+            }
+        })
+    };
+    let node_reports: Rc<RefCell<Vec<NodeReport>>> =
+        Rc::new(RefCell::new(vec![NodeReport::default(); NODES]));
+    let nodes: Vec<ActorId> = (0..NODES)
+        .map(|index| {
+            let mut node = FloorNode {
+                index,
+                root,
+                samples: samples.clone(),
+                ends: 0,
+                report: NodeReport::default(),
+                checksum: 0,
+                reports: node_reports.clone(),
+            };
+            floor.spawn(move |message, ctx| node.handle(message, ctx))
+        })
+        .collect();
+    let parent_reports: Rc<RefCell<Vec<ParentReport>>> =
+        Rc::new(RefCell::new(vec![ParentReport::default(); PARENTS]));
+    let parents: Vec<ActorId> = (0..PARENTS as u32)
+        .map(|index| {
+            let mut parent = FloorParent {
+                index,
+                nodes: nodes.clone(),
+                state: 0x0C7_5EED ^ u64::from(index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+                first_slot: index * pairs_per_parent,
+                report: ParentReport::default(),
+                reports: parent_reports.clone(),
+            };
+            floor.spawn(move |message, ctx| parent.handle(message, ctx))
+        })
+        .collect();
+    floor
+        .send(root, FloorMsg::Parents(parents.clone()))
+        .map_err(|_| "introducing the parents")?;
+
+    let play = |floor: &mut Floor<FloorMsg>, rounds: u64| -> Result<(), String> {
+        floor
+            .send(root, FloorMsg::Run(rounds))
+            .map_err(|_| "starting the rounds")?;
+        floor.run_until_idle();
+        match answer.take() {
+            Some(0) => Ok(()),
+            Some(failed) => Err(format!("the root: {failed} sends failed")),
+            None => Err("the rounds ended without the root's answer".to_owned()),
+        }
+    };
+
+    play(&mut floor, warm)?;
+    let meter = FloorMeter::start();
+    play(&mut floor, rounds)?;
+    let Measured {
+        wall, allocations, ..
+    } = meter.stop();
+
+    for &actor in parents.iter().chain(&nodes) {
+        floor
+            .send(actor, FloorMsg::Report)
+            .map_err(|_| "asking for a report")?;
+    }
+    floor.run_until_idle();
+    check_counts(
+        &parent_reports.borrow(),
+        &node_reports.borrow(),
+        warm + rounds,
+    )?;
+    let measured = (warm * u64::from(BURST / 2)) as u32..pairs_per_parent;
+    let take = |urgent| {
+        samples.take(urgent, measured.clone()).map_err(|(p, k)| {
+            format!("parent {p}'s pair {k}: a message was never handled (no sample)")
+        })
+    };
+    let urgent = Latency::from_nanos(&mut take(true)?).ok_or("no urgent sample")?;
+    let normal = Latency::from_nanos(&mut take(false)?).ok_or("no normal sample")?;
+    let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
+    let ratio = urgent.p50.as_secs_f64() / normal.p50.as_secs_f64().max(f64::MIN_POSITIVE);
+    Ok(Outcome {
+        ops: 2 * half,
+        messages: messages_of(rounds) - 1,
+        wall,
+        allocations,
+        chunks: 0,
+        latency: Vec::new(),
+        check: format!(
+            "{half} urgent + {half} normal handled once each, per-sender FIFO per \
+             priority; urgent p50 / normal p50 = {ratio:.2}"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,5 +954,7 @@ mod tests {
         assert_eq!(outcome.ops, 2_000);
         assert_eq!(outcome.messages, messages_of(2));
         assert_eq!(outcome.latency.len(), 2);
+        let floor = floor(&config).expect("the floor succeeds");
+        assert_eq!(floor.ops, 2_000);
     }
 }

@@ -16,10 +16,22 @@
 //! a number), stops its actors and the scheduler, and checks that nothing panicked or
 //! was left queued and that every pool block went back.
 //!
+//! Before that, in the same process, every case runs the same workload on the floor
+//! (`zeta_bench::floor`: a hand-rolled actor loop on one thread, with no atomics), with
+//! the same sizes, warm-up and checks; a wrong answer there fails the case too. The
+//! floor is the baseline: what running these actors costs with nothing of what makes
+//! zeta usable from many threads.
+//!
 //! # Reading the table
 //!
 //! - `ops` are in the case's own unit (`unit`: a round trip, a message, an actor);
 //!   `wall` is the measured run; `ns/op` is `wall / ops`.
+//! - `floor ns/op` is the floor's measured run divided by the same ops; `×floor` is
+//!   zeta's `ns/op` divided by it: 1.00 means zeta runs the workload as fast as the
+//!   single-threaded loop, 3.00 three times slower. It is the figure to track across
+//!   commits (the floor moves with the machine as zeta does, so the ratio moves less
+//!   than either). With `--workers` above 1 zeta may use more cores than the floor's
+//!   one: compare `--workers 1` with the floor to judge the engine.
 //! - `msg/s` counts every message sent in the measured run, replies and an actor's
 //!   messages to itself included, so it can be compared across cases.
 //! - `alloc/op` is global allocations (the system allocator, every thread of the
@@ -38,7 +50,14 @@
 //!   operations, in passes of their own outside the measured run (so that reading the
 //!   clock does not slow the throughput figure). A case with several series shows each
 //!   in a row of its own, labelled `case (series)`; `–` means none.
-//! - Below the table, one line per case says what was checked, or why it failed.
+//! - Below the table, one line per case says what was checked, or why it failed, and
+//!   one more the same for the floor, with the floor's global allocations per op (its
+//!   deques growing beyond what the warm-up reached, and in `fjcreate` the box of every
+//!   child's behaviour).
+//! - `--json` gives each case a `floor` object (`ok`, and `ops`, `messages`, `wall_ns`,
+//!   `ns_per_op`, `messages_per_s`, `allocations`, `allocations_per_op`, `check`, or
+//!   `error`) and `ratio_to_floor` (the `×floor` figure, `null` when either side
+//!   failed); `failed` counts the cases where either side failed.
 //!
 //! # Caveats
 //!
@@ -60,6 +79,10 @@
 //!   round trip, two messages, went from about 110 ns to about 190 ns). It is the
 //!   stricter check (CI runs it), not a measurement. The header says which mode ran.
 //! - A debug build is many times slower; the header says which build ran.
+//! - The floor has no requests: where zeta's actors answer an `ask`, the floor's write
+//!   into a shared cell. It has no outside thread either: where zeta's main thread
+//!   sends from outside while the workers run (`fjthrput`, `fjcreate`), the floor's main
+//!   thread and actors take turns. Each case's module doc says how its floor differs.
 //!
 //! Exit status: 0 if every selected case passed, 1 if any failed (each failure is
 //! reported on stderr, and the other cases still run), 2 for a bad command line.
@@ -83,14 +106,16 @@ const MAX_SCALE: f64 = 1_000.0;
 const USAGE: &str = "\
 usage: zeta-bench [names...] [--scale X] [--workers N] [--counted] [--json] [--list] [--help]
 
-Runs a subset of the Savina actor benchmarks on zeta and prints a markdown table.
+Runs a subset of the Savina actor benchmarks on zeta, and each on the floor (one
+thread, no atomics) as a baseline, and prints a markdown table.
 
   names        cases to run (default: all), see --list
   --scale X    multiply every case's size by X (0 < X <= 1000; default 1: Savina's sizes)
   --workers N  worker threads of the scheduler (default: the available parallelism)
   --counted    wrap the pool in a CountingResource and check every block back at the
                end: a stricter leak check, but its shared counters slow every message
-  --json       print one JSON document instead of the table
+  --json       print one JSON document instead of the table (each case with a
+               \"floor\" object and \"ratio_to_floor\": zeta's ns/op over the floor's)
   --list       list the cases and exit
   --help       print this and exit
 
@@ -191,15 +216,35 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     }))
 }
 
-/// One case's result, as the runner saw it.
+/// One case's results, as the runner saw them: zeta's and the floor's.
 struct Report {
     case: &'static Case,
     result: Result<Outcome, String>,
+    floor: Result<Outcome, String>,
 }
 
-/// Runs `case`, catching a panic as a failure.
-fn run_case(case: &'static Case, config: &Config) -> Result<Outcome, String> {
-    match panic::catch_unwind(AssertUnwindSafe(|| (case.run)(config))) {
+impl Report {
+    fn failed(&self) -> bool {
+        self.result.is_err() || self.floor.is_err()
+    }
+
+    /// zeta's ns/op divided by the floor's, if both ran and made the same ops.
+    fn ratio(&self) -> Option<f64> {
+        match (&self.result, &self.floor) {
+            (Ok(zeta), Ok(floor)) if zeta.ops == floor.ops => {
+                Some(zeta.wall.as_secs_f64() / floor.wall.as_secs_f64())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Runs one side of a case (`case.run` or `case.floor`), catching a panic as a failure.
+fn run_case(
+    run: fn(&Config) -> Result<Outcome, String>,
+    config: &Config,
+) -> Result<Outcome, String> {
+    match panic::catch_unwind(AssertUnwindSafe(|| run(config))) {
         Ok(result) => result,
         Err(payload) => {
             let what = payload
@@ -237,19 +282,39 @@ fn main() -> ExitCode {
         eprint!("[{}/{total}] {} ... ", index + 1, case.name);
         let _ = std::io::stderr().flush();
         let start = Instant::now();
-        let result = run_case(case, &options.config);
+        let floor = run_case(case.floor, &options.config);
+        let floor_took = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut result = run_case(case.run, &options.config);
         let took = start.elapsed().as_secs_f64();
-        match &result {
-            Ok(_) => eprintln!("done in {took:.2} s"),
-            Err(error) => {
-                eprintln!("FAILED in {took:.2} s");
-                eprintln!("zeta-bench: {} failed: {error}", case.name);
+        if let (Ok(zeta), Ok(floor)) = (&result, &floor) {
+            if zeta.ops != floor.ops {
+                result = Err(format!(
+                    "zeta made {} ops, the floor {}: not the same workload",
+                    zeta.ops, floor.ops
+                ));
             }
         }
-        reports.push(Report { case, result });
+        let status = |ok: bool| if ok { "done" } else { "FAILED" };
+        eprintln!(
+            "floor {} in {floor_took:.2} s, zeta {} in {took:.2} s",
+            status(floor.is_ok()),
+            status(result.is_ok())
+        );
+        if let Err(error) = &floor {
+            eprintln!("zeta-bench: {} failed on the floor: {error}", case.name);
+        }
+        if let Err(error) = &result {
+            eprintln!("zeta-bench: {} failed: {error}", case.name);
+        }
+        reports.push(Report {
+            case,
+            result,
+            floor,
+        });
     }
 
-    let failed = reports.iter().filter(|r| r.result.is_err()).count();
+    let failed = reports.iter().filter(|r| r.failed()).count();
     let output = if options.json {
         json(&options.config, &reports)
     } else {
@@ -301,12 +366,14 @@ fn build() -> &'static str {
 // The table.
 
 /// The table's columns: header and whether the column is numeric (right-aligned).
-const COLUMNS: [(&str, bool); 11] = [
+const COLUMNS: [(&str, bool); WIDTH] = [
     ("case", false),
     ("unit", false),
     ("ops", true),
     ("wall", true),
     ("ns/op", true),
+    ("floor ns/op", true),
+    ("×floor", true),
     ("msg/s", true),
     ("alloc/op", true),
     ("chunks", true),
@@ -315,10 +382,28 @@ const COLUMNS: [(&str, bool); 11] = [
     ("p99.9", true),
 ];
 
+/// Columns of the table.
+const WIDTH: usize = 13;
+
 const NONE: &str = "–";
 
+/// The floor's ns/op cell.
+fn floor_cell(report: &Report) -> String {
+    match &report.floor {
+        Ok(floor) => format!("{:.1}", floor.wall.as_nanos() as f64 / floor.ops as f64),
+        Err(_) => "FAILED".to_owned(),
+    }
+}
+
+/// The `×floor` cell.
+fn ratio_cell(report: &Report) -> String {
+    report
+        .ratio()
+        .map_or_else(|| NONE.to_owned(), |ratio| format!("{ratio:.2}"))
+}
+
 fn table(config: &Config, reports: &[Report]) -> String {
-    let mut rows: Vec<[String; 11]> = Vec::new();
+    let mut rows: Vec<[String; WIDTH]> = Vec::new();
     for report in reports {
         let name = report.case.name;
         let unit = report.case.unit.to_owned();
@@ -326,15 +411,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
             Ok(outcome) => {
                 let ns_per_op = outcome.wall.as_nanos() as f64 / outcome.ops as f64;
                 let rate = outcome.messages as f64 / outcome.wall.as_secs_f64();
-                let allocations = if outcome.allocations == 0 {
-                    "0".to_owned()
-                } else {
-                    format!(
-                        "{:.4} ({})",
-                        outcome.allocations as f64 / outcome.ops as f64,
-                        outcome.allocations
-                    )
-                };
+                let allocations = allocations_cell(outcome);
                 let inline = match outcome.latency.as_slice() {
                     [(_, latency)] => Some(latency),
                     _ => None,
@@ -346,6 +423,8 @@ fn table(config: &Config, reports: &[Report]) -> String {
                     grouped(outcome.ops),
                     duration(outcome.wall),
                     format!("{ns_per_op:.1}"),
+                    floor_cell(report),
+                    ratio_cell(report),
                     rate_per_second(rate),
                     allocations,
                     grouped(outcome.chunks),
@@ -365,6 +444,8 @@ fn table(config: &Config, reports: &[Report]) -> String {
                             NONE.to_owned(),
                             NONE.to_owned(),
                             NONE.to_owned(),
+                            NONE.to_owned(),
+                            NONE.to_owned(),
                             p50,
                             p99,
                             p999,
@@ -373,10 +454,11 @@ fn table(config: &Config, reports: &[Report]) -> String {
                 }
             }
             Err(_) => {
-                let mut row: [String; 11] = core::array::from_fn(|_| NONE.to_owned());
+                let mut row: [String; WIDTH] = core::array::from_fn(|_| NONE.to_owned());
                 row[0] = name.to_owned();
                 row[1] = unit;
                 row[2] = "FAILED".to_owned();
+                row[5] = floor_cell(report);
                 rows.push(row);
             }
         }
@@ -388,7 +470,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String; 11]| {
+    let line = |cells: &[String; WIDTH]| {
         let mut out = String::from("|");
         for ((cell, width), (_, numeric)) in cells.iter().zip(widths).zip(COLUMNS) {
             let pad = " ".repeat(width - cell.chars().count());
@@ -405,7 +487,8 @@ fn table(config: &Config, reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "zeta Savina subset: scale {}, {} worker(s), {} CPU(s), {}, {}\n",
+        "zeta Savina subset: scale {}, {} worker(s), {} CPU(s), {}, {}; the floor: 1 \
+         thread, no atomics (×floor = zeta's ns/op ÷ the floor's)\n",
         config.scale,
         config.workers,
         cpus(),
@@ -428,12 +511,35 @@ fn table(config: &Config, reports: &[Report]) -> String {
     }
     out.push('\n');
     for report in reports {
+        let name = report.case.name;
         let _ = match &report.result {
-            Ok(outcome) => writeln!(out, "- {}: {}", report.case.name, outcome.check),
-            Err(error) => writeln!(out, "- {}: FAILED: {error}", report.case.name),
+            Ok(outcome) => writeln!(out, "- {name}: {}", outcome.check),
+            Err(error) => writeln!(out, "- {name}: FAILED: {error}"),
+        };
+        let _ = match &report.floor {
+            Ok(floor) => writeln!(
+                out,
+                "- {name} (floor): {}; global allocations per op: {}",
+                floor.check,
+                allocations_cell(floor)
+            ),
+            Err(error) => writeln!(out, "- {name} (floor): FAILED: {error}"),
         };
     }
     out
+}
+
+/// Global allocations per op, with the total in brackets (`0` if none).
+fn allocations_cell(outcome: &Outcome) -> String {
+    if outcome.allocations == 0 {
+        "0".to_owned()
+    } else {
+        format!(
+            "{:.4} ({})",
+            outcome.allocations as f64 / outcome.ops as f64,
+            outcome.allocations
+        )
+    }
 }
 
 /// p50, p99 and p99.9 cells, or dashes.
@@ -515,16 +621,8 @@ fn json(config: &Config, reports: &[Report]) -> String {
             Ok(o) => {
                 let _ = write!(
                     out,
-                    "\"ok\":true,\"ops\":{},\"messages\":{},\"wall_ns\":{},\"ns_per_op\":{},\
-                     \"messages_per_s\":{},\"allocations\":{},\"allocations_per_op\":{},\
-                     \"pool_chunks\":{},\"latency\":[",
-                    o.ops,
-                    o.messages,
-                    o.wall.as_nanos(),
-                    number(o.wall.as_nanos() as f64 / o.ops as f64),
-                    number(o.messages as f64 / o.wall.as_secs_f64()),
-                    o.allocations,
-                    number(o.allocations as f64 / o.ops as f64),
+                    "\"ok\":true,{},\"pool_chunks\":{},\"latency\":[",
+                    measured_fields(o),
                     o.chunks,
                 );
                 for (j, (label, l)) in o.latency.iter().enumerate() {
@@ -543,16 +641,46 @@ fn json(config: &Config, reports: &[Report]) -> String {
                         l.max.as_nanos()
                     );
                 }
-                let _ = write!(out, "],\"check\":{}}}", string(&o.check));
+                let _ = write!(out, "],\"check\":{},", string(&o.check));
             }
             Err(error) => {
-                let _ = write!(out, "\"ok\":false,\"error\":{}}}", string(error));
+                let _ = write!(out, "\"ok\":false,\"error\":{},", string(error));
             }
         }
+        let _ = match &report.floor {
+            Ok(f) => write!(
+                out,
+                "\"floor\":{{\"ok\":true,{},\"check\":{}}},",
+                measured_fields(f),
+                string(&f.check)
+            ),
+            Err(error) => write!(
+                out,
+                "\"floor\":{{\"ok\":false,\"error\":{}}},",
+                string(error)
+            ),
+        };
+        let ratio = report.ratio().map_or_else(|| "null".to_owned(), number);
+        let _ = write!(out, "\"ratio_to_floor\":{ratio}}}");
     }
-    let failed = reports.iter().filter(|r| r.result.is_err()).count();
+    let failed = reports.iter().filter(|r| r.failed()).count();
     let _ = writeln!(out, "\n],\"failed\":{failed}}}");
     out
+}
+
+/// The JSON fields of a measured run: ops, messages, wall, ns/op, rate, allocations.
+fn measured_fields(o: &Outcome) -> String {
+    format!(
+        "\"ops\":{},\"messages\":{},\"wall_ns\":{},\"ns_per_op\":{},\
+         \"messages_per_s\":{},\"allocations\":{},\"allocations_per_op\":{}",
+        o.ops,
+        o.messages,
+        o.wall.as_nanos(),
+        number(o.wall.as_nanos() as f64 / o.ops as f64),
+        number(o.messages as f64 / o.wall.as_secs_f64()),
+        o.allocations,
+        number(o.allocations as f64 / o.ops as f64),
+    )
 }
 
 /// A JSON number (`null` if not finite).
@@ -648,6 +776,18 @@ mod tests {
         }
     }
 
+    fn floor_outcome(wall_ns: u64) -> Outcome {
+        Outcome {
+            ops: 1_000,
+            messages: 2_000,
+            wall: Duration::from_nanos(wall_ns),
+            allocations: 2,
+            chunks: 0,
+            latency: Vec::new(),
+            check: "floor checked".to_owned(),
+        }
+    }
+
     fn latency(p50: u64) -> Latency {
         Latency::from_nanos(&mut [p50, p50 + 1, p50 + 2]).expect("samples")
     }
@@ -658,14 +798,17 @@ mod tests {
             Report {
                 case: &CASES[0],
                 result: Ok(outcome(vec![("a", latency(100)), ("b", latency(2_000))])),
+                floor: Ok(floor_outcome(12_500)),
             },
             Report {
                 case: &CASES[1],
                 result: Ok(outcome(vec![("only", latency(300))])),
+                floor: Err("floor wrong".to_owned()),
             },
             Report {
                 case: &CASES[2],
                 result: Err("wrong".to_owned()),
+                floor: Ok(floor_outcome(10_000)),
             },
         ];
         let config = Config {
@@ -689,11 +832,32 @@ mod tests {
         );
         assert!(rows[6].contains("FAILED"), "{out}");
         assert!(out.contains(&format!("- {}: FAILED: wrong", CASES[2].name)));
+        // 50 µs over 1 000 ops against the floor's 12.5 µs: 50.0 and 12.5 ns/op, ×4.
+        let cells = |row: &str| -> Vec<String> {
+            row.split('|').map(|cell| cell.trim().to_owned()).collect()
+        };
+        // `ns/op`, `floor ns/op`, `×floor` (after the leading empty cell).
+        assert_eq!(cells(rows[2])[5..8], ["50.0", "12.5", "4.00"], "{out}");
+        assert_eq!(cells(rows[5])[5..8], ["50.0", "FAILED", "–"], "{out}");
+        assert_eq!(cells(rows[6])[5..8], ["–", "10.0", "–"], "{out}");
+        assert!(out.contains(&format!(
+            "- {} (floor): floor checked; global allocations per op: 0.0020 (2)",
+            CASES[0].name
+        )));
+        assert!(out.contains(&format!("- {} (floor): FAILED: floor wrong", CASES[1].name)));
         let json = json(&config, &reports);
+        assert!(json.contains("\"floor\":{\"ok\":true,\"ops\":1000,\"messages\":2000,\"wall_ns\":12500,\"ns_per_op\":12.5,"), "{json}");
+        assert!(json.contains("\"ratio_to_floor\":4}"), "{json}");
+        assert!(
+            json.contains(
+                "\"floor\":{\"ok\":false,\"error\":\"floor wrong\"},\"ratio_to_floor\":null}"
+            ),
+            "{json}"
+        );
         assert!(json.contains("\"check\":\"checked \\\"all\\\"\""), "{json}");
         assert!(json.contains("\"p50_ns\":2001"), "{json}");
         assert!(json.contains("\"pool_chunks\":4321"), "{json}");
-        assert!(json.trim_end().ends_with("\"failed\":1}"), "{json}");
+        assert!(json.trim_end().ends_with("\"failed\":2}"), "{json}");
     }
 
     #[test]
