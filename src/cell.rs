@@ -452,8 +452,10 @@ impl<A: Actor> Core<A> {
                 }
                 break Outcome::Resume;
             }
-            // Relaxed: the flag only speeds kill up; the Kill message pushed after it is
-            // what guarantees the actor sees it (the push/take pair orders it).
+            // Relaxed: polled so that a kill takes effect at the next message. What
+            // guarantees it is seen is the seal that `kill` makes after the store
+            // (Release): the runner's next Acquire on the inbox (`take_all`, or
+            // `try_block` reporting `Sealed`; a sealed inbox never blocks) reads it.
             if cell.killed.load(Ordering::Relaxed) {
                 break Outcome::Stop(StopReason::Killed);
             }
