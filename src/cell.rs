@@ -165,11 +165,10 @@ pub(crate) struct Cell<A: Actor> {
 }
 
 // SAFETY: what threads share in a cell is atomic (the header's state word with its
-// count, the
-// inbox head, `killed`, `handled`) or immutable after spawn (`home`, `scheduler`, both
-// `Send + Sync`); `core` is touched by one run-right holder at a time (module doc), and
-// moves between threads with it, hence `A: Send` (the `Actor` bound) and messages
-// `Send`. The header's intrusive link is used only by the one queue holding the job.
+// count, the inbox head, `killed`, `handled`) or immutable after spawn (`home`,
+// `scheduler`, both `Send + Sync`); `core` is touched by one run-right holder at a time
+// (module doc), and moves between threads with it, hence `A: Send` (the `Actor` bound)
+// and messages `Send`. The intrusive link is used only by the one queue holding the job.
 unsafe impl<A: Actor> Sync for Cell<A> {}
 // SAFETY: as above.
 unsafe impl<A: Actor> Send for Cell<A> {}
