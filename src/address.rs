@@ -356,18 +356,12 @@ impl<A: Actor> Address<A> {
             Seal::Closed => Err(ControlError::new(Undelivered::ActorStopped)),
             // The seal unblocked the actor: we hold the run right, as an unblocking
             // sender does, and schedule it.
-            Seal::Unblocked => match self.job.queue() {
-                Some(queued) => match cell.scheduler.submit(queued) {
-                    Ok(()) => Ok(()),
-                    Err(stopped) => {
-                        // Dropping the refused entry tells the actor shutdown: it ends
-                        // here, on this thread.
-                        drop(stopped);
-                        Err(ControlError::new(Undelivered::SchedulerStopped))
-                    }
-                },
-                None => Ok(()),
-            },
+            Seal::Unblocked => schedule_on(&self.job, &**cell.scheduler).map_err(|stopped| {
+                // Dropping the refused entry tells the actor shutdown: it ends here, on
+                // this thread.
+                drop(stopped);
+                ControlError::new(Undelivered::SchedulerStopped)
+            }),
         }
     }
 
@@ -396,12 +390,11 @@ impl<A: Actor> Address<A> {
             // `queue` takes the QUEUED bit and the queue's reference in one atomic step.
             // It always succeeds here (winning `Unblocked` makes us the only scheduler
             // of the idle actor), but `None` would only mean "already queued".
-            InboxEnqueued::Unblocked => match self.job.queue() {
-                Some(queued) => match cell.scheduler.submit(queued) {
-                    Ok(()) => Ok(()),
-                    Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
-                },
-                None => Ok(()),
+            // `schedule_on` takes the QUEUED bit and the queue's reference in one atomic
+            // step; winning `Unblocked` makes us the only scheduler of the idle actor.
+            InboxEnqueued::Unblocked => match schedule_on(&self.job, &**cell.scheduler) {
+                Ok(()) => Ok(()),
+                Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
             },
             InboxEnqueued::Closed(envelope) => {
                 Err((envelope.into_payload(), Undelivered::ActorStopped))
@@ -604,7 +597,9 @@ impl<A: Actor> fmt::Debug for ScheduleDuty<A> {
     }
 }
 
-/// Takes the job's `QUEUED` bit and gives the entry to `scheduler`.
+/// Takes the job's `QUEUED` bit (with the queue's reference, one atomic step) and gives
+/// the entry to `scheduler`; nothing to do if the job is already queued.
+#[inline]
 fn schedule_on(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
     match job.queue() {
         Some(queued) => scheduler.submit(queued),
