@@ -551,3 +551,92 @@ fn a_forgotten_duty_never_strands_messages() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// Stop and kill through the seal: the corners.
+
+/// Counts what it handles and records its hooks.
+struct Recorder {
+    hooks: Arc<Mutex<Vec<&'static str>>>,
+    handled: Arc<AtomicUsize>,
+}
+
+impl Actor for Recorder {
+    type Message = u32;
+    fn on_start(&mut self, _ctx: &mut Context<'_, Self>) {
+        self.hooks.lock().unwrap().push("start");
+    }
+    fn handle(&mut self, _n: u32, _ctx: &mut Context<'_, Self>) {
+        self.handled.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_stop(&mut self, reason: StopReason) {
+        self.hooks.lock().unwrap().push(match reason {
+            StopReason::Stopped => "stopped",
+            StopReason::Killed => "killed",
+            _ => "other",
+        });
+    }
+}
+
+#[test]
+fn stop_and_kill_corners() {
+    #[derive(Debug, Clone, Copy)]
+    enum Case {
+        /// `stop` of an actor that never received a message: it starts, then stops.
+        StopFresh,
+        /// `stop` with 10 queued, then `kill` before it runs: the kill wins, nothing
+        /// is handled.
+        StopThenKill,
+        /// `stop` twice: the second is a no-op while stopping, an error once ended.
+        StopTwice,
+    }
+    for case in [Case::StopFresh, Case::StopThenKill, Case::StopTwice] {
+        let system = System::manual(64).unwrap();
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let handled = Arc::new(AtomicUsize::new(0));
+        let actor = system
+            .spawn(Recorder {
+                hooks: hooks.clone(),
+                handled: handled.clone(),
+            })
+            .unwrap();
+        let (expected_hooks, expected_handled): (&[&str], usize) = match case {
+            Case::StopFresh => {
+                actor.stop().unwrap();
+                (&["start", "stopped"], 0)
+            }
+            Case::StopThenKill => {
+                // Started first (a kill before the first run ends it with no hooks).
+                actor.send(0).unwrap();
+                system.scheduler().run_until_idle().unwrap();
+                for n in 1..=10 {
+                    actor.send(n).unwrap();
+                }
+                actor.stop().unwrap();
+                actor.kill().unwrap();
+                (&["start", "killed"], 1)
+            }
+            Case::StopTwice => {
+                actor.send(0).unwrap();
+                actor.stop().unwrap();
+                actor.stop().unwrap();
+                (&["start", "stopped"], 1)
+            }
+        };
+        assert!(!actor.accepts(), "{case:?}: accepts nothing once stopped");
+        system.scheduler().run_until_idle().unwrap();
+        assert!(!actor.is_alive(), "{case:?}: ended");
+        assert_eq!(*hooks.lock().unwrap(), expected_hooks, "{case:?}");
+        assert_eq!(handled.load(Ordering::SeqCst), expected_handled, "{case:?}");
+        assert_eq!(
+            actor.stop().unwrap_err().reason(),
+            Undelivered::ActorStopped,
+            "{case:?}: ended, so stop fails"
+        );
+        assert_eq!(
+            actor.kill().unwrap_err().reason(),
+            Undelivered::ActorStopped,
+            "{case:?}: ended, so kill fails"
+        );
+    }
+}
