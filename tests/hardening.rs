@@ -583,14 +583,14 @@ fn stop_and_kill_corners() {
     #[derive(Debug, Clone, Copy)]
     enum Case {
         /// `stop` of an actor that never received a message: it starts, then stops.
-        StopFresh,
+        Fresh,
         /// `stop` with 10 queued, then `kill` before it runs: the kill wins, nothing
         /// is handled.
-        StopThenKill,
+        ThenKill,
         /// `stop` twice: the second is a no-op while stopping, an error once ended.
-        StopTwice,
+        Twice,
     }
-    for case in [Case::StopFresh, Case::StopThenKill, Case::StopTwice] {
+    for case in [Case::Fresh, Case::ThenKill, Case::Twice] {
         let system = System::manual(64).unwrap();
         let hooks = Arc::new(Mutex::new(Vec::new()));
         let handled = Arc::new(AtomicUsize::new(0));
@@ -601,11 +601,11 @@ fn stop_and_kill_corners() {
             })
             .unwrap();
         let (expected_hooks, expected_handled): (&[&str], usize) = match case {
-            Case::StopFresh => {
+            Case::Fresh => {
                 actor.stop().unwrap();
                 (&["start", "stopped"], 0)
             }
-            Case::StopThenKill => {
+            Case::ThenKill => {
                 // Started first (a kill before the first run ends it with no hooks).
                 actor.send(0).unwrap();
                 system.scheduler().run_until_idle().unwrap();
@@ -616,7 +616,7 @@ fn stop_and_kill_corners() {
                 actor.kill().unwrap();
                 (&["start", "killed"], 1)
             }
-            Case::StopTwice => {
+            Case::Twice => {
                 actor.send(0).unwrap();
                 actor.stop().unwrap();
                 actor.stop().unwrap();
