@@ -584,8 +584,8 @@ fn stop_and_kill_corners() {
     enum Case {
         /// `stop` of an actor that never received a message: it starts, then stops.
         Fresh,
-        /// `stop` with 10 queued, then `kill` before it runs: the kill wins, nothing
-        /// is handled.
+        /// `stop` with 10 queued, then `kill` before it runs: the kill wins, none of
+        /// the 10 is handled.
         ThenKill,
         /// `stop` twice: the second is a no-op while stopping, an error once ended.
         Twice,
