@@ -135,11 +135,16 @@ mod tests {
             address.send(()).unwrap();
         }
         system.scheduler().run_until_idle().unwrap();
-        let mine = mine.lock().unwrap();
-        let other = other.lock().unwrap();
+        let mut mine = mine.lock().unwrap();
+        let mut other = other.lock().unwrap();
         let clone = mine[0].clone();
         assert!(mine[0].will_wake(&mine[1]) && mine[1].will_wake(&mine[0]));
         assert!(mine[0].will_wake(&clone) && clone.will_wake(&mine[1]));
         assert!(!mine[0].will_wake(&other[0]) && !other[1].will_wake(&clone));
+        // Each actor holds the list of its own wakers, which hold the actor: break the
+        // cycle, or both actors (and the scheduler they hold) leak.
+        drop(clone);
+        mine.clear();
+        other.clear();
     }
 }
