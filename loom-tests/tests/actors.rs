@@ -663,3 +663,107 @@ fn kill_racing_send() {
 fn stop_racing_send() {
     both_throughputs("stop_racing_send", Second::Stop);
 }
+
+/// Clones its own address in its handler, and drops the clone before returning.
+struct Cloner {
+    tally: Arc<Tally>,
+}
+
+impl Actor for Cloner {
+    type Message = ();
+
+    fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+        self.tally.record(|seen| seen.handled += 1);
+        let me = ctx.address().clone();
+        drop(me);
+    }
+
+    fn on_stop(&mut self, reason: StopReason) {
+        self.tally.record(|seen| seen.stops.push(reason));
+    }
+}
+
+impl Drop for Cloner {
+    fn drop(&mut self) {
+        self.tally.witness(|seen| seen.actor_dropped += 1);
+    }
+}
+
+/// The last references of an actor going on several threads at once: (a) two threads
+/// drop the last two addresses of an idle actor; (b) one thread sends a message and
+/// runs the actor, whose handler clones and drops its own address, while another drops
+/// the last outside address.
+///
+/// Asserts: the actor ends exactly once, with `Dropped`, after its handler (if it ran);
+/// it is dropped once and its cell freed once, after the drop (the [`Tally`]'s loom
+/// cell orders the three); nothing is left queued; every block goes back.
+fn last_references_race(handler_clones: bool) {
+    let tally = Tally::new();
+    let memory = Memory::new(&tally);
+    let fifo = LoomFifo::new(16);
+    let points = Interleave::new();
+    let actor = zeta::spawn(
+        Cloner {
+            tally: Arc::clone(&tally),
+        },
+        memory.clone(),
+        fifo.clone(),
+    )
+    .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+    // Started and idle: its first message handled.
+    actor.send(()).unwrap_or_else(|_| panic!("alive"));
+    fifo.drain();
+
+    let first = {
+        let (actor, fifo, points) = (actor.clone(), fifo.clone(), points.clone());
+        thread::spawn(move || {
+            points.point();
+            if handler_clones {
+                actor
+                    .send(())
+                    .unwrap_or_else(|_| panic!("alive: we hold an address"));
+                drop(actor);
+                points.point();
+                fifo.drain();
+            } else {
+                drop(actor);
+            }
+        })
+    };
+    let second = {
+        let (actor, points) = (actor.clone(), points.clone());
+        thread::spawn(move || {
+            points.point();
+            drop(actor);
+        })
+    };
+    drop(actor);
+    first.join().expect("first thread panicked");
+    second.join().expect("second thread panicked");
+    assert_eq!(fifo.drain(), 0, "nothing left to run after the joins");
+    assert_eq!(fifo.stop().expect("stop").cancelled, 0);
+    drop(fifo);
+
+    // SAFETY: every thread that ran, dropped or freed the actor was joined.
+    let seen = unsafe { tally.seen() };
+    assert_eq!(seen.handled, 1 + usize::from(handler_clones), "{seen:?}");
+    assert_eq!(seen.stops, [StopReason::Dropped], "the actor ends once");
+    assert_eq!((seen.actor_dropped, seen.cell_freed), (1, 1), "{seen:?}");
+    assert_eq!(memory.live_blocks(), 0, "the cell and every node went back");
+}
+
+/// Two threads drop the last two addresses of an idle actor at once.
+#[test]
+fn two_last_drops_at_once() {
+    explore("two_last_drops_at_once", || last_references_race(false));
+}
+
+/// An actor clones (and drops) its own address in its handler while another thread
+/// drops the last outside address.
+#[test]
+fn own_address_cloned_while_last_outside_address_drops() {
+    explore(
+        "own_address_cloned_while_last_outside_address_drops",
+        || last_references_race(true),
+    );
+}
