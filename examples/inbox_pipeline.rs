@@ -117,7 +117,9 @@ fn read(inbox: &Inbox<'_, Msg>, wake: &Wake) -> Result<Report, String> {
             match inbox.try_block() {
                 TryBlock::Blocked => break,
                 TryBlock::HasMessages => continue,
-                TryBlock::Closed | TryBlock::Sealed => return Err("closed by someone else".into()),
+                TryBlock::Closed | TryBlock::Sealed | TryBlock::Orphaned => {
+                    return Err("closed, sealed or orphaned by someone else".into())
+                }
             }
         }
     }

@@ -356,7 +356,8 @@ impl<A: Actor> Address<A> {
             Seal::Closed => Err(ControlError::new(Undelivered::ActorStopped)),
             // The seal unblocked the actor: we hold the run right, as an unblocking
             // sender does, and schedule it.
-            Seal::Unblocked => schedule_on(&self.job, &**cell.scheduler).map_err(|stopped| {
+            // SAFETY: the unblocking seal gave us the run right, handed on once.
+            Seal::Unblocked => unsafe { submit(&self.job, &**cell.scheduler) }.map_err(|stopped| {
                 // Dropping the refused entry tells the actor shutdown: it ends here, on
                 // this thread.
                 drop(stopped);
@@ -387,12 +388,9 @@ impl<A: Actor> Address<A> {
         let cell = self.cell();
         match cell.inbox.push(envelope) {
             InboxEnqueued::Queued => Ok(()),
-            // `queue` takes the QUEUED bit and the queue's reference in one atomic step.
-            // It always succeeds here (winning `Unblocked` makes us the only scheduler
-            // of the idle actor), but `None` would only mean "already queued".
-            // `schedule_on` takes the QUEUED bit and the queue's reference in one atomic
-            // step; winning `Unblocked` makes us the only scheduler of the idle actor.
-            InboxEnqueued::Unblocked => match schedule_on(&self.job, &**cell.scheduler) {
+            // Winning `Unblocked` gave us the run right: its entry costs no atomic.
+            // SAFETY: the unblocking push gave us the run right, handed on once.
+            InboxEnqueued::Unblocked => match unsafe { submit(&self.job, &**cell.scheduler) } {
                 Ok(()) => Ok(()),
                 Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
             },
@@ -404,7 +402,7 @@ impl<A: Actor> Address<A> {
 
     /// The scheduler refused the actor that our push unblocked: take our message back.
     ///
-    /// `stopped` holds the actor's `QUEUED` bit, so we have the actor to ourselves. Our
+    /// `stopped` holds the actor's run right, so we have the actor to ourselves. Our
     /// message is the oldest in the inbox: the inbox was empty and blocked when we pushed
     /// (that is what `Unblocked` means), and nobody has taken from it since (taking needs
     /// the run right, which is ours). So we close the inbox, keep the last node of the
@@ -490,7 +488,9 @@ impl<A: Actor> MustSchedule<'_, A> {
     /// shutdown (its queued messages are dropped; requests resolve with an error).
     pub fn schedule_on(mut self, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
         self.done = true;
-        schedule_on(&self.address.job, scheduler)
+        // SAFETY: the duty is the run right of an unblocking push; `done` keeps the
+        // drop from handing it on again.
+        unsafe { submit(&self.address.job, scheduler) }
     }
 
     /// The duty, detached from the borrowed address (it holds an address of its own):
@@ -507,7 +507,8 @@ impl<A: Actor> MustSchedule<'_, A> {
 impl<A: Actor> Drop for MustSchedule<'_, A> {
     fn drop(&mut self) {
         if !self.done {
-            schedule_on_own(self.address);
+            // SAFETY: an undischarged duty is the run right of an unblocking push.
+            unsafe { schedule_on_own(self.address) };
         }
     }
 }
@@ -568,25 +569,32 @@ impl<A: Actor> ScheduleDuty<A> {
     /// As for [`MustSchedule::schedule_on`].
     pub fn schedule_on(mut self, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
         match self.address.take() {
-            Some(address) => schedule_on(&address.job, scheduler),
+            // SAFETY: the duty is the run right of an unblocking push; taking the
+            // address discharges it, so it is handed on once.
+            Some(address) => unsafe { submit(&address.job, scheduler) },
             None => Ok(()),
         }
     }
 
     /// The actor's run-queue entry, for a run queue of the caller's own: run it with
-    /// [`QueuedJob::run`]. `None` if the actor is already queued or has ended.
+    /// [`QueuedJob::run`]. The duty is the actor's run right, and the entry carries it.
     ///
     /// The entry owes what the duty owed: dropping it unrun *cancels* the actor (it is
     /// told shutdown, as by a stopping scheduler), so nothing waits forever either way.
-    pub fn into_queued(mut self) -> Option<QueuedJob> {
-        self.address.take().and_then(|address| address.job.queue())
+    pub fn into_queued(mut self) -> QueuedJob {
+        match self.address.take() {
+            // SAFETY: the duty holds the run right (an unblocking push), handed on once.
+            Some(address) => unsafe { address.job.take_run_right() },
+            None => unreachable!("only discharged by consuming methods"),
+        }
     }
 }
 
 impl<A: Actor> Drop for ScheduleDuty<A> {
     fn drop(&mut self) {
         if let Some(address) = self.address.take() {
-            schedule_on_own(&address);
+            // SAFETY: an undischarged duty is the run right of an unblocking push.
+            unsafe { schedule_on_own(&address) };
         }
     }
 }
@@ -597,20 +605,30 @@ impl<A: Actor> fmt::Debug for ScheduleDuty<A> {
     }
 }
 
-/// Takes the job's `QUEUED` bit (with the queue's reference, one atomic step) and gives
-/// the entry to `scheduler`; nothing to do if the job is already queued.
+/// Gives the actor's run right, which the caller has just taken (an unblocking push or
+/// seal), to `scheduler` as a run-queue entry: no atomic operation (cell module doc,
+/// "Who holds which reference").
+///
+/// # Safety
+///
+/// `job` is an actor cell's, and the caller holds its run right (an unblocking push or
+/// seal, or a `MustSchedule`/`ScheduleDuty` made by one) and hands it on here, once.
 #[inline]
-fn schedule_on(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
-    match job.queue() {
-        Some(queued) => scheduler.submit(queued),
-        None => Ok(()),
-    }
+unsafe fn submit(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped> {
+    // SAFETY: an actor cell's job is self-arbitrated, and the caller hands its run right
+    // on here (caller's duty).
+    scheduler.submit(unsafe { job.take_run_right() })
 }
 
 /// Schedules the actor on its own scheduler (a duty that was not discharged); if that
 /// has stopped, dropping the refusal tells the actor shutdown.
-fn schedule_on_own<A: Actor>(address: &Address<A>) {
-    let _ = schedule_on(&address.job, &**address.scheduler());
+///
+/// # Safety
+///
+/// As for [`submit`]: the caller holds the run right and hands it on.
+unsafe fn schedule_on_own<A: Actor>(address: &Address<A>) {
+    // SAFETY: the caller's duty.
+    let _ = unsafe { submit(&address.job, &**address.scheduler()) };
 }
 
 impl<A: Actor> fmt::Debug for Enqueued<'_, A> {

@@ -17,22 +17,59 @@
 //! +-------------------------------+  touched only by whoever holds the run right
 //! ```
 //!
-//! # Who may touch `core`
+//! # Who may touch `core`: the run right
 //!
-//! `core` is accessed by exactly one party at a time, and the job state machine of
-//! zeta-scheduler decides which:
+//! `core` is accessed by exactly one party at a time: the holder of the actor's *run
+//! right*. The right is the inbox's unblocked state (zeta-mailbox's block/unblock
+//! handshake), and the cell's job is *self-arbitrated* (zeta-scheduler's job module,
+//! "Self-arbitrated jobs"): the scheduler keeps no state of its own for it.
 //!
-//! - the thread running the job (`RUNNING`: `QueuedJob::run` calls `resume`); a job is
-//!   never run by two threads at once;
-//! - the holder of a [`QueuedJob`](zeta_scheduler::QueuedJob) that is cancelled
-//!   (`shutdown`): a queued job is not running, and its `QUEUED` bit is held;
-//! - the thread that caught a panic from `resume` (`panicked`): the job is `COMPLETE` by
-//!   then, so nobody resumes it again;
-//! - the thread that drops the last reference (`destroy`): nobody else can reach it;
-//! - a sender whose `schedule` came back [`Stopped`](zeta_scheduler::Stopped): the error
-//!   holds the `QUEUED` bit (the address's rescue path).
+//! - A blocked inbox: nobody holds the right. The one party whose single CAS moves the
+//!   inbox out of BLOCKED takes it: an unblocking push (`Enqueued::Unblocked`), an
+//!   unblocking seal (stop, kill), a claim from outside (`Scheduler::schedule` of the
+//!   job: `try_unblock`), or the orphan claim of the last address's drop (below).
+//! - The taker hands the right to a scheduler as the actor's one run-queue entry
+//!   ([`QueuedJob`](zeta_scheduler::QueuedJob), made by `JobRef::take_run_right`, no
+//!   atomic); whoever holds the entry (the queue, the worker running it, a canceller, a
+//!   refusing scheduler's [`Stopped`](zeta_scheduler::Stopped)) holds the right.
+//! - The runner gives the right up with the `try_block` that blocks the inbox
+//!   (`Awaiting`): from that CAS on it touches nothing of the actor. Or it ends the
+//!   actor (`Done`, a panic, a cancel), which closes the inbox for good.
 //!
 //! Senders touch only `inbox` (lock-free), `killed`, and the refcount.
+//!
+//! # Who holds which reference
+//!
+//! The job's strong count holds one reference per address, waker and `JobRef` clone
+//! (*outside* references), plus **one for the run right**, for the actor's whole life:
+//! the run-queue entry carries it while the actor is queued or running, and the idle
+//! actor keeps it while blocked. So queueing, starting and ending a run move no count:
+//! a message through an idle actor costs the sender's push and the reader's `take_all`
+//! and `try_block`, and nothing else atomic.
+//!
+//! The run right's reference goes when the actor ends (`COMPLETE`, in one CAS). Until
+//! then the count never reaches zero, so the drop of the *last outside* reference must
+//! end the actor itself (`StopReason::Dropped`): its CAS turns the reference into a
+//! *pin* (the memory stays, no access is given), and `orphaned` then calls
+//! `Inbox::orphan`:
+//!
+//! - the inbox was **blocked** (the actor idle): the dropper claims the run right and
+//!   ends the actor there, then gives up the run right's reference;
+//! - otherwise the holder of the right is running or queued: the inbox gets the
+//!   **orphan flag**, which keeps `try_block` from blocking. The runner's `try_block`
+//!   reports `Orphaned` once it has drained the inbox, and the runner reads the count
+//!   (ordered after the dropper's decrement by the flag's Release and the clearing
+//!   CAS's Acquire): **1** means only its own run right is left, and nobody but itself
+//!   could make a new reference, so it ends the actor; more means a reference was made
+//!   since (the actor cloned its own address, or a waker), whose last drop will orphan
+//!   the inbox again, so it blocks as usual.
+//!
+//! The flag and the claim are on the inbox word, the same word as `try_block`'s CAS, so
+//! either the runner blocks first and the dropper claims, or the dropper flags first and
+//! the runner cannot block without seeing it. The loom models in `loom-tests/` (two
+//! last drops at once, the last drop racing `try_block`, an actor cloning its own
+//! address while the last outside one drops, an outside schedule racing an unblocking
+//! push) check exactly that, each seen to fail with a step broken.
 //!
 //! # Stop and kill
 //!
@@ -63,11 +100,10 @@
 //!
 //! Two counts, like `Arc`'s strong and weak:
 //!
-//! - **Strong** (the count in the job header's state word): addresses, run-queue
-//!   entries and wakers. They
-//!   keep the *actor* alive. When the last goes (`destroy`), the actor ends
-//!   ([`StopReason::Dropped`] if it had not already), its inbox and caches are emptied
-//!   and dropped, and the strong side's one weak reference is given up.
+//! - **Strong** (the count in the job header's state word): addresses, wakers and the
+//!   run right (above). They keep the *actor* alive. The last goes only after the actor
+//!   ended (`destroy`): its inbox and caches are dropped, and the strong side's one weak
+//!   reference is given up.
 //! - **Weak** (`weak`): request nodes, plus one for all strong references together. They
 //!   keep the cell's *memory* and its resource alive; the last one returns the cell to
 //!   the resource and drops the resource handle and the scheduler handle.
@@ -93,8 +129,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use zeta_arena::{AllocError, MemoryResource};
+use zeta_mailbox::Orphan;
 use zeta_mailbox::{Cache, Inbox, TryBlock};
-use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, Scheduler};
+use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, RunRight, Scheduler};
 
 use crate::actor::{Actor, StopReason};
 use crate::context::Context;
@@ -181,6 +218,10 @@ impl<A: Actor> VTableFor<A> {
         shutdown: shutdown::<A>,
         panicked: panicked::<A>,
         destroy: destroy::<A>,
+        run_right: Some(RunRight {
+            claim: claim::<A>,
+            orphaned: orphaned::<A>,
+        }),
     };
 }
 
@@ -478,16 +519,28 @@ impl<A: Actor> Core<A> {
     fn try_block(cell: &Cell<A>, count: &mut Count) -> Outcome {
         // Before `try_block`: once it succeeds, the actor is not ours to touch.
         count.record(cell);
-        match cell.inbox.try_block() {
-            // From here on the next sender that unblocks the inbox owns the actor.
-            TryBlock::Blocked => Outcome::Awaiting,
-            TryBlock::HasMessages => Outcome::Resume,
-            // Stopped or killed from outside, and drained. Relaxed: `Sealed` acquired
-            // the seal that published the flag (module doc, "Stop and kill").
-            TryBlock::Sealed if cell.killed.load(Ordering::Relaxed) => {
-                Outcome::Stop(StopReason::Killed)
-            }
-            TryBlock::Sealed | TryBlock::Closed => Outcome::Stop(StopReason::Stopped),
+        loop {
+            return match cell.inbox.try_block() {
+                // From here on the next sender that unblocks the inbox owns the actor.
+                TryBlock::Blocked => Outcome::Awaiting,
+                TryBlock::HasMessages => Outcome::Resume,
+                // Stopped or killed from outside, and drained. Relaxed: `Sealed` acquired
+                // the seal that published the flag (module doc, "Stop and kill").
+                TryBlock::Sealed if cell.killed.load(Ordering::Relaxed) => {
+                    Outcome::Stop(StopReason::Killed)
+                }
+                TryBlock::Sealed | TryBlock::Closed => Outcome::Stop(StopReason::Stopped),
+                // The last outside reference went while we ran (module doc, "Who holds
+                // which reference"). `Orphaned` acquired the orphaner's decrement, so the
+                // count read here is that one or a later one: 1 means only the run right
+                // (ours) is left, and nobody but us could make another.
+                TryBlock::Orphaned if cell.header.ref_count() == 1 => {
+                    Outcome::Stop(StopReason::Dropped)
+                }
+                // A reference was made since (e.g. the actor cloned its own address):
+                // its last drop orphans the inbox again. Block as usual.
+                TryBlock::Orphaned => continue,
+            };
         }
     }
 
@@ -551,7 +604,7 @@ fn discard(panic: Option<Panic>) {
 
 /// # Safety
 ///
-/// `header` is a live `Cell<A>`'s, and the caller runs it (`RUNNING`).
+/// `header` is a live `Cell<A>`'s, and the caller holds its run right (it runs the entry).
 unsafe fn resume<A: Actor>(header: NonNull<JobHeader>, max_throughput: usize) -> ResumeInfo {
     // SAFETY: the vtable of a `Cell<A>` is only called with its header.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
@@ -562,12 +615,50 @@ unsafe fn resume<A: Actor>(header: NonNull<JobHeader>, max_throughput: usize) ->
 
 /// # Safety
 ///
-/// `header` is a live `Cell<A>`'s, and the caller holds its `QUEUED` bit (cancelling).
+/// `header` is a live `Cell<A>`'s, and the caller holds its run right (a run-queue
+/// entry being cancelled).
 unsafe fn shutdown<A: Actor>(header: NonNull<JobHeader>) {
     // SAFETY: as in `resume`; a cancelled queued job is not running.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
-    // SAFETY: the caller holds the run right (a queued job's `QUEUED` bit).
+    // SAFETY: the caller holds the run right (the entry).
     discard(unsafe { cell.core() }.finish(cell, StopReason::SchedulerStopped));
+}
+
+/// An explicit schedule from outside: takes the run right if the actor is idle.
+///
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s.
+unsafe fn claim<A: Actor>(header: NonNull<JobHeader>) -> bool {
+    // SAFETY: the caller's reference keeps the cell alive.
+    let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    cell.inbox.try_unblock()
+}
+
+/// The last address (or waker) went while the actor had not ended (module doc, "Who
+/// holds which reference"): end it here if it is idle, else flag its inbox for the
+/// holder of the run right. Returns whether it ended here.
+///
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s, kept by the caller's pin, and only the run right's
+/// reference is left.
+unsafe fn orphaned<A: Actor>(header: NonNull<JobHeader>) -> bool {
+    // SAFETY: the pin keeps the cell's memory; the strong side is intact (the run
+    // right's reference is not given up).
+    let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    match cell.inbox.orphan() {
+        Orphan::Claimed => {
+            // SAFETY: the claim gave us the run right; only its reference is left, so
+            // nobody else can reach the actor to make a new one.
+            discard(unsafe { cell.core() }.finish(cell, StopReason::Dropped));
+            true
+        }
+        // The holder of the run right finds the flag before it can block.
+        Orphan::Flagged => false,
+        // Ended already: its ender gives up the run right's reference.
+        Orphan::Closed => false,
+    }
 }
 
 /// # Safety

@@ -767,3 +767,142 @@ fn own_address_cloned_while_last_outside_address_drops() {
         || last_references_race(true),
     );
 }
+
+/// The last address of an actor that is queued (a message sent, not yet handled) drops
+/// on the main thread while another thread runs the actor: the drop either claims the
+/// blocked actor after its run (and ends it there), or flags its inbox while it is
+/// queued or running, and the runner's `try_block` finds the flag and ends it instead of
+/// blocking.
+///
+/// Asserts: the message is handled once; the actor ends exactly once, with `Dropped`,
+/// after its handler; it is dropped once and its cell freed once, after the drop;
+/// nothing is left to run; every block goes back.
+///
+/// Breaking it on purpose: with the runner ignoring the orphan flag (`TryBlock::Orphaned`
+/// always taken as "a reference was made since"), the actor blocks with no address left
+/// and never ends (`the actor ends once` fails: no stop at all); with `orphan` setting
+/// the flag without Release (Acquire only), the runner may read the count from before
+/// the drop's decrement, take it for a new reference, and block: the same failure (also
+/// in `own_address_cloned_while_last_outside_address_drops`).
+#[test]
+fn last_address_dropped_racing_try_block() {
+    explore("last_address_dropped_racing_try_block", || {
+        let tally = Tally::new();
+        let memory = Memory::new(&tally);
+        let fifo = LoomFifo::new(16);
+        let points = Interleave::new();
+        let sink = zeta::spawn(
+            Sink {
+                tally: Arc::clone(&tally),
+            },
+            memory.clone(),
+            fifo.clone(),
+        )
+        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+        let counts = Counts::new();
+        sink.send(Counted::new(&counts))
+            .unwrap_or_else(|_| panic!("alive"));
+
+        let runner = {
+            let (fifo, points) = (fifo.clone(), points.clone());
+            thread::spawn(move || {
+                points.point();
+                fifo.drain();
+            })
+        };
+        points.point();
+        drop(sink);
+        runner.join().expect("runner panicked");
+        assert_eq!(fifo.drain(), 0, "nothing left to run after the join");
+        assert_eq!(fifo.stop().expect("stop").cancelled, 0);
+        drop(fifo);
+
+        assert_eq!(counts.assert_balanced(), 1);
+        // SAFETY: every thread that ran, dropped or freed the actor was joined.
+        let seen = unsafe { tally.seen() };
+        assert_eq!(seen.handled, 1, "{seen:?}");
+        assert_eq!(seen.stops, [StopReason::Dropped], "the actor ends once");
+        assert_eq!((seen.actor_dropped, seen.cell_freed), (1, 1), "{seen:?}");
+        assert_eq!(memory.live_blocks(), 0, "the cell and every node went back");
+    });
+}
+
+/// An explicit schedule from outside (`Scheduler::schedule` with a clone of the actor's
+/// job, as a user scheduler might start an actor) races a send that unblocks the idle
+/// actor; both threads then drain the scheduler. The schedule must go through the same
+/// run right as the send (the inbox's unblocked state): exactly one of them queues the
+/// actor, so it is never run twice at once.
+///
+/// Asserts: the actor's runs never overlap and are ordered (the [`Tally`] checks); the
+/// message is handled once; nothing is left to run; after the last address goes, the
+/// actor ends once, with `Dropped`; every block goes back. The sender sends two
+/// messages, so that two runs at once would each find one to handle.
+///
+/// Breaking it on purpose: with the actor's `claim` taking the run right without the
+/// inbox's CAS (always `true`), two entries of the actor exist at once and loom reports
+/// two runs racing on the [`Tally`].
+#[test]
+fn outside_schedule_racing_unblocking_push() {
+    explore("outside_schedule_racing_unblocking_push", || {
+        let tally = Tally::new();
+        let memory = Memory::new(&tally);
+        let fifo = LoomFifo::new(16);
+        let points = Interleave::new();
+        let counts = Counts::new();
+        let sink = zeta::spawn(
+            Sink {
+                tally: Arc::clone(&tally),
+            },
+            memory.clone(),
+            fifo.clone(),
+        )
+        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+        // Started and idle.
+        sink.send(Counted::new(&counts))
+            .unwrap_or_else(|_| panic!("alive"));
+        fifo.drain();
+
+        let scheduler = {
+            let (job, fifo, points) = (sink.job().clone(), fifo.clone(), points.clone());
+            thread::spawn(move || {
+                points.point();
+                fifo.schedule(job).expect("the scheduler runs");
+                points.point();
+                fifo.drain();
+            })
+        };
+        let sender = {
+            let (sink, fifo, counts, points) =
+                (sink.clone(), fifo.clone(), counts.clone(), points.clone());
+            thread::spawn(move || {
+                points.point();
+                // Two messages, so that two runs at once would each have one to handle.
+                for _ in 0..2 {
+                    sink.send(Counted::new(&counts))
+                        .unwrap_or_else(|_| panic!("alive: we hold an address"));
+                }
+                points.point();
+                fifo.drain();
+            })
+        };
+        scheduler.join().expect("scheduler thread panicked");
+        sender.join().expect("sender panicked");
+        assert_eq!(fifo.drain(), 0, "nothing left to run after the joins");
+        drop(sink);
+        assert_eq!(
+            fifo.drain(),
+            0,
+            "the last drop of an idle actor ends it at once"
+        );
+        assert_eq!(fifo.stop().expect("stop").cancelled, 0);
+        drop(fifo);
+
+        assert_eq!(counts.assert_balanced(), 3);
+        // SAFETY: every thread that ran, dropped or freed the actor was joined.
+        let seen = unsafe { tally.seen() };
+        assert_eq!(seen.handled, 3, "{seen:?}");
+        assert_eq!(seen.stops, [StopReason::Dropped], "the actor ends once");
+        assert_eq!((seen.actor_dropped, seen.cell_freed), (1, 1), "{seen:?}");
+        assert_eq!(memory.live_blocks(), 0, "the cell and every node went back");
+    });
+}

@@ -100,7 +100,9 @@ impl Actor {
                 // A message slipped in between the refill and the block: keep going
                 // (not a spin: the next refill takes it).
                 TryBlock::HasMessages => continue,
-                TryBlock::Closed | TryBlock::Sealed => panic!("nobody closes or seals this inbox"),
+                TryBlock::Closed | TryBlock::Sealed | TryBlock::Orphaned => {
+                    panic!("nobody closes, seals or orphans this inbox")
+                }
             }
         }
     }

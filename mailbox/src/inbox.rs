@@ -22,7 +22,21 @@
 //!   HAS-MESSAGES --seal (Sealed)----------|------------------------+
 //!                                         v (the reader ends and closes)
 //!   any state --close--> CLOSED  (absorbing; push returns Closed(message))
+//!
+//!   BLOCKED --orphan (Claimed)--> EMPTY          (the orphaner holds the run right)
+//!   EMPTY / HAS-MESSAGES --orphan (Flagged)--> same | ORPHAN
+//!   EMPTY | ORPHAN --try_block: Orphaned--> EMPTY (flag consumed; the reader decides)
 //! ```
+//!
+//! **Orphaning** is how a reader learns that its owner may have become unreachable
+//! (the actor layer calls it when the last outside reference to an actor goes; see
+//! `zeta`'s cell module for the reference protocol). It either claims a blocked inbox
+//! (the caller takes the run right and ends the owner), or flags it for the reader, who
+//! holds the run right: the flag survives pushes and `take_all`, makes `try_block`
+//! fail, and is consumed by the `try_block` that reports [`TryBlock::Orphaned`]. The
+//! flag and the claim are on the same word as `try_block`'s CAS, so exactly one of them
+//! happens first: either the reader blocks and the orphaner claims, or the orphaner
+//! flags and the reader sees the flag before it can block.
 //!
 //! **Sealing** is how an actor is stopped without allocating anything: `seal` sets a
 //! flag in the state word, after which every push is refused (it returns `Closed` with
@@ -62,6 +76,8 @@
 //! | `close`       | swap `→ CLOSED`                | Acquire       | as `take_all`, for the messages it hands back |
 //! | `seal`        | `h → h \| SEALED` (BLOCKED → EMPTY \| SEALED) | Release | publishes what the sealer wrote before (e.g. a kill flag) to the reader; from BLOCKED, + `fence(Acquire)` as an unblocking push |
 //! | `try_block` finding SEALED | (failed CAS) then `fence(Acquire)` | Acquire | pairs with the seal's Release, so the ending reader sees what the sealer wrote |
+//! | `orphan`      | `BLOCKED → EMPTY`, or `h → h \| ORPHAN` | AcqRel  | from BLOCKED: Acquire, as an unblocking push; otherwise Release: publishes what the orphaner did before (its reference given up) to the reader |
+//! | `try_block` finding ORPHAN | `EMPTY \| ORPHAN → EMPTY` | Acquire | pairs with the orphan's Release: the reader sees the reference count the orphaner left |
 //!
 //! Failure orderings are Relaxed: a failed CAS only reloads the guess, and a push that
 //! sees CLOSED hands its own node back without touching anything else.
@@ -86,7 +102,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::message::{next_of, set_next, Envelope, Header};
-use crate::state::{self, Snapshot, BLOCKED, CLOSED, EMPTY, SEALED};
+use crate::state::{self, Snapshot, BLOCKED, CLOSED, EMPTY, ORPHAN, SEALED};
 use crate::sync::{fence, AtomicPtr, Ordering};
 
 /// What [`Inbox::push`] did with a message.
@@ -132,7 +148,25 @@ pub enum TryBlock {
     /// end (and [`close`](Inbox::close) the inbox). Everything the sealer did before
     /// [`Inbox::seal`] is visible to the caller.
     Sealed,
+    /// The inbox was orphaned ([`Inbox::orphan`]) and is drained: the flag is cleared,
+    /// and the reader keeps the run right. It must check whether its owner can still be
+    /// reached (a new reference may have been made since), and end if not; otherwise
+    /// call `try_block` again. Everything the orphaner did before [`Inbox::orphan`] is
+    /// visible to the caller.
+    Orphaned,
     /// The inbox is closed.
+    Closed,
+}
+
+/// What [`Inbox::orphan`] did.
+#[must_use = "on `Claimed` the caller holds the run right and must end or schedule the reader"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Orphan {
+    /// The inbox was blocked: the caller now holds the run right.
+    Claimed,
+    /// The reader holds the run right and will find the flag before it blocks.
+    Flagged,
+    /// The inbox is closed; nothing changed.
     Closed,
 }
 
@@ -244,13 +278,13 @@ impl<'r, M> Inbox<'r, M> {
             }
             // SAFETY: the node is still private to this thread.
             unsafe { set_next(node, seen.top()) };
+            // An orphan flag stays (a sealed inbox refused us above).
+            let new = Snapshot(node.as_ptr()).with_flags(seen.flags());
             // Release: publishes the payload and link (see the module table).
-            match self.head.compare_exchange_weak(
-                head,
-                node.as_ptr(),
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+            {
                 Ok(_) if seen.is_blocked() => {
                     // Pairs with the Release CAS in `try_block`: the reader's work before
                     // blocking happens before whatever we do with the right to run.
@@ -276,10 +310,10 @@ impl<'r, M> Inbox<'r, M> {
             if !seen.has_messages() {
                 return Batch::empty();
             }
-            // Acquire: pairs with the Release of every push in the stack. A seal stays.
+            // Acquire: pairs with the Release of every push in the stack. The flags stay.
             match self.head.compare_exchange_weak(
                 head,
-                state::tag(EMPTY | seen.seal_flag()),
+                state::tag(EMPTY | seen.flags()),
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
@@ -299,27 +333,50 @@ impl<'r, M> Inbox<'r, M> {
     /// reports `Blocked` again.
     #[inline]
     pub fn try_block(&self) -> TryBlock {
-        // Release: publishes the reader's work to the party that unblocks (which
-        // acquires). Relaxed on failure: nothing changes hands.
-        match self.head.compare_exchange(
-            state::tag(EMPTY),
-            state::tag(BLOCKED),
-            Ordering::Release,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => TryBlock::Blocked,
-            Err(actual) => match Snapshot(actual) {
-                s if s.is_closed() => TryBlock::Closed,
-                s if s.is_blocked() => TryBlock::Blocked,
-                s if s.has_messages() => TryBlock::HasMessages,
-                _ => {
-                    // Sealed and drained. Pairs with the Release CAS in `seal` (the
-                    // value read is the seal's, or a later `take_all`'s, which continues
-                    // its release sequence): the sealer's earlier writes are visible.
-                    fence(Ordering::Acquire);
-                    TryBlock::Sealed
-                }
-            },
+        loop {
+            // Release: publishes the reader's work to the party that unblocks (which
+            // acquires). Relaxed on failure: nothing changes hands.
+            let actual = match self.head.compare_exchange(
+                state::tag(EMPTY),
+                state::tag(BLOCKED),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return TryBlock::Blocked,
+                Err(actual) => Snapshot(actual),
+            };
+            if actual.is_closed() {
+                return TryBlock::Closed;
+            }
+            if actual.is_blocked() {
+                return TryBlock::Blocked;
+            }
+            if actual.has_messages() {
+                return TryBlock::HasMessages;
+            }
+            if actual.is_sealed() {
+                // Sealed and drained. Pairs with the Release CAS in `seal` (the value
+                // read is the seal's, or a later read-modify-write's, which continues its
+                // release sequence): the sealer's earlier writes are visible.
+                fence(Ordering::Acquire);
+                return TryBlock::Sealed;
+            }
+            // Orphaned and drained: clear the flag. Acquire: pairs with the Release CAS
+            // in `orphan` (as above, through the release sequence), so the orphaner's
+            // earlier writes (its reference given up) are visible to the reader.
+            if self
+                .head
+                .compare_exchange(
+                    actual.0,
+                    state::tag(EMPTY),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return TryBlock::Orphaned;
+            }
+            // A push or a seal came in between: look again.
         }
     }
 
@@ -363,7 +420,7 @@ impl<'r, M> Inbox<'r, M> {
             let new = if seen.is_blocked() {
                 state::tag(EMPTY | SEALED)
             } else {
-                head.map_addr(|addr| addr | SEALED)
+                seen.with_flags(SEALED)
             };
             // Release: publishes the sealer's earlier writes to the reader (who acquires
             // in `try_block`, or in `take_all` for a sealed stack). Written even when
@@ -401,6 +458,63 @@ impl<'r, M> Inbox<'r, M> {
                 Ordering::Relaxed,
             )
             .is_ok()
+    }
+
+    /// Tells the reader that the last outside reference to its owner is gone, or takes
+    /// the run right if the reader is blocked.
+    ///
+    /// - [`Orphan::Claimed`]: the inbox was blocked and is now empty, unblocked, and the
+    ///   caller holds the run right (as after a push that returned
+    ///   [`Enqueued::Unblocked`]). Nobody will run the reader unless the caller does: it
+    ///   ends the owner or schedules it.
+    /// - [`Orphan::Flagged`]: the reader holds the run right (running, or queued to run);
+    ///   the inbox now carries the orphan flag, and the reader's next
+    ///   [`try_block`](Inbox::try_block) that finds it drained reports
+    ///   [`TryBlock::Orphaned`] instead of blocking. What the caller wrote before this
+    ///   call (e.g. giving up its reference) is visible to the reader then.
+    /// - [`Orphan::Closed`]: the inbox is closed; nothing changed.
+    ///
+    /// Allocates nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta_mailbox::{Inbox, Orphan, TryBlock};
+    ///
+    /// let blocked: Inbox<'_, u32> = Inbox::new();
+    /// assert_eq!(blocked.orphan(), Orphan::Claimed); // the caller now runs (or ends) it
+    ///
+    /// let running: Inbox<'_, u32> = Inbox::new_unblocked();
+    /// assert_eq!(running.orphan(), Orphan::Flagged);
+    /// assert_eq!(running.try_block(), TryBlock::Orphaned); // the reader checks its owner
+    /// assert_eq!(running.try_block(), TryBlock::Blocked); // the flag is consumed
+    /// ```
+    pub fn orphan(&self) -> Orphan {
+        // Relaxed: a guess for the CAS.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let seen = Snapshot(head);
+            if seen.is_closed() {
+                return Orphan::Closed;
+            }
+            let new = if seen.is_blocked() {
+                state::tag(EMPTY)
+            } else {
+                seen.with_flags(ORPHAN)
+            };
+            // AcqRel: from BLOCKED, Acquire pairs with `try_block`'s Release, as an
+            // unblocking push does (the last run happens before the claimer's use of the
+            // reader); otherwise, Release publishes the caller's earlier writes to the
+            // reader, who acquires when `try_block` clears the flag.
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) if seen.is_blocked() => return Orphan::Claimed,
+                Ok(_) => return Orphan::Flagged,
+                Err(actual) => head = actual,
+            }
+        }
     }
 
     /// Closes the inbox and hands back every undelivered message (newest first), so

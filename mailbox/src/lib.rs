@@ -67,7 +67,7 @@ pub mod state;
 mod sync;
 
 pub use cache::Cache;
-pub use inbox::{Batch, Enqueued, Inbox, Seal, TryBlock};
+pub use inbox::{Batch, Enqueued, Inbox, Orphan, Seal, TryBlock};
 pub use message::{AllocFailed, Envelope, Header};
 pub use priority::Priority;
 pub use request::{NoReply, Pending, Reply};

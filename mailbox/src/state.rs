@@ -1,24 +1,28 @@
-//! The inbox's state word: one `AtomicPtr` that is either a tag or the top node.
+//! The inbox's state word: one `AtomicPtr` that is either a tag or the top node, plus
+//! two flags.
+//!
+//! The low three bits of a node address are free (node headers are aligned to 8:
+//! `#[repr(align(8))]` on the header). Bit 1 marks the two tag states that carry no
+//! flag; bits 0 and 2 are the flags.
 //!
 //! | value            | state        | meaning                                             |
 //! |------------------|--------------|-----------------------------------------------------|
-//! | `EMPTY` (0)      | empty        | no messages; the reader is running (or about to)    |
-//! | `BLOCKED` (1)    | blocked      | no messages; the reader is asleep: next push wakes it |
-//! | `CLOSED` (2)     | closed       | no more messages are accepted                       |
-//! | node address     | has-messages | the top of a LIFO stack of nodes                    |
+//! | `EMPTY` (0)      | empty        | no messages; the reader holds the run right (running or queued) |
+//! | `BLOCKED` (2)    | blocked      | no messages; nobody holds the run right: the next push takes it |
+//! | `CLOSED` (3)     | closed       | no more messages are accepted                       |
+//! | node address     | has-messages | the top of a LIFO stack of nodes; the reader holds the run right |
 //!
-//! and one flag, `SEALED` (4), that may be set on EMPTY or on a node address:
+//! and two flags, set only on EMPTY or on a node address (never on BLOCKED or CLOSED):
 //!
-//! | value                | state               | meaning                                  |
-//! |----------------------|---------------------|------------------------------------------|
-//! | `EMPTY \| SEALED`    | sealed, drained     | no new messages accepted; nothing queued: the reader ends |
-//! | `node \| SEALED`     | sealed, has-messages | no new messages accepted; the reader drains what is queued |
+//! | flag          | meaning                                                              |
+//! |---------------|----------------------------------------------------------------------|
+//! | `SEALED` (4)  | no new message is accepted; the reader drains what is queued, then ends |
+//! | `ORPHAN` (1)  | the owner's last outside reference went while the reader held the run right: the reader must check, before it blocks, whether anyone can still reach it |
 //!
-//! `BLOCKED | SEALED` and `CLOSED | SEALED` never exist: sealing a blocked inbox unblocks
-//! it (the sealer schedules the reader), and closing clears every flag.
+//! `BLOCKED` never carries a flag: sealing a blocked inbox unblocks it (the sealer
+//! takes the run right), and orphaning one claims it (the orphaner takes the run right).
+//! Closing clears every flag.
 //!
-//! Node headers are aligned to 8 (`#[repr(align(8))]` on the header), so node
-//! addresses never collide with the tags or the flag.
 //! The transitions and their orderings are documented on [`Inbox`](crate::Inbox).
 
 use core::fmt;
@@ -28,12 +32,21 @@ use crate::message::Header;
 /// No messages; the reader is not blocked.
 pub(crate) const EMPTY: usize = 0;
 /// No messages; the reader is blocked and the next push must schedule it.
-pub(crate) const BLOCKED: usize = 1;
+pub(crate) const BLOCKED: usize = 2;
 /// The inbox accepts no more messages.
-pub(crate) const CLOSED: usize = 2;
+pub(crate) const CLOSED: usize = 3;
 /// Flag: no new messages are accepted, but the queued ones are still the reader's to
 /// handle.
 pub(crate) const SEALED: usize = 4;
+/// Flag: the last outside reference to the reader's owner went while the reader held
+/// the run right (see [`Inbox::orphan`](crate::Inbox::orphan)).
+pub(crate) const ORPHAN: usize = 1;
+/// Both flags.
+const FLAGS: usize = SEALED | ORPHAN;
+/// The bits a node address leaves free.
+const LOW_BITS: usize = 7;
+/// The bit that only the flagless tags (`BLOCKED`, `CLOSED`) have.
+const TAG_BIT: usize = 2;
 
 /// The tag value `tag` as a pointer (no provenance: it is never dereferenced).
 #[inline(always)]
@@ -46,58 +59,75 @@ pub(crate) const fn tag(tag: usize) -> *mut Header {
 pub(crate) struct Snapshot(pub(crate) *mut Header);
 
 impl Snapshot {
-    /// The word without the [`SEALED`] flag.
     #[inline(always)]
-    fn unflagged(self) -> usize {
-        self.0 as usize & !SEALED
+    fn word(self) -> usize {
+        self.0 as usize
     }
 
     /// The word holds a node: the inbox has messages.
     #[inline(always)]
     pub(crate) fn has_messages(self) -> bool {
-        self.unflagged() > CLOSED
+        self.word() & !LOW_BITS != 0
     }
 
-    /// No messages and not blocked (sealed or not).
+    /// No messages and not blocked (flags or not).
     #[inline(always)]
     pub(crate) fn is_empty(self) -> bool {
-        self.unflagged() == EMPTY
+        self.word() & !FLAGS == EMPTY
     }
 
     /// The [`SEALED`] flag is set.
     #[inline(always)]
     pub(crate) fn is_sealed(self) -> bool {
-        self.0 as usize & SEALED != 0
+        self.flags() & SEALED != 0
+    }
+
+    /// The [`ORPHAN`] flag is set.
+    #[inline(always)]
+    pub(crate) fn is_orphaned(self) -> bool {
+        self.flags() & ORPHAN != 0
     }
 
     /// Pushes are accepted: neither closed nor sealed.
     #[inline(always)]
     pub(crate) fn accepts(self) -> bool {
-        self.0 as usize & (SEALED | CLOSED) == 0
+        // BLOCKED has no SEALED bit; CLOSED is the one value with both low bits.
+        self.word() & SEALED == 0 && self.word() != CLOSED
     }
 
-    /// The [`SEALED`] flag of this word, to carry over to a new one.
+    /// The flags of this word, to carry over to a new one.
     #[inline(always)]
-    pub(crate) fn seal_flag(self) -> usize {
-        self.0 as usize & SEALED
+    pub(crate) fn flags(self) -> usize {
+        if self.word() & TAG_BIT == 0 {
+            self.word() & FLAGS
+        } else {
+            0
+        }
     }
 
     #[inline(always)]
     pub(crate) fn is_blocked(self) -> bool {
-        self.0 as usize == BLOCKED
+        self.word() == BLOCKED
     }
 
     #[inline(always)]
     pub(crate) fn is_closed(self) -> bool {
-        self.0 as usize == CLOSED
+        self.word() == CLOSED
     }
 
-    /// The top node (with its provenance, the flag cleared), or null for the tag
+    /// This word with `flags` added (a node or EMPTY; never BLOCKED or CLOSED).
+    #[inline(always)]
+    pub(crate) fn with_flags(self, flags: usize) -> *mut Header {
+        debug_assert!(self.word() & TAG_BIT == 0, "flags on {self:?}");
+        self.0.map_addr(|addr| addr | flags)
+    }
+
+    /// The top node (with its provenance, the flags cleared), or null for the tag
     /// states.
     #[inline(always)]
     pub(crate) fn top(self) -> *mut Header {
         if self.has_messages() {
-            self.0.map_addr(|addr| addr & !SEALED)
+            self.0.map_addr(|addr| addr & !LOW_BITS)
         } else {
             core::ptr::null_mut()
         }
@@ -106,12 +136,18 @@ impl Snapshot {
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_blocked() {
+            return f.write_str("Blocked");
+        }
+        if self.is_closed() {
+            return f.write_str("Closed");
+        }
         let sealed = if self.is_sealed() { "Sealed" } else { "" };
-        match self.unflagged() {
-            EMPTY => write!(f, "{sealed}Empty"),
-            BLOCKED => f.write_str("Blocked"),
-            CLOSED => f.write_str("Closed"),
-            _ => write!(f, "{sealed}HasMessages(top: {:p})", self.top()),
+        let orphan = if self.is_orphaned() { "Orphaned" } else { "" };
+        if self.has_messages() {
+            write!(f, "{sealed}{orphan}HasMessages(top: {:p})", self.top())
+        } else {
+            write!(f, "{sealed}{orphan}Empty")
         }
     }
 }

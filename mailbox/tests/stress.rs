@@ -113,7 +113,7 @@ fn handshake_never_strands_and_never_runs_twice() {
                             "two readers at once"
                         );
                     }
-                    TryBlock::Closed | TryBlock::Sealed => {
+                    TryBlock::Closed | TryBlock::Sealed | TryBlock::Orphaned => {
                         unreachable!("never closed or sealed here")
                     }
                 }

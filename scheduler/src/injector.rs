@@ -89,7 +89,7 @@ impl Injector {
 
     /// Pushes a job; gives it back if the injector is closed.
     ///
-    /// A `QueuedJob` owns the job's `QUEUED` bit, so the job is in no other queue and its
+    /// A `QueuedJob` owns the job's run right, so the job is in no other queue and its
     /// link is free.
     #[inline]
     pub(crate) fn push(&self, job: QueuedJob) -> Result<(), QueuedJob> {
@@ -130,7 +130,7 @@ impl Injector {
             if head == closed() {
                 return Err(());
             }
-            // SAFETY: the chain is the caller's, whose jobs hold their QUEUED bits: nobody
+            // SAFETY: the chain is the caller's, whose jobs hold their run rights: nobody
             // else uses their links until the CAS below publishes them.
             unsafe { bottom.as_ref().next.with_mut(|next| *next = head) };
             // Release: publishes the links (and the scheduler's earlier writes) to the
@@ -315,7 +315,7 @@ impl Batch {
     #[inline]
     pub(crate) fn push(&mut self, job: QueuedJob) {
         let node = job.into_raw();
-        // SAFETY: the job holds its QUEUED bit and is in no queue: its link is ours.
+        // SAFETY: the job holds its run right and is in no queue: its link is ours.
         unsafe { node.as_ref().next.with_mut(|next| *next = self.top) };
         if self.bottom.is_null() {
             self.bottom = node.as_ptr();

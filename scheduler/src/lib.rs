@@ -9,7 +9,9 @@
 //!
 //! - [`JobRef`]: a thin (one word), refcounted pointer to a job header with a `&'static`
 //!   vtable. A run queue holds one per entry, so a queued job cannot be freed.
-//! - [`QueuedJob`]: a job holding its `QUEUED` bit, the only thing a queue may hold. It
+//! - [`QueuedJob`]: a job holding its right to run (its `QUEUED` bit, or, for a
+//!   self-arbitrated job such as an actor, the right the job's own protocol gave), the
+//!   only thing a queue may hold. It
 //!   makes a job's run-queue entry unique, and [`QueuedJob::run`] never lets two threads
 //!   resume one job at once; it catches panics.
 //! - [`Scheduler`]: `schedule`, `start`, `stop`, implementable outside this crate.
@@ -66,7 +68,7 @@ mod scheduler;
 mod sharing;
 mod sync;
 
-pub use job::{JobHeader, JobRef, JobVTable, QueuedJob, Ran};
+pub use job::{JobHeader, JobRef, JobVTable, QueuedJob, Ran, RunRight};
 pub use manual::{ManualScheduler, RunStats};
 pub use resumable::{Resumable, ResumeInfo, ResumeResult};
 pub use scheduler::{Scheduler, SchedulerError, StopReport, Stopped};

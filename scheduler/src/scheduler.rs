@@ -22,13 +22,14 @@ pub trait Scheduler: Send + Sync {
     ///
     /// Scheduling a job that is already queued, or running (it is then resumed once more
     /// after the current run), does nothing more. The provided implementation takes the
-    /// job's `QUEUED` bit ([`JobRef::into_queued`]) and gives the entry to
-    /// [`submit`](Scheduler::submit).
+    /// job's run right ([`JobRef::into_queued`]: its `QUEUED` bit, or, for a
+    /// self-arbitrated job such as an actor, its own claim, which succeeds only if the
+    /// job is idle) and gives the entry to [`submit`](Scheduler::submit).
     ///
     /// # Errors
     ///
     /// [`Stopped`] if the scheduler has stopped. The error holds the job, still queued
-    /// (its `QUEUED` bit taken, so nobody else runs it): the caller may inspect it, then
+    /// (its run right taken, so nobody else runs it): the caller may inspect it, then
     /// drops it, which tells the job shutdown. The actor layer uses this window to take
     /// back the message whose send found the scheduler stopped.
     #[inline]
@@ -39,10 +40,11 @@ pub trait Scheduler: Send + Sync {
         }
     }
 
-    /// Puts a job that holds its `QUEUED` bit into a run queue: the part of
+    /// Puts a job that holds its run right into a run queue: the part of
     /// [`schedule`](Scheduler::schedule) a scheduler implements. The caller made the
-    /// entry with [`JobRef::into_queued`] or [`JobRef::queue`] (the cheaper form, for a
-    /// borrowed reference: the actor layer's send path), so it is the job's only entry.
+    /// entry with [`JobRef::into_queued`], [`JobRef::queue`] (for a borrowed reference),
+    /// or [`JobRef::take_run_right`] (the actor layer's send path: its push took the
+    /// right), so it is the job's only entry.
     ///
     /// # Errors
     ///

@@ -21,7 +21,7 @@ use ::loom::sync::Arc;
 use ::loom::thread;
 use zeta_arena::GlobalResource;
 
-use super::{Enqueued, Inbox, Seal, TryBlock};
+use super::{Enqueued, Inbox, Orphan, Seal, TryBlock};
 use crate::loom_support::Interleave;
 use crate::{Cache, Envelope, Priority};
 
@@ -160,7 +160,9 @@ fn push_races_try_block(producers: usize, take_first: bool) {
                 "one Unblocked per block, iff a message came after it"
             ),
             TryBlock::HasMessages => assert_eq!(wakes, 0, "the reader never blocked"),
-            TryBlock::Closed | TryBlock::Sealed => panic!("nobody closes or seals this inbox"),
+            TryBlock::Closed | TryBlock::Sealed | TryBlock::Orphaned => {
+                panic!("nobody closes, seals or orphans this inbox")
+            }
         }
 
         let someone_runs = blocked == TryBlock::HasMessages || wakes == 1;
@@ -435,7 +437,9 @@ fn try_unblock_and_push_race_try_block() {
         match blocked {
             TryBlock::Blocked => assert_eq!(winners, 1, "exactly one party wins the block"),
             TryBlock::HasMessages => assert_eq!(winners, 0, "the reader never blocked"),
-            TryBlock::Closed | TryBlock::Sealed => panic!("nobody closes or seals this inbox"),
+            TryBlock::Closed | TryBlock::Sealed | TryBlock::Orphaned => {
+                panic!("nobody closes, seals or orphans this inbox")
+            }
         }
 
         // SAFETY: the reader kept the right to run, or we joined the winner.
@@ -456,6 +460,8 @@ struct Reader {
 struct ReaderState {
     cache: Cache<'static, usize>,
     handled: Vec<usize>,
+    /// What the end found queued and dropped.
+    dropped: Vec<usize>,
     ended: usize,
 }
 
@@ -474,6 +480,7 @@ impl Reader {
             state: UnsafeCell::new(ReaderState {
                 cache: Cache::new(),
                 handled: Vec::new(),
+                dropped: Vec::new(),
                 ended: 0,
             }),
             note: UnsafeCell::new(0),
@@ -509,10 +516,121 @@ impl Reader {
                     );
                     return;
                 }
+                TryBlock::Orphaned => {
+                    // SAFETY: written by the orphaner before `orphan`; `Orphaned`
+                    // acquired it.
+                    let note = self.note.with(|note| unsafe { *note });
+                    assert_eq!(note, 2, "the reader sees what the orphaner wrote");
+                    // SAFETY: we still hold the right to run.
+                    unsafe { self.end(inbox) };
+                    return;
+                }
                 TryBlock::Closed => panic!("only the ending reader closes, once"),
             }
         }
     }
+
+    /// Ends the reader as an owner nobody can reach: closes the inbox and drops what is
+    /// in it (a push may have come in since the last look).
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the right to run (as for [`Actor::run`]).
+    unsafe fn end(&self, inbox: &Inbox<'static, usize>) {
+        // SAFETY: the caller holds the right to run: exclusive access (loom checks).
+        self.state.with_mut(|state| unsafe {
+            (*state).ended += 1;
+            for message in inbox.close() {
+                (*state).dropped.push(message.into_payload());
+            }
+        });
+    }
+}
+
+/// Model (f): `orphan` racing a push and the reader's `try_block`. An orphaner writes a
+/// note (standing for its reference given up), then orphans the inbox: on `Claimed` it
+/// holds the run right and ends the reader itself; on `Flagged` the reader must find
+/// the flag before it can block. A producer pushes one message (running the reader if
+/// its push unblocked it); the reader starts running on the main thread
+/// (`reader_running`) or blocked.
+///
+/// Asserts: the reader ends exactly once (an orphaned reader is never left asleep,
+/// which a lost flag or a `try_block` that ignores it would do); when the reader ends
+/// on the flag, it sees the note; the message is handled, dropped at the end, or handed
+/// back, exactly once; the inbox ends closed.
+fn orphan_races_push_and_try_block(reader_running: bool) {
+    ::loom::model(move || {
+        let inbox = Arc::new(if reader_running {
+            Inbox::<'static, usize>::new_unblocked()
+        } else {
+            Inbox::new()
+        });
+        let reader = Arc::new(Reader::new());
+        let sched = Interleave::new();
+
+        let producer = {
+            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
+            thread::spawn(move || {
+                sched.point();
+                match inbox.push(envelope(7)) {
+                    Enqueued::Queued => false,
+                    Enqueued::Unblocked => {
+                        // SAFETY: our push unblocked the inbox: we hold the right to run.
+                        unsafe { reader.run(&inbox) };
+                        false
+                    }
+                    Enqueued::Closed(message) => {
+                        assert_eq!(message.into_payload(), 7);
+                        true
+                    }
+                }
+            })
+        };
+        let orphaner = {
+            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
+            thread::spawn(move || {
+                // SAFETY: only the orphaner writes the note, before orphaning.
+                reader.note.with_mut(|note| unsafe { *note = 2 });
+                sched.point();
+                match inbox.orphan() {
+                    // SAFETY: the claim took the run right from a blocked inbox.
+                    Orphan::Claimed => unsafe { reader.end(&inbox) },
+                    Orphan::Flagged => {}
+                    Orphan::Closed => panic!("only the ending reader closes, after the orphan"),
+                }
+            })
+        };
+        if reader_running {
+            sched.point();
+            // SAFETY: the inbox started unblocked with the main thread as its reader.
+            unsafe { reader.run(&inbox) };
+        }
+        let refused = producer.join().expect("producer panicked");
+        orphaner.join().expect("orphaner panicked");
+
+        assert!(inbox.is_closed(), "the orphaned reader ended and closed");
+        // SAFETY: every thread is joined; the reader has ended.
+        reader.state.with(|state| unsafe {
+            assert_eq!((*state).ended, 1, "the reader ends exactly once");
+            let (handled, dropped) = (&(*state).handled, &(*state).dropped);
+            assert_eq!(
+                handled.len() + dropped.len() + usize::from(refused),
+                1,
+                "handled, dropped or refused, exactly once: handled {handled:?}, \
+                 dropped {dropped:?}, refused {refused}"
+            );
+        });
+    });
+}
+
+#[test]
+fn orphan_races_push_and_running_reader() {
+    orphan_races_push_and_try_block(true);
+}
+
+#[test]
+fn orphan_races_push_and_blocked_reader() {
+    orphan_races_push_and_try_block(false);
 }
 
 /// Model (e): `seal` racing a push and the reader's `try_block`. A sealer writes a note,

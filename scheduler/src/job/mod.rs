@@ -5,7 +5,8 @@
 //!                        state   (QUEUED / RUNNING / NOTIFIED / COMPLETE and the strong
 //!                                 count, one word: see state.rs; destroyed at count zero)
 //!                        next    (intrusive link: the injector, the manual queue)
-//!                        vtable  (&'static: resume, shutdown, panicked, destroy)
+//!                        vtable  (&'static: resume, shutdown, panicked, destroy,
+//!                                 and for self-arbitrated jobs claim, orphaned)
 //!                      followed by the job itself
 //! ```
 //!
@@ -19,6 +20,40 @@
 //! word rather than `Arc`'s fence, so that ThreadSanitizer sees it: see `state.rs`). The count lives in the
 //! state word, so that queueing a job ([`JobRef::queue`]) and finishing a run
 //! ([`QueuedJob::run`]) move the queue's reference in the same CAS as the state.
+
+//!
+//! # Self-arbitrated jobs
+//!
+//! A job whose table has [`run_right`](JobVTable::run_right) arbitrates its own right to
+//! run, and the state word's `QUEUED`/`RUNNING`/`NOTIFIED` bits are never used for it.
+//! An actor is one: its inbox's unblocked state *is* the right (the push that unblocks
+//! the inbox takes it, the `try_block` that blocks it gives it up), so queueing, starting
+//! and ending a run need no atomic operation of the scheduler's own. The rules:
+//!
+//! - **The run right owns one reference** for the job's whole life: the second of the
+//!   two [`JobHeader::new`] starts with. While the job is idle, the job keeps it; whoever
+//!   takes the right (by the job's protocol, then [`JobRef::take_run_right`]; or from
+//!   outside, [`RunRight::claim`] through [`JobRef::queue`]/[`JobRef::into_queued`]) holds it
+//!   inside the one [`QueuedJob`] that exists for that taking. So making the entry, and
+//!   running it, touch no count.
+//! - **A run** ([`QueuedJob::run`]): `Resume` hands the same entry back for requeueing;
+//!   `Awaiting` means the job gave the right up (the entry is forgotten: its reference
+//!   stays with the idle job, and the runner must not touch the job again); `Done`,
+//!   `Shutdown`, a panic, or a cancelled entry *complete* the job: `COMPLETE` is set and
+//!   the run right's reference given up, in one CAS.
+//! - **Other references** (addresses, wakers, [`JobRef`] clones) are *outside* ones. The
+//!   drop of the one that leaves the run right's reference alone on a job not yet
+//!   complete turns, in the same CAS, into a *pin*: a count that keeps the job's memory
+//!   but gives no access. The dropper then calls [`RunRight::orphaned`]: the job either
+//!   claims its idle run right and ends there, or marks itself so that the holder of the
+//!   right notices before it next gives the right up (and ends the job if it finds no
+//!   other reference by then: one may have been made since, e.g. an actor cloning its
+//!   own address). The dropper then unpins, and destroys the job if nothing is left.
+//! - **Destruction** happens when no reference and no pin is left, which, since the
+//!   run right's reference goes only at completion, is always after completion.
+//!
+//! The count and the pins follow the rules above: Relaxed increments; every decrement
+//! and unpin an AcqRel CAS (Release for this owner's uses, Acquire for the destroyer).
 
 pub(crate) mod state;
 
@@ -58,17 +93,57 @@ pub struct JobVTable {
     pub panicked: unsafe fn(NonNull<JobHeader>, &(dyn Any + Send)),
     /// The last reference is gone: drop the job and free its memory.
     pub destroy: unsafe fn(NonNull<JobHeader>),
+    /// `Some` for a job that arbitrates its own right to run (module doc,
+    /// "Self-arbitrated jobs"); `None` for one that the state word arbitrates.
+    pub run_right: Option<RunRight>,
+}
+
+/// The operations of a job that arbitrates its own right to run (module doc,
+/// "Self-arbitrated jobs"), e.g. an actor, whose inbox's unblocked state *is* the right.
+///
+/// Both functions receive the header of a live job of the kind the table belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRight {
+    /// Tries to take the run right from outside (an explicit `schedule` of the job):
+    /// `true` if the caller now holds it, and must hand it to a run queue (as a
+    /// [`QueuedJob`]) or cancel it. `false` if somebody holds it already, or the job has
+    /// ended.
+    pub claim: unsafe fn(NonNull<JobHeader>) -> bool,
+    /// The last reference besides the run right's has gone, and the job has not
+    /// completed. The caller holds a pin (the job's memory stays), not a reference.
+    /// Either take the run right and end the job here (return `true`: the caller then
+    /// gives up the run right's reference and completes the job), or make sure that the
+    /// holder of the run right notices before it next gives the right up, and ends the
+    /// job then if nobody has made a new reference meanwhile (return `false`).
+    pub orphaned: unsafe fn(NonNull<JobHeader>) -> bool,
 }
 
 impl JobHeader {
-    /// A header for a new job with one reference (to be adopted by
-    /// [`JobRef::from_raw`]), idle, using `vtable`.
+    /// A header for a new, idle job using `vtable`, with one reference to be adopted by
+    /// [`JobRef::from_raw`], and, if the job arbitrates its own run right
+    /// (`vtable.run_right` is `Some`), a second one that belongs to the run right: the
+    /// job keeps it while idle, and hands it to whoever takes the right, as
+    /// [`JobRef::take_run_right`] or [`RunRight::claim`] (module doc, "Self-arbitrated
+    /// jobs").
     pub fn new(vtable: &'static JobVTable) -> Self {
         Self {
-            state: State::new(),
+            state: if vtable.run_right.is_some() {
+                State::with_run_right()
+            } else {
+                State::new()
+            },
             next: UnsafeCell::new(core::ptr::null_mut()),
             vtable,
         }
+    }
+}
+
+impl JobHeader {
+    /// The number of references (a snapshot, Relaxed: a caller that needs a particular
+    /// count to be visible orders the load itself, as an actor does after its inbox's
+    /// Acquire).
+    pub fn ref_count(&self) -> usize {
+        self.state.load().refs()
     }
 }
 
@@ -95,6 +170,7 @@ impl<T: Resumable + Send + Sync + 'static> VTableFor<T> {
         shutdown: shutdown_boxed::<T>,
         panicked: panicked_boxed::<T>,
         destroy: destroy_boxed::<T>,
+        run_right: None,
     };
 }
 
@@ -216,6 +292,12 @@ impl JobRef {
         self.header().state.load().refs()
     }
 
+    /// The run-right operations of a self-arbitrated job.
+    #[inline(always)]
+    fn run_right_ops(&self) -> Option<RunRight> {
+        self.header().vtable.run_right
+    }
+
     #[inline(always)]
     pub(crate) fn header(&self) -> &JobHeader {
         // SAFETY: we own a reference, so the job is live.
@@ -257,6 +339,12 @@ impl Clone for JobRef {
 impl Drop for JobRef {
     #[inline]
     fn drop(&mut self) {
+        if let Some(run_right) = self.run_right_ops() {
+            // SAFETY: an outside reference (a run right's travels as a `QueuedJob`,
+            // whose drop never gets here), given up once.
+            unsafe { release_outside(self.header, run_right) };
+            return;
+        }
         // `ref_dec` decrements with Release (everything this reference's holder did to
         // the job happens before the destruction) and, on the last reference, loads the
         // word with Acquire (the destroyer sees every other holder's uses).
@@ -266,6 +354,42 @@ impl Drop for JobRef {
         // SAFETY: we held the last reference: nobody else can reach the job, and its
         // vtable's `destroy` frees it exactly as it was made.
         unsafe { (self.header().vtable.destroy)(self.header) }
+    }
+}
+
+/// Gives up an outside reference to a self-arbitrated job (module doc, "Self-arbitrated
+/// jobs").
+///
+/// # Safety
+///
+/// `header` is a live self-arbitrated job's, with `run_right` its table, and the caller
+/// gives up an outside reference it owns.
+#[inline]
+unsafe fn release_outside(header: NonNull<JobHeader>, run_right: RunRight) {
+    // SAFETY: our reference keeps the job alive until the CAS in `release_outside`.
+    let state = unsafe { &header.as_ref().state };
+    match state.release_outside() {
+        state::OutsideDrop::Released => {}
+        state::OutsideDrop::Last => {
+            // SAFETY: no reference and no pin left, and the CAS acquired every other
+            // owner's uses; the vtable's `destroy` frees the job as it was made.
+            unsafe { (header.as_ref().vtable.destroy)(header) }
+        }
+        state::OutsideDrop::Orphaned => orphaned(header, run_right),
+    }
+}
+
+/// The last outside reference became a pin: tell the job, then unpin.
+#[cold]
+fn orphaned(header: NonNull<JobHeader>, run_right: RunRight) {
+    // SAFETY: the pin keeps the job's memory (nothing destroys it while pinned); the
+    // job is self-arbitrated with this table.
+    let ended = unsafe { (run_right.orphaned)(header) };
+    // SAFETY: the pin keeps the header valid until this CAS.
+    if unsafe { header.as_ref() }.state.unpin(ended) {
+        // SAFETY: no reference and no pin left; the CAS acquired every other owner's
+        // uses; the vtable's `destroy` frees the job as it was made.
+        unsafe { (header.as_ref().vtable.destroy)(header) }
     }
 }
 
@@ -321,7 +445,9 @@ impl fmt::Debug for JobRef {
 /// assert!(job.is_complete());
 /// ```
 pub struct QueuedJob {
-    job: JobRef,
+    /// Dropped by hand: a self-arbitrated job's entry is its run right, whose reference
+    /// is given up by `complete_run_right`, not by `JobRef`'s drop.
+    job: core::mem::ManuallyDrop<JobRef>,
 }
 
 /// What [`QueuedJob::run`] did.
@@ -341,8 +467,12 @@ impl JobRef {
     /// to run again, or complete). This is the first step of every `schedule`.
     #[inline]
     pub fn into_queued(self) -> Option<QueuedJob> {
+        if self.run_right_ops().is_some() {
+            // Our reference goes; the run right's goes with the entry.
+            return self.queue();
+        }
         match self.header().state.transition_to_queued() {
-            state::ToQueued::Push => Some(QueuedJob { job: self }),
+            state::ToQueued::Push => Some(QueuedJob::new(self)),
             state::ToQueued::AlreadyScheduled | state::ToQueued::Complete => None,
         }
     }
@@ -376,14 +506,55 @@ impl JobRef {
     /// ```
     #[inline]
     pub fn queue(&self) -> Option<QueuedJob> {
+        if let Some(run_right) = self.run_right_ops() {
+            // SAFETY: a live self-arbitrated job (we hold a reference) with this table.
+            if !unsafe { (run_right.claim)(self.header) } {
+                return None;
+            }
+            // SAFETY: the claim gave us the run right.
+            return Some(unsafe { self.take_run_right() });
+        }
         match self.header().state.transition_to_queued_with_ref() {
-            state::ToQueued::Push => Some(QueuedJob {
+            state::ToQueued::Push => Some(QueuedJob::new(
                 // SAFETY: the transition added one reference for the queue entry; the
                 // new `JobRef` adopts it (rule 2 of `from_raw`). The header is a live
                 // job's (we hold `self`), made as `from_raw` requires.
-                job: unsafe { JobRef::from_raw(self.header) },
-            }),
+                unsafe { JobRef::from_raw(self.header) },
+            )),
             state::ToQueued::AlreadyScheduled | state::ToQueued::Complete => None,
+        }
+    }
+
+    /// The run-queue entry of a self-arbitrated job whose run right the caller has just
+    /// taken (e.g. its push unblocked the actor's inbox): it carries the run right's own
+    /// reference, so making it costs no atomic operation.
+    ///
+    /// # Safety
+    ///
+    /// The job arbitrates its own run right (`run_right` is `Some` in its table), and
+    /// the caller has taken that right by the job's own protocol and not handed it on:
+    /// for each time the right is taken, one entry is made.
+    #[inline]
+    pub unsafe fn take_run_right(&self) -> QueuedJob {
+        debug_assert!(self.run_right_ops().is_some(), "not a self-arbitrated job");
+        // SAFETY: the run right owns one reference (`JobHeader::new`), which the entry
+        // adopts; the header is a live job's made as `from_raw` requires.
+        QueuedJob::new(unsafe { JobRef::from_raw(self.header) })
+    }
+
+    /// Gives up the run right's reference of a self-arbitrated job that has ended:
+    /// `COMPLETE`, and the job destroyed if nothing else holds it.
+    ///
+    /// # Safety
+    ///
+    /// `self` is the run right's reference (a `QueuedJob`'s), and the job has ended.
+    unsafe fn complete_run_right(self) {
+        let header = self.into_raw();
+        // SAFETY: the run right's reference keeps the job alive until this CAS.
+        if unsafe { header.as_ref() }.state.complete_run_right() {
+            // SAFETY: no reference and no pin left, and the CAS acquired every other
+            // owner's uses; the vtable's `destroy` frees the job as it was made.
+            unsafe { (header.as_ref().vtable.destroy)(header) }
         }
     }
 
@@ -404,6 +575,13 @@ impl JobRef {
 }
 
 impl QueuedJob {
+    #[inline(always)]
+    fn new(job: JobRef) -> Self {
+        Self {
+            job: core::mem::ManuallyDrop::new(job),
+        }
+    }
+
     /// The job.
     pub fn job(&self) -> &JobRef {
         &self.job
@@ -415,6 +593,9 @@ impl QueuedJob {
     /// [`Resumable::panicked`] and completes; the caller lives on.
     #[inline]
     pub fn run(self, max_throughput: usize) -> Ran {
+        if self.job.run_right_ops().is_some() {
+            return self.run_self_arbitrated(max_throughput);
+        }
         let job = self.into_job();
         let header = job.header();
         header.state.transition_to_running();
@@ -432,7 +613,7 @@ impl QueuedJob {
                     .state
                     .transition_from_running_releasing(again, complete)
                 {
-                    state::RunEnd::Requeue => Some(QueuedJob { job }),
+                    state::RunEnd::Requeue => Some(QueuedJob::new(job)),
                     state::RunEnd::Released => {
                         // Our reference is gone with the CAS: the job may already be
                         // freed by another owner, so not even its count may be touched.
@@ -469,6 +650,54 @@ impl QueuedJob {
         }
     }
 
+    /// `run` for a self-arbitrated job: the entry is the run right, so starting and
+    /// ending a run touch no atomic unless the job ends (module doc, "Self-arbitrated
+    /// jobs").
+    #[inline]
+    fn run_self_arbitrated(self, max_throughput: usize) -> Ran {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.job.resume(max_throughput)
+        }));
+        match outcome {
+            Ok(info) => match info.result {
+                crate::ResumeResult::Resume => Ran {
+                    info: Some(info),
+                    requeue: Some(self),
+                },
+                crate::ResumeResult::Awaiting => {
+                    // The job gave the run right up (its inbox blocked): the right's
+                    // reference stays with the job, and the job is not ours to touch.
+                    core::mem::forget(self);
+                    Ran {
+                        info: Some(info),
+                        requeue: None,
+                    }
+                }
+                crate::ResumeResult::Done | crate::ResumeResult::Shutdown => {
+                    // SAFETY: we hold the run right of the job, which has ended.
+                    unsafe { self.into_job().complete_run_right() };
+                    Ran {
+                        info: Some(info),
+                        requeue: None,
+                    }
+                }
+            },
+            Err(payload) => {
+                let job = self.into_job();
+                // A panicking hook must not take the caller down either.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    job.panicked(&*payload)
+                }));
+                // SAFETY: we hold the run right; the job has ended (`panicked`).
+                unsafe { job.complete_run_right() };
+                Ran {
+                    info: None,
+                    requeue: None,
+                }
+            }
+        }
+    }
+
     /// Tells the job it will not be resumed (its scheduler is stopping) and releases it.
     /// The job completes.
     pub fn cancel(self) {
@@ -489,22 +718,31 @@ impl QueuedJob {
     pub unsafe fn from_raw(header: NonNull<JobHeader>) -> Self {
         // SAFETY: the caller passes a pointer from `into_raw`, which carried a reference.
         let job = unsafe { JobRef::from_raw(header) };
-        Self { job }
+        Self::new(job)
     }
 
     fn into_job(self) -> JobRef {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; we move its only field out.
-        unsafe { core::ptr::read(&this.job) }
+        core::mem::ManuallyDrop::into_inner(unsafe { core::ptr::read(&this.job) })
     }
 }
 
 impl Drop for QueuedJob {
     fn drop(&mut self) {
         // A queued job dropped without being run is cancelled, never silently lost.
+        if self.job.run_right_ops().is_some() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.job.shutdown()));
+            // SAFETY: the entry is the run right; we give it up once, and never touch
+            // `self.job` again (a `ManuallyDrop`, not dropped by the glue).
+            unsafe { core::mem::ManuallyDrop::take(&mut self.job).complete_run_right() };
+            return;
+        }
         if self.job.header().state.transition_to_cancelled() {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.job.shutdown()));
         }
+        // SAFETY: the queue's reference, given up once; the field is not used again.
+        unsafe { core::mem::ManuallyDrop::drop(&mut self.job) };
     }
 }
 

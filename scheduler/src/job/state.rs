@@ -7,7 +7,24 @@
 //! | `RUNNING`  | a worker is inside `resume`                                    |
 //! | `NOTIFIED` | scheduled while running: the runner requeues it afterwards      |
 //! | `COMPLETE` | finished (`Done`, `Shutdown`, panicked or cancelled): never runs again |
-//! | `4..`      | the reference count, in units of [`REF_ONE`]                    |
+//! | `4..20`    | pins (self-arbitrated jobs; 8 bits on 32-bit targets), units of [`PIN_ONE`] |
+//! | `20..`     | the reference count, in units of [`REF_ONE`]                    |
+//!
+//! A self-arbitrated job (see the parent module) uses only `COMPLETE`, the pins and the
+//! count, with these transitions, each one CAS (AcqRel):
+//!
+//! ```text
+//!   new:                      refs 2 (the creator's, the run right's)
+//!   outside drop, refs > 2 or COMPLETE:   refs - 1            (→ destroy if 0 and no pin)
+//!   outside drop, refs = 2, !COMPLETE:    refs - 1, pins + 1  (→ RunRight::orphaned)
+//!   unpin:                                pins - 1            (→ destroy if nothing left)
+//!   unpin, the job ended in `orphaned`:   pins - 1, refs - 1, COMPLETE
+//!   run right given up at the end:        refs - 1, COMPLETE  (→ destroy if nothing left)
+//! ```
+//!
+//! The pin is what makes the orphan notice safe: the dropper has given up its reference
+//! (so the job's holder of the run right can see a count of 1, and end the job) but
+//! still touches the job to notify it, and nothing may free it meanwhile.
 //!
 //! Transitions (each one CAS loop, [`State::update`], or one `fetch_add`/`fetch_sub` for
 //! the count alone):
@@ -54,8 +71,15 @@ pub(crate) const QUEUED: usize = 1 << 0;
 pub(crate) const RUNNING: usize = 1 << 1;
 pub(crate) const NOTIFIED: usize = 1 << 2;
 pub(crate) const COMPLETE: usize = 1 << 3;
-/// One reference, in the count that fills the word above the four state bits.
-pub(crate) const REF_ONE: usize = 1 << 4;
+/// How many bits the pin count takes (self-arbitrated jobs only): 16 where the word
+/// has room, 8 on 32-bit targets.
+const PIN_BITS: u32 = if usize::BITS >= 64 { 16 } else { 8 };
+/// One pin (self-arbitrated jobs): an orphaning drop in progress keeps the memory.
+pub(crate) const PIN_ONE: usize = 1 << 4;
+/// The pin field.
+const PIN_MASK: usize = ((1 << PIN_BITS) - 1) * PIN_ONE;
+/// One reference, in the count that fills the word above the state bits and the pins.
+pub(crate) const REF_ONE: usize = 1 << (4 + PIN_BITS);
 
 /// A decoded copy of the state word.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,12 +94,25 @@ impl Snapshot {
     pub(crate) fn refs(self) -> usize {
         self.0 / REF_ONE
     }
+
+    /// The number of pins (orphaning drops in progress; self-arbitrated jobs only).
+    pub(crate) fn pins(self) -> usize {
+        (self.0 & PIN_MASK) / PIN_ONE
+    }
+
+    /// Neither a reference nor a pin is left: the job must be destroyed.
+    fn is_unowned(self) -> bool {
+        self.0 & !(COMPLETE | QUEUED | RUNNING | NOTIFIED) == 0
+    }
 }
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_set();
         list.entry(&format_args!("refs: {}", self.refs()));
+        if self.pins() != 0 {
+            list.entry(&format_args!("pins: {}", self.pins()));
+        }
         for (bit, name) in [
             (QUEUED, "QUEUED"),
             (RUNNING, "RUNNING"),
@@ -124,6 +161,20 @@ pub(crate) enum RunEnd {
     Last,
 }
 
+/// What dropping an outside reference to a self-arbitrated job must lead to
+/// ([`State::release_outside`]).
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutsideDrop {
+    /// Other references (or pins) remain: nothing else to do.
+    Released,
+    /// Only the run right's reference remains, and the job is not complete: the
+    /// reference became a pin; tell the job (`RunRight::orphaned`), then unpin.
+    Orphaned,
+    /// Nothing remains: destroy the job (acquired).
+    Last,
+}
+
 /// The atomic state word of a job.
 pub(crate) struct State(AtomicUsize);
 
@@ -131,6 +182,74 @@ impl State {
     /// Idle: neither queued nor running; one reference (the creator's).
     pub(crate) fn new() -> Self {
         Self(AtomicUsize::new(REF_ONE))
+    }
+
+    /// A self-arbitrated job: two references, the creator's and the run right's.
+    pub(crate) fn with_run_right() -> Self {
+        Self(AtomicUsize::new(2 * REF_ONE))
+    }
+
+    /// Drops an outside reference to a self-arbitrated job (module doc, "Self-arbitrated
+    /// jobs"): one CAS. If it leaves the run right's reference alone on a job that has
+    /// not completed, the dropped reference becomes a pin in the same CAS.
+    ///
+    /// AcqRel: Release so that this owner's uses happen before a destruction or the
+    /// orphan notice; Acquire for `Last`, which destroys.
+    #[inline]
+    pub(crate) fn release_outside(&self) -> OutsideDrop {
+        let prev = self.update(|s| {
+            debug_assert!(s.refs() >= 1, "reference count underflow");
+            if !s.has(COMPLETE) && s.refs() == 2 {
+                if s.pins() == PIN_MASK / PIN_ONE {
+                    // As for references: a count that would wrap aborts.
+                    std::process::abort();
+                }
+                Some(s.0 - REF_ONE + PIN_ONE)
+            } else {
+                Some(s.0 - REF_ONE)
+            }
+        });
+        if !prev.has(COMPLETE) && prev.refs() == 2 {
+            OutsideDrop::Orphaned
+        } else if Snapshot(prev.0 - REF_ONE).is_unowned() {
+            OutsideDrop::Last
+        } else {
+            OutsideDrop::Released
+        }
+    }
+
+    /// Gives up a pin from [`release_outside`](State::release_outside); with
+    /// `and_run_right`, also the run right's reference, completing the job (the orphan
+    /// notice ended it). Returns whether the caller must destroy the job (AcqRel, as
+    /// `release_outside`).
+    #[inline]
+    pub(crate) fn unpin(&self, and_run_right: bool) -> bool {
+        let prev = self.update(|s| {
+            debug_assert!(s.pins() >= 1, "unpinned a job in state {s:?}");
+            Some(if and_run_right {
+                (s.0 | COMPLETE) - PIN_ONE - REF_ONE
+            } else {
+                s.0 - PIN_ONE
+            })
+        });
+        let next = if and_run_right {
+            (prev.0 | COMPLETE) - PIN_ONE - REF_ONE
+        } else {
+            prev.0 - PIN_ONE
+        };
+        Snapshot(next).is_unowned()
+    }
+
+    /// The holder of a self-arbitrated job's run right ends it: `COMPLETE`, and the run
+    /// right's reference given up. Returns whether the caller must destroy the job
+    /// (AcqRel, as `release_outside`).
+    #[inline]
+    pub(crate) fn complete_run_right(&self) -> bool {
+        let prev = self.update(|s| {
+            debug_assert!(!s.has(COMPLETE), "completed twice: {s:?}");
+            Some((s.0 | COMPLETE) - REF_ONE)
+        });
+        Snapshot((prev.0 | COMPLETE) - REF_ONE).is_unowned()
     }
 
     /// One more reference, made from an existing one.
