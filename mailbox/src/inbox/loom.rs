@@ -718,3 +718,110 @@ fn seal_races_push_and_running_reader() {
 fn seal_races_push_and_blocked_reader() {
     seal_races_push_and_try_block(false);
 }
+
+/// The in-place reader of model (g): a cache that reads the inbox in place, and what it
+/// handled, in one loom cell that only the holder of the right to run may touch.
+struct InPlace {
+    state: UnsafeCell<InPlaceState>,
+}
+
+struct InPlaceState {
+    cache: Cache<'static, usize>,
+    handled: Vec<usize>,
+}
+
+// SAFETY: `state` is only touched through `InPlace::run`, whose callers hold the right
+// to run (exclusive, handed over with happens-before: what loom checks).
+unsafe impl Sync for InPlace {}
+// SAFETY: the cache holds global-allocator nodes of `usize`; nothing thread-bound.
+unsafe impl Send for InPlace {}
+
+impl InPlace {
+    /// Runs the reader until it blocks: handles everything new, then detaches and
+    /// blocks with one CAS; on `HasMessages` goes on.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the right to run (as for [`Actor::run`]); this reader is the
+    /// inbox's only one (the contract of reading in place).
+    unsafe fn run(&self, inbox: &Inbox<'static, usize>) {
+        loop {
+            // SAFETY: the caller holds the right to run: exclusive access (loom checks);
+            // the in-place contract is the caller's.
+            let blocked = self.state.with_mut(|state| unsafe {
+                let state = &mut *state;
+                while let Some(message) = state.cache.next_in_place(inbox) {
+                    state.handled.push(message);
+                }
+                state.cache.try_block_in_place(inbox)
+            });
+            match blocked {
+                TryBlock::Blocked => return,
+                TryBlock::HasMessages => continue,
+                other => panic!("nobody closes, seals or orphans this inbox: {other:?}"),
+            }
+        }
+    }
+}
+
+/// Model (g): detach-and-block racing pushes. The reader (the main thread, holding the
+/// right to run of an unblocked inbox) reads in place and blocks with one CAS from the
+/// top it observed, while one producer pushes two messages, one after the other, and
+/// another pushes one; a push that unblocks the inbox runs the reader on its thread.
+///
+/// Asserts: every message is handled exactly once (none stranded in a blocked inbox,
+/// none twice) and each producer's in order; after the joins the inbox is blocked and
+/// empty.
+///
+/// Breaking it on purpose: with the observed top released as soon as it is handled
+/// (instead of after the blocking CAS), a producer's next node can get the same
+/// address, and the reader's CAS then succeeds on a word that changed and changed back
+/// (ABA): a message is stranded (`each once: [1, 2]`); with the reader's CAS expecting
+/// EMPTY after a look (as if the nodes were detached), it can never block a word that
+/// still links the nodes it handled, and the model fails on the report it gets
+/// instead.
+#[test]
+fn detach_and_block_races_pushes() {
+    ::loom::model(|| {
+        let inbox = Arc::new(Inbox::<'static, usize>::new_unblocked());
+        let reader = Arc::new(InPlace {
+            state: UnsafeCell::new(InPlaceState {
+                cache: Cache::new(),
+                handled: Vec::new(),
+            }),
+        });
+        let sched = Interleave::new();
+        let producer = |payloads: &'static [usize]| {
+            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
+            thread::spawn(move || {
+                for &payload in payloads {
+                    sched.point();
+                    match inbox.push(envelope(payload)) {
+                        Enqueued::Queued => {}
+                        // SAFETY: our push unblocked the inbox: we hold the right to run.
+                        Enqueued::Unblocked => unsafe { reader.run(&inbox) },
+                        Enqueued::Closed(_) => panic!("nobody closes this inbox"),
+                    }
+                }
+            })
+        };
+        let first = producer(&[1, 2]);
+        let second = producer(&[10]);
+        sched.point();
+        // SAFETY: the inbox started unblocked with the main thread as its reader.
+        unsafe { reader.run(&inbox) };
+        first.join().expect("producer panicked");
+        second.join().expect("producer panicked");
+
+        assert!(inbox.is_blocked(), "the last holder blocked the inbox");
+        // SAFETY: every thread is joined; the reader is blocked.
+        reader.state.with(|state| unsafe {
+            let handled = &(*state).handled;
+            let mut sorted = handled.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, [1, 2, 10], "each once: {handled:?}");
+            let ones: Vec<usize> = handled.iter().copied().filter(|&m| m < 10).collect();
+            assert_eq!(ones, [1, 2], "per producer in order: {handled:?}");
+        });
+    });
+}
