@@ -176,23 +176,37 @@ impl Worker {
 
     #[inline]
     fn next_job(&self) -> Option<QueuedJob> {
+        // The LIFO job at the end of its streak, kept out of an empty queue (it would
+        // come straight back, through the queue's atomic pop).
+        let mut turned = None;
         if let Some(job) = self.lifo.take() {
             let streak = self.lifo_streak.get();
             if streak < MAX_LIFO_STREAK {
                 self.lifo_streak.set(streak + 1);
                 return Some(job);
             }
-            // Give the queue a turn: the LIFO job goes to its back.
-            self.push_local(job);
+            if self.local.len() == 0 {
+                turned = Some(job);
+            } else {
+                // Give the queue a turn: the LIFO job goes to its back.
+                self.push_local(job);
+            }
         }
         self.lifo_streak.set(0);
         let ticks = self.ticks.get().wrapping_add(1);
         self.ticks.set(ticks);
         if ticks % INJECTOR_INTERVAL == 0 {
-            let room = CAPACITY.saturating_sub(self.local.len());
+            let room = CAPACITY.saturating_sub(self.local.len() + usize::from(turned.is_some()));
             if let Some(job) = self.take_injected(room) {
+                // The injector's turn first; the LIFO job waits in the queue.
+                if let Some(turned) = turned {
+                    self.push_local(turned);
+                }
                 return Some(job);
             }
+        }
+        if turned.is_some() {
+            return turned;
         }
         if let Some(job) = self.local.pop() {
             return Some(job);
