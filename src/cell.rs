@@ -485,51 +485,42 @@ impl<A: Actor> Core<A> {
                 return Outcome::Stop(StopReason::Stopped);
             }
         }
-        loop {
+        let outcome = loop {
             if count.handled == max_throughput {
-                if self.cache.is_empty() && !self.cache.has_new_in_place(&cell.inbox) {
-                    break Self::try_block(cell, &mut self.cache, count);
+                if self.cache.is_empty() && !cell.inbox.has_messages() {
+                    break Self::try_block(cell, count);
                 }
                 break Outcome::Resume;
             }
             // Relaxed: polled so that a kill takes effect at the next message. What
             // guarantees it is seen is the seal that `kill` makes after the store
-            // (Release): the runner's next Acquire on the inbox (the load that takes new
-            // messages, or `try_block` reporting `Sealed`; a sealed inbox never blocks)
-            // reads it.
+            // (Release): the runner's next Acquire on the inbox (`take_all`, or
+            // `try_block` reporting `Sealed`; a sealed inbox never blocks) reads it.
             if cell.killed.load(Ordering::Relaxed) {
                 break Outcome::Stop(StopReason::Killed);
             }
-            // SAFETY: we hold the run right, and this cache is the only reader of the
-            // cell's inbox, which is closed through it before either is dropped
-            // (`finish`): the contract of reading in place.
-            let Some(mail) = (unsafe { self.cache.next_in_place(&cell.inbox) }) else {
-                break Self::try_block(cell, &mut self.cache, count);
+            let Some(envelope) = self.cache.next_from(&cell.inbox) else {
+                break Self::try_block(cell, count);
             };
             count.handled += 1;
-            match mail {
+            match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 Mail::Wake => actor.on_wake(&mut ctx),
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
             }
-        }
+        };
+        outcome
     }
 
     /// Records the count, then tries to give the run right away.
     #[inline]
-    fn try_block(
-        cell: &Cell<A>,
-        cache: &mut Cache<'static, Mail<A::Message>>,
-        count: &mut Count,
-    ) -> Outcome {
+    fn try_block(cell: &Cell<A>, count: &mut Count) -> Outcome {
         // Before `try_block`: once it succeeds, the actor is not ours to touch.
         count.record(cell);
         loop {
-            // SAFETY: as in `dispatch`: the contract of reading in place. Its one CAS
-            // detaches what was handled and blocks the inbox.
-            return match unsafe { cache.try_block_in_place(&cell.inbox) } {
+            return match cell.inbox.try_block() {
                 // From here on the next sender that unblocks the inbox owns the actor.
                 TryBlock::Blocked => Outcome::Awaiting,
                 TryBlock::HasMessages => Outcome::Resume,
@@ -565,9 +556,7 @@ impl<A: Actor> Core<A> {
         let _scope = InActor::enter();
         let mut first = None;
         let actor = self.actor.take();
-        // SAFETY: we hold the run right (every caller of `finish`), and this cache is the
-        // inbox's only reader (as in `dispatch`).
-        for envelope in unsafe { self.cache.close_in_place(&cell.inbox) } {
+        for envelope in cell.inbox.close() {
             keep_first(&mut first, drop_caught(envelope));
         }
         while let Some(envelope) = self.cache.pop() {

@@ -342,8 +342,12 @@ const FAN: u64 = 1_000;
 const FAN_RUNS: u64 = 200;
 
 /// Global allocations over `FAN_RUNS` runs of `run` after warm-up runs, once every
-/// worker has parked (a thread's first park registers it with parking_lot), and how
-/// much `probe` grew over the measured runs.
+/// worker has parked (a thread's first park registers it with parking_lot).
+fn measure_runs(scheduler: &SharingScheduler, run: impl FnMut()) -> u64 {
+    measure_runs_and(scheduler, run, || 0).0
+}
+
+/// [`measure_runs`], also returning how much `probe` grew over the measured runs.
 fn measure_runs_and(
     scheduler: &SharingScheduler,
     mut run: impl FnMut(),
@@ -371,12 +375,10 @@ fn started(workers: usize) -> Arc<SharingScheduler> {
     Arc::new(scheduler)
 }
 
-/// An actor broadcasts to `FAN` actors from its handler, once per run. Returns the
-/// global allocations besides the pool's chunks, and the chunks.
-fn broadcast_on_sharing(workers: usize) -> (u64, usize) {
+/// An actor broadcasts to `FAN` actors from its handler, once per run.
+fn broadcast_on_sharing(workers: usize) -> u64 {
     let scheduler = started(workers);
-    let pool = Arc::new(PoolResource::new());
-    let system = System::new(scheduler.clone(), pool.clone());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
     let ticks = Arc::new(AtomicU64::new(0));
     let listeners = (0..FAN)
         .map(|_| {
@@ -389,22 +391,14 @@ fn broadcast_on_sharing(workers: usize) -> (u64, usize) {
         .collect();
     let caster = system.spawn(Caster { listeners }).unwrap();
     let mut target = 0;
-    let (count, chunks) = measure_runs_and(
-        &scheduler,
-        || {
-            caster.send(()).unwrap();
-            target += FAN;
-            wait_for(&ticks, target);
-        },
-        || pool.chunk_count(),
-    );
+    let count = measure_runs(&scheduler, || {
+        caster.send(()).unwrap();
+        target += FAN;
+        wait_for(&ticks, target);
+    });
     drop(caster);
     drop(system);
-    // As in `spawn_and_stop_on_sharing`: the pool's own growth is counted apart. Each
-    // listener keeps the node of its last tick until its next run (its inbox is read in
-    // place), and with two workers which shard a node goes back to depends on which
-    // worker ran the listener, so a shard can run dry in a measured run and take a chunk.
-    (count - chunks as u64, chunks)
+    count
 }
 
 /// An actor spawns, messages and stops `FAN` actors from its handler, once per run.
@@ -430,10 +424,8 @@ fn spawn_and_stop_on_sharing(workers: usize) -> (u64, usize) {
             target += FAN;
             wait_for(&stopped, target);
             // A child's cell goes back after its `on_stop` (when its last reference
-            // goes): wait for all of them, so that runs do not overlap. What stays is the
-            // parent's cell and the node of its last message, which an idle actor keeps
-            // until it next runs (its inbox is read in place).
-            while memory.live_blocks() != 2 {
+            // goes): wait for all of them, so that runs do not overlap.
+            while memory.live_blocks() != 1 {
                 std::thread::yield_now();
             }
         },
@@ -482,10 +474,8 @@ fn zero_global_allocations_in_steady_state() {
     for (path, count) in per_message {
         println!("{path}: {count} global allocations over {ROUNDS} round trips");
     }
-    for (path, (count, chunks)) in many_ready {
-        println!(
-            "{path}: {count} global allocations over {FAN_RUNS} runs, besides {chunks} pool chunk(s)"
-        );
+    for (path, count) in many_ready {
+        println!("{path}: {count} global allocations over {FAN_RUNS} runs");
     }
     for (path, (count, chunks)) in spawning {
         println!(
@@ -494,7 +484,7 @@ fn zero_global_allocations_in_steady_state() {
     }
     for (path, count) in per_message
         .into_iter()
-        .chain(many_ready.map(|(path, (count, _))| (path, count)))
+        .chain(many_ready)
         .chain(spawning.map(|(path, (count, _))| (path, count)))
     {
         assert_eq!(count, 0, "{path}");

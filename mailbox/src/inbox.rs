@@ -528,57 +528,6 @@ impl<'r, M> Inbox<'r, M> {
         Batch::from_top(Snapshot(prev).top())
     }
 
-    /// The state word, with Acquire: pairs with the Release of every push (and seal,
-    /// orphan) it reads or follows in the word's modification order (all are
-    /// read-modify-writes, so each continues the release sequence of the earlier ones).
-    #[inline]
-    pub(crate) fn load_acquire(&self) -> Snapshot {
-        Snapshot(self.head.load(Ordering::Acquire))
-    }
-
-    /// The state word, Relaxed: a hint, validated by a later Acquire or CAS.
-    #[inline]
-    pub(crate) fn load_relaxed(&self) -> Snapshot {
-        Snapshot(self.head.load(Ordering::Relaxed))
-    }
-
-    /// The in-place reader's block: `expected` (its observed top, or EMPTY) → BLOCKED.
-    /// Release on success (publishes the reader's work to the unblocking party, as
-    /// `try_block`); Relaxed on failure (nothing changes hands). Returns the word found
-    /// on failure.
-    #[inline]
-    pub(crate) fn block_from(&self, expected: *mut Header) -> Result<(), Snapshot> {
-        self.head
-            .compare_exchange(
-                expected,
-                state::tag(BLOCKED),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .map(drop)
-            .map_err(Snapshot)
-    }
-
-    /// Clears the orphan flag of `seen` (the word just read): Acquire, as in
-    /// `try_block`. Returns whether the word was still `seen`.
-    #[inline]
-    pub(crate) fn clear_orphan(&self, seen: Snapshot) -> bool {
-        self.head
-            .compare_exchange(
-                seen.0,
-                seen.without_orphan(),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    }
-
-    /// Closes the inbox; returns the word it replaced (Acquire, as `close`).
-    #[inline]
-    pub(crate) fn swap_closed(&self) -> Snapshot {
-        Snapshot(self.head.swap(state::tag(CLOSED), Ordering::Acquire))
-    }
-
     /// Whether a message is queued (a snapshot: it may change at once).
     #[inline]
     pub fn has_messages(&self) -> bool {
@@ -648,7 +597,7 @@ impl<'r, M> Batch<'r, M> {
         Self::from_top(core::ptr::null_mut())
     }
 
-    pub(crate) fn from_top(top: *mut Header) -> Self {
+    fn from_top(top: *mut Header) -> Self {
         Self {
             top,
             _owns: PhantomData,

@@ -58,15 +58,6 @@ pub(crate) struct NodeVTable {
     /// Moves the payload to `out` (a `*mut M`) and returns the node to its resource (for
     /// a request node: gives up the payload's share of it).
     pub(crate) take: unsafe fn(NonNull<Header>, *mut u8),
-    /// Moves the payload to `out` (a `*mut M`) and keeps the node: [`release`] returns it
-    /// later (an inbox read in place keeps its top node until it has blocked, see
-    /// `Cache::pop_in_place`).
-    ///
-    /// [`release`]: NodeVTable::release
-    pub(crate) take_keep: unsafe fn(NonNull<Header>, *mut u8),
-    /// Returns a node whose payload is gone (moved out by `take_keep`) to its resource
-    /// (for a request node: gives up the payload's share of it).
-    pub(crate) release: unsafe fn(NonNull<Header>),
 }
 
 /// A node carrying a payload of type `M`.
@@ -83,8 +74,6 @@ impl<M, R: MemoryResource> VTableFor<M, R> {
     const VTABLE: NodeVTable = NodeVTable {
         drop: drop_node::<M, R>,
         take: take_node::<M, R>,
-        take_keep: take_keep_node::<M>,
-        release: release_node::<M, R>,
     };
 }
 
@@ -134,29 +123,6 @@ unsafe fn take_node<M, R: MemoryResource>(node: NonNull<Header>, out: *mut u8) {
         let payload = ptr::addr_of!((*node.cast::<Node<M>>().as_ptr()).payload).cast::<M>();
         ptr::copy_nonoverlapping(payload, out.cast::<M>(), 1);
     }
-}
-
-/// # Safety
-///
-/// As for [`take_node`]; the node is not consumed: its payload is gone, and the caller
-/// gives the node to [`release_node`] later.
-unsafe fn take_keep_node<M>(node: NonNull<Header>, out: *mut u8) {
-    // SAFETY: the payload is initialised and read exactly once (the caller's duty).
-    unsafe {
-        let payload = ptr::addr_of!((*node.cast::<Node<M>>().as_ptr()).payload).cast::<M>();
-        ptr::copy_nonoverlapping(payload, out.cast::<M>(), 1);
-    }
-}
-
-/// # Safety
-///
-/// `node` is a live `Node<M>` from an `R` whose payload was moved out by
-/// [`take_keep_node`], owned by the caller; it is consumed.
-unsafe fn release_node<M, R: MemoryResource>(node: NonNull<Header>) {
-    drop(Release::<R, M> {
-        node,
-        _types: PhantomData,
-    });
 }
 
 /// Allocating a message node failed; the payload comes back.

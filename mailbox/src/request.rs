@@ -285,8 +285,6 @@ impl<M, T, R: MemoryResource> RequestVTableFor<M, T, R> {
     const VTABLE: NodeVTable = NodeVTable {
         drop: drop_payload::<M, T>,
         take: take_payload::<M, T>,
-        take_keep: take_keep_payload::<M, T>,
-        release: release_payload::<M, T>,
     };
 }
 
@@ -339,30 +337,6 @@ unsafe fn take_payload<M, T>(node: NonNull<Header>, out: *mut u8) {
             ptr::addr_of!((*node.cast::<RequestNode<M, T>>().as_ptr()).payload).cast::<M>();
         ptr::copy_nonoverlapping(payload, out.cast::<M>(), 1);
     }
-}
-
-/// # Safety
-///
-/// As for [`take_payload`]; the payload's share is kept, and the caller gives it up
-/// later with [`release_payload`].
-unsafe fn take_keep_payload<M, T>(node: NonNull<Header>, out: *mut u8) {
-    // SAFETY: the payload is initialised and moved out once (the caller's duty).
-    unsafe {
-        let payload =
-            ptr::addr_of!((*node.cast::<RequestNode<M, T>>().as_ptr()).payload).cast::<M>();
-        ptr::copy_nonoverlapping(payload, out.cast::<M>(), 1);
-    }
-}
-
-/// # Safety
-///
-/// `node` is a live `RequestNode<M, T>` whose payload was moved out by
-/// [`take_keep_payload`]; the caller gives up the payload's share, once.
-unsafe fn release_payload<M, T>(node: NonNull<Header>) {
-    drop(Share {
-        node,
-        slot: slot_of::<M, T>(node),
-    });
 }
 
 /// The request will never be answered: the [`Reply`] was dropped without a value (the

@@ -122,16 +122,6 @@ impl Snapshot {
         self.0.map_addr(|addr| addr | flags)
     }
 
-    /// This word without the [`ORPHAN`] flag.
-    #[inline(always)]
-    pub(crate) fn without_orphan(self) -> *mut Header {
-        if self.word() & TAG_BIT == 0 {
-            self.0.map_addr(|addr| addr & !ORPHAN)
-        } else {
-            self.0
-        }
-    }
-
     /// The top node (with its provenance, the flags cleared), or null for the tag
     /// states.
     #[inline(always)]
