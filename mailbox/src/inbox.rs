@@ -609,6 +609,23 @@ impl<'r, M> Batch<'r, M> {
         self.top.is_null()
     }
 
+    /// The batch's only message, if it holds exactly one; otherwise the batch comes
+    /// back unchanged.
+    #[inline]
+    pub(crate) fn single(self) -> Result<Envelope<'r, M>, Self> {
+        let Some(top) = NonNull::new(self.top) else {
+            return Err(self);
+        };
+        // SAFETY: the batch owns its chain, whose links are visible (see `next`).
+        if !unsafe { next_of(top) }.is_null() {
+            return Err(self);
+        }
+        let top = self.into_top();
+        // SAFETY: the node is an `Envelope<'r, M>` pushed into the inbox, now owned by
+        // us, alone in its chain.
+        Ok(unsafe { Envelope::from_raw(NonNull::new_unchecked(top)) })
+    }
+
     /// Hands the chain to a consumer that relinks it (the cache).
     pub(crate) fn into_top(self) -> *mut Header {
         let top = self.top;
