@@ -75,7 +75,7 @@ pub struct JobHeader {
     /// The state bits and the reference count.
     pub(crate) state: State,
     /// Intrusive link. Used only by the queue that holds the job, and a job is in at most
-    /// one queue (its `QUEUED` bit).
+    /// one queue (its one [`QueuedJob`]).
     pub(crate) next: UnsafeCell<*mut JobHeader>,
     vtable: &'static JobVTable,
 }
@@ -407,9 +407,10 @@ impl fmt::Debug for JobRef {
     }
 }
 
-/// A job that holds its `QUEUED` bit: the only form in which a job may sit in a run
-/// queue. At most one exists per job at a time, which is what makes a job's run-queue
-/// entry unique and its intrusive link safe to use.
+/// A job that holds its right to run (its `QUEUED` bit, or a self-arbitrated job's own
+/// run right: module doc): the only form in which a job may sit in a run queue. At most
+/// one exists per job at a time, which is what makes a job's run-queue entry unique and
+/// its intrusive link safe to use.
 ///
 /// Get one with [`JobRef::into_queued`]; give it to exactly one of [`run`](QueuedJob::run)
 /// (which may hand it back to requeue) or [`cancel`](QueuedJob::cancel). Dropping it
@@ -465,6 +466,10 @@ impl JobRef {
     /// Takes the job's `QUEUED` bit: `Some` if the caller must now put it in a run queue,
     /// `None` if there is nothing to do (it is already queued, or running and now marked
     /// to run again, or complete). This is the first step of every `schedule`.
+    ///
+    /// For a self-arbitrated job (module doc), the job's own claim decides instead
+    /// ([`RunRight::claim`]): `Some` only if it was idle; a queued or running one is not
+    /// marked to run again (its own protocol runs it when there is work).
     #[inline]
     pub fn into_queued(self) -> Option<QueuedJob> {
         if self.run_right_ops().is_some() {
@@ -480,8 +485,9 @@ impl JobRef {
     /// Like [`into_queued`](JobRef::into_queued), through a borrowed reference: on
     /// success the queue's new reference is added in the same atomic step as the
     /// `QUEUED` bit, so `job.queue()` costs one atomic read-modify-write where
-    /// `job.clone().into_queued()` costs two (three when there is nothing to do). This is
-    /// the hot path of a message send; give the result to [`Scheduler::submit`].
+    /// `job.clone().into_queued()` costs two (three when there is nothing to do); for a
+    /// self-arbitrated job, the claim's (the entry carries the run right's reference).
+    /// Give the result to [`Scheduler::submit`].
     ///
     /// [`Scheduler::submit`]: crate::Scheduler::submit
     ///
@@ -704,8 +710,8 @@ impl QueuedJob {
         drop(self);
     }
 
-    /// Gives up the queued job as a raw header pointer, for intrusive queues; the
-    /// `QUEUED` bit and one reference go with it.
+    /// Gives up the queued job as a raw header pointer, for intrusive queues; the run
+    /// right (the `QUEUED` bit, or a self-arbitrated job's) and one reference go with it.
     pub fn into_raw(self) -> NonNull<JobHeader> {
         self.into_job().into_raw()
     }
