@@ -783,7 +783,10 @@ fn own_address_cloned_while_last_outside_address_drops() {
 /// and never ends (`the actor ends once` fails: no stop at all); with `orphan` setting
 /// the flag without Release (Acquire only), the runner may read the count from before
 /// the drop's decrement, take it for a new reference, and block: the same failure (also
-/// in `own_address_cloned_while_last_outside_address_drops`).
+/// in `own_address_cloned_while_last_outside_address_drops`); with the runner's final
+/// release ignoring the dropper's pin (destroying at no reference left, pins or not),
+/// loom reports the dropper's unpin touching the freed job's state word (an access to a
+/// dropped loom object; also in the other model).
 #[test]
 fn last_address_dropped_racing_try_block() {
     explore("last_address_dropped_racing_try_block", || {
