@@ -69,13 +69,13 @@
 //! | operation     | CAS / swap                     | success order | why                         |
 //! |---------------|--------------------------------|---------------|-----------------------------|
 //! | `push`        | `h → node` (h ≠ CLOSED)         | Release       | publishes the node's payload and link to the reader's Acquire in `take_all`/`close` |
-//! | `push` from BLOCKED | same, then `fence(Acquire)` | + Acquire     | synchronises with `try_block`'s Release: what the reader did before blocking happens before the new scheduling |
+//! | `push` from BLOCKED | same, AcqRel | + Acquire     | synchronises with `try_block`'s Release: what the reader did before blocking happens before the new scheduling |
 //! | `try_block`   | `EMPTY → BLOCKED`              | Release       | publishes the reader's work to the unblocking party |
 //! | `try_unblock` | `BLOCKED → EMPTY`              | Acquire       | as the `Unblocked` push: pairs with `try_block` |
 //! | `take_all`    | `stack → EMPTY`                | Acquire       | pairs with every push's Release: pushes are RMWs on `head`, so each continues the release sequence of the earlier ones and one Acquire sees all their links |
 //! | `close`       | swap `→ CLOSED`                | Acquire       | as `take_all`, for the messages it hands back |
-//! | `seal`        | `h → h \| SEALED` (BLOCKED → EMPTY \| SEALED) | Release | publishes what the sealer wrote before (e.g. a kill flag) to the reader; from BLOCKED, + `fence(Acquire)` as an unblocking push |
-//! | `try_block` finding SEALED | (failed CAS) then `fence(Acquire)` | Acquire | pairs with the seal's Release, so the ending reader sees what the sealer wrote |
+//! | `seal`        | `h → h \| SEALED` (BLOCKED → EMPTY \| SEALED) | Release | publishes what the sealer wrote before (e.g. a kill flag) to the reader; from BLOCKED, AcqRel, as an unblocking push |
+//! | `try_block` finding SEALED | (failed CAS) then a load | Acquire | pairs with the seal's Release, so the ending reader sees what the sealer wrote |
 //! | `orphan`      | `BLOCKED → EMPTY`, or `h → h \| ORPHAN` | AcqRel  | from BLOCKED: Acquire, as an unblocking push; otherwise Release: publishes what the orphaner did before (its reference given up) to the reader |
 //! | `try_block` finding ORPHAN | `EMPTY \| ORPHAN → EMPTY` | Acquire | pairs with the orphan's Release: the reader sees the reference count the orphaner left |
 //!
@@ -103,7 +103,7 @@ use core::ptr::NonNull;
 
 use crate::message::{next_of, set_next, Envelope, Header};
 use crate::state::{self, Snapshot, BLOCKED, CLOSED, EMPTY, ORPHAN, SEALED};
-use crate::sync::{fence, AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, Ordering};
 
 /// What [`Inbox::push`] did with a message.
 #[must_use = "on `Unblocked` the caller must schedule the reader, or the message waits forever"]
@@ -280,17 +280,22 @@ impl<'r, M> Inbox<'r, M> {
             unsafe { set_next(node, seen.top()) };
             // An orphan flag stays (a sealed inbox refused us above).
             let new = Snapshot(node.as_ptr()).with_flags(seen.flags());
-            // Release: publishes the payload and link (see the module table).
+            // Release: publishes the payload and link (see the module table). From
+            // BLOCKED, AcqRel: the Acquire half pairs with the Release CAS in `try_block`,
+            // so the reader's work before blocking happens before whatever we do with the
+            // right to run. (In the CAS itself rather than a fence after it, so that
+            // ThreadSanitizer sees the edge; it costs nothing on the common path, whose
+            // order is chosen from the value already read.)
+            let order = if seen.is_blocked() {
+                Ordering::AcqRel
+            } else {
+                Ordering::Release
+            };
             match self
                 .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(head, new, order, Ordering::Relaxed)
             {
-                Ok(_) if seen.is_blocked() => {
-                    // Pairs with the Release CAS in `try_block`: the reader's work before
-                    // blocking happens before whatever we do with the right to run.
-                    fence(Ordering::Acquire);
-                    return Enqueued::Unblocked;
-                }
+                Ok(_) if seen.is_blocked() => return Enqueued::Unblocked,
                 Ok(_) => return Enqueued::Queued,
                 Err(actual) => head = actual,
             }
@@ -355,10 +360,12 @@ impl<'r, M> Inbox<'r, M> {
                 return TryBlock::HasMessages;
             }
             if actual.is_sealed() {
-                // Sealed and drained. Pairs with the Release CAS in `seal` (the value
-                // read is the seal's, or a later read-modify-write's, which continues its
-                // release sequence): the sealer's earlier writes are visible.
-                fence(Ordering::Acquire);
+                // Sealed and drained. Acquire: pairs with the Release CAS in `seal`. The
+                // value this load reads is the one the failed CAS read or a later one,
+                // each written by a read-modify-write that continues the seal's release
+                // sequence, so the sealer's earlier writes are visible. (A load rather
+                // than a fence, so that ThreadSanitizer sees the edge.)
+                let _ = self.head.load(Ordering::Acquire);
                 return TryBlock::Sealed;
             }
             // Orphaned and drained: clear the flag. Acquire: pairs with the Release CAS
@@ -424,16 +431,18 @@ impl<'r, M> Inbox<'r, M> {
             };
             // Release: publishes the sealer's earlier writes to the reader (who acquires
             // in `try_block`, or in `take_all` for a sealed stack). Written even when
-            // already sealed, to publish them all the same.
+            // already sealed, to publish them all the same. From BLOCKED, AcqRel, as an
+            // unblocking push: pairs with `try_block`'s Release.
+            let order = if seen.is_blocked() {
+                Ordering::AcqRel
+            } else {
+                Ordering::Release
+            };
             match self
                 .head
-                .compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange_weak(head, new, order, Ordering::Relaxed)
             {
-                Ok(_) if seen.is_blocked() => {
-                    // As an unblocking push: pairs with `try_block`'s Release.
-                    fence(Ordering::Acquire);
-                    return Seal::Unblocked;
-                }
+                Ok(_) if seen.is_blocked() => return Seal::Unblocked,
                 Ok(_) if seen.is_sealed() => return Seal::AlreadySealed,
                 Ok(_) => return Seal::Sealed,
                 Err(actual) => head = actual,

@@ -123,9 +123,16 @@ fn entries_only_through_the_claim_and_runs_touch_no_count() {
     assert_eq!(job.ref_count(), 2, "the creator's and the run right's");
     let entry = job.queue().expect("idle: the claim succeeds");
     assert!(job.queue().is_none(), "claimed: no second entry");
-    assert_eq!(job.ref_count(), 2, "the entry carries the run right's reference");
+    assert_eq!(
+        job.ref_count(),
+        2,
+        "the entry carries the run right's reference"
+    );
     let ran = entry.run(16);
-    assert!(ran.requeue.is_none(), "Awaiting: the right went back to the job");
+    assert!(
+        ran.requeue.is_none(),
+        "Awaiting: the right went back to the job"
+    );
     assert_eq!(job.ref_count(), 2);
     assert!(!job.is_complete());
     // Claimed again after the run gave the right back.
@@ -155,9 +162,17 @@ fn last_outside_drop_of_an_idle_job_claims_and_ends_it() {
     let job = flagged(0, &destroyed);
     let other = job.clone();
     drop(job);
-    assert_eq!(destroyed.load(Ordering::Relaxed), 0, "one outside reference left");
+    assert_eq!(
+        destroyed.load(Ordering::Relaxed),
+        0,
+        "one outside reference left"
+    );
     drop(other);
-    assert_eq!(destroyed.load(Ordering::Relaxed), 1, "claimed, ended, destroyed");
+    assert_eq!(
+        destroyed.load(Ordering::Relaxed),
+        1,
+        "claimed, ended, destroyed"
+    );
 }
 
 #[test]
@@ -169,7 +184,11 @@ fn last_outside_drop_of_a_queued_job_flags_it_and_the_run_ends_it() {
     assert_eq!(destroyed.load(Ordering::Relaxed), 0, "the entry keeps it");
     let ran = entry.run(16);
     assert!(ran.requeue.is_none());
-    assert_eq!(destroyed.load(Ordering::Relaxed), 1, "the run found the flag and ended");
+    assert_eq!(
+        destroyed.load(Ordering::Relaxed),
+        1,
+        "the run found the flag and ended"
+    );
 }
 
 #[test]
@@ -178,7 +197,11 @@ fn a_cancelled_entry_completes_the_job() {
     let job = flagged(0, &destroyed);
     job.queue().expect("idle").cancel();
     assert!(job.is_complete());
-    assert_eq!(state(&job).ended.load(Ordering::Relaxed), 1, "told shutdown once");
+    assert_eq!(
+        state(&job).ended.load(Ordering::Relaxed),
+        1,
+        "told shutdown once"
+    );
     drop(job);
     assert_eq!(destroyed.load(Ordering::Relaxed), 1);
 }

@@ -9,7 +9,7 @@
 //! publishing Release CAS in `push` and the Acquire in `take_all`/`close` order the link
 //! writes before their reads. The actor's state is modelled by [`Actor`], a loom cell
 //! that only the holder of the right to run may touch: two holders at once, or a
-//! hand-over without happens-before (the `try_block` Release, the Acquire fence of an
+//! hand-over without happens-before (the `try_block` Release, the Acquire half of an
 //! unblocking push, the Acquire of `try_unblock`), fails the model.
 //!
 //! Every thread calls [`Interleave::point`] before each inbox operation; see there for
