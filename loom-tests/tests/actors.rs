@@ -768,6 +768,61 @@ fn own_address_cloned_while_last_outside_address_drops() {
     );
 }
 
+/// An idle `Sink` spawned into its own counted memory on a [`LoomFifo`], and what the
+/// last-drop models check after their joins.
+struct SinkModel {
+    tally: Arc<Tally>,
+    memory: std::sync::Arc<Memory>,
+    fifo: std::sync::Arc<LoomFifo>,
+    counts: Arc<Counts>,
+    points: Interleave,
+}
+
+impl SinkModel {
+    /// The model and the sink's only address.
+    fn new() -> (Self, zeta::Address<Sink>) {
+        let tally = Tally::new();
+        let memory = Memory::new(&tally);
+        let fifo = LoomFifo::new(16);
+        let sink = zeta::spawn(
+            Sink {
+                tally: Arc::clone(&tally),
+            },
+            memory.clone(),
+            fifo.clone(),
+        )
+        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+        let model = Self {
+            tally,
+            memory,
+            fifo,
+            counts: Counts::new(),
+            points: Interleave::new(),
+        };
+        (model, sink)
+    }
+
+    /// After the joins, with every address gone: nothing left to run; `sent` values
+    /// made, handled, and dropped once each; the actor ended once, with `Dropped`, was
+    /// dropped once and its cell freed once, after the drop; every block went back.
+    fn assert_ended_dropped(self, sent: usize) {
+        assert_eq!(self.fifo.drain(), 0, "nothing left to run after the joins");
+        assert_eq!(self.fifo.stop().expect("stop").cancelled, 0);
+        drop(self.fifo);
+        assert_eq!(self.counts.assert_balanced(), sent);
+        // SAFETY: every thread that ran, dropped or freed the actor was joined.
+        let seen = unsafe { self.tally.seen() };
+        assert_eq!(seen.handled, sent, "{seen:?}");
+        assert_eq!(seen.stops, [StopReason::Dropped], "the actor ends once");
+        assert_eq!((seen.actor_dropped, seen.cell_freed), (1, 1), "{seen:?}");
+        assert_eq!(
+            self.memory.live_blocks(),
+            0,
+            "the cell and every node went back"
+        );
+    }
+}
+
 /// The last address of an actor that is queued (a message sent, not yet handled) drops
 /// on the main thread while another thread runs the actor: the drop either claims the
 /// blocked actor after its run (and ends it there), or flags its inbox while it is
@@ -790,43 +845,20 @@ fn own_address_cloned_while_last_outside_address_drops() {
 #[test]
 fn last_address_dropped_racing_try_block() {
     explore("last_address_dropped_racing_try_block", || {
-        let tally = Tally::new();
-        let memory = Memory::new(&tally);
-        let fifo = LoomFifo::new(16);
-        let points = Interleave::new();
-        let sink = zeta::spawn(
-            Sink {
-                tally: Arc::clone(&tally),
-            },
-            memory.clone(),
-            fifo.clone(),
-        )
-        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
-        let counts = Counts::new();
-        sink.send(Counted::new(&counts))
+        let (model, sink) = SinkModel::new();
+        sink.send(Counted::new(&model.counts))
             .unwrap_or_else(|_| panic!("alive"));
-
         let runner = {
-            let (fifo, points) = (fifo.clone(), points.clone());
+            let (fifo, points) = (model.fifo.clone(), model.points.clone());
             thread::spawn(move || {
                 points.point();
                 fifo.drain();
             })
         };
-        points.point();
+        model.points.point();
         drop(sink);
         runner.join().expect("runner panicked");
-        assert_eq!(fifo.drain(), 0, "nothing left to run after the join");
-        assert_eq!(fifo.stop().expect("stop").cancelled, 0);
-        drop(fifo);
-
-        assert_eq!(counts.assert_balanced(), 1);
-        // SAFETY: every thread that ran, dropped or freed the actor was joined.
-        let seen = unsafe { tally.seen() };
-        assert_eq!(seen.handled, 1, "{seen:?}");
-        assert_eq!(seen.stops, [StopReason::Dropped], "the actor ends once");
-        assert_eq!((seen.actor_dropped, seen.cell_freed), (1, 1), "{seen:?}");
-        assert_eq!(memory.live_blocks(), 0, "the cell and every node went back");
+        model.assert_ended_dropped(1);
     });
 }
 
@@ -847,26 +879,15 @@ fn last_address_dropped_racing_try_block() {
 #[test]
 fn outside_schedule_racing_unblocking_push() {
     explore("outside_schedule_racing_unblocking_push", || {
-        let tally = Tally::new();
-        let memory = Memory::new(&tally);
-        let fifo = LoomFifo::new(16);
-        let points = Interleave::new();
-        let counts = Counts::new();
-        let sink = zeta::spawn(
-            Sink {
-                tally: Arc::clone(&tally),
-            },
-            memory.clone(),
-            fifo.clone(),
-        )
-        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+        let (model, sink) = SinkModel::new();
         // Started and idle.
-        sink.send(Counted::new(&counts))
+        sink.send(Counted::new(&model.counts))
             .unwrap_or_else(|_| panic!("alive"));
-        fifo.drain();
+        model.fifo.drain();
 
         let scheduler = {
-            let (job, fifo, points) = (sink.job().clone(), fifo.clone(), points.clone());
+            let (job, fifo, points) =
+                (sink.job().clone(), model.fifo.clone(), model.points.clone());
             thread::spawn(move || {
                 points.point();
                 fifo.schedule(job).expect("the scheduler runs");
@@ -875,8 +896,12 @@ fn outside_schedule_racing_unblocking_push() {
             })
         };
         let sender = {
-            let (sink, fifo, counts, points) =
-                (sink.clone(), fifo.clone(), counts.clone(), points.clone());
+            let (sink, fifo, counts, points) = (
+                sink.clone(),
+                model.fifo.clone(),
+                model.counts.clone(),
+                model.points.clone(),
+            );
             thread::spawn(move || {
                 points.point();
                 // Two messages, so that two runs at once would each have one to handle.
@@ -890,22 +915,8 @@ fn outside_schedule_racing_unblocking_push() {
         };
         scheduler.join().expect("scheduler thread panicked");
         sender.join().expect("sender panicked");
-        assert_eq!(fifo.drain(), 0, "nothing left to run after the joins");
+        assert_eq!(model.fifo.drain(), 0, "nothing left to run after the joins");
         drop(sink);
-        assert_eq!(
-            fifo.drain(),
-            0,
-            "the last drop of an idle actor ends it at once"
-        );
-        assert_eq!(fifo.stop().expect("stop").cancelled, 0);
-        drop(fifo);
-
-        assert_eq!(counts.assert_balanced(), 3);
-        // SAFETY: every thread that ran, dropped or freed the actor was joined.
-        let seen = unsafe { tally.seen() };
-        assert_eq!(seen.handled, 3, "{seen:?}");
-        assert_eq!(seen.stops, [StopReason::Dropped], "the actor ends once");
-        assert_eq!((seen.actor_dropped, seen.cell_freed), (1, 1), "{seen:?}");
-        assert_eq!(memory.live_blocks(), 0, "the cell and every node went back");
+        model.assert_ended_dropped(3);
     });
 }

@@ -286,15 +286,12 @@ impl<'r, M> Inbox<'r, M> {
             // right to run. (In the CAS itself rather than a fence after it, so that
             // ThreadSanitizer sees the edge; it costs nothing on the common path, whose
             // order is chosen from the value already read.)
-            let order = if seen.is_blocked() {
-                Ordering::AcqRel
-            } else {
-                Ordering::Release
-            };
-            match self
-                .head
-                .compare_exchange_weak(head, new, order, Ordering::Relaxed)
-            {
+            match self.head.compare_exchange_weak(
+                head,
+                new,
+                seen.publishing_order(),
+                Ordering::Relaxed,
+            ) {
                 Ok(_) if seen.is_blocked() => return Enqueued::Unblocked,
                 Ok(_) => return Enqueued::Queued,
                 Err(actual) => head = actual,
@@ -433,15 +430,12 @@ impl<'r, M> Inbox<'r, M> {
             // in `try_block`, or in `take_all` for a sealed stack). Written even when
             // already sealed, to publish them all the same. From BLOCKED, AcqRel, as an
             // unblocking push: pairs with `try_block`'s Release.
-            let order = if seen.is_blocked() {
-                Ordering::AcqRel
-            } else {
-                Ordering::Release
-            };
-            match self
-                .head
-                .compare_exchange_weak(head, new, order, Ordering::Relaxed)
-            {
+            match self.head.compare_exchange_weak(
+                head,
+                new,
+                seen.publishing_order(),
+                Ordering::Relaxed,
+            ) {
                 Ok(_) if seen.is_blocked() => return Seal::Unblocked,
                 Ok(_) if seen.is_sealed() => return Seal::AlreadySealed,
                 Ok(_) => return Seal::Sealed,

@@ -27,6 +27,8 @@
 
 use core::fmt;
 
+use crate::sync::Ordering;
+
 use crate::message::Header;
 
 /// No messages; the reader is not blocked.
@@ -113,6 +115,20 @@ impl Snapshot {
     #[inline(always)]
     pub(crate) fn is_closed(self) -> bool {
         self.word() == CLOSED
+    }
+
+    /// The success order of a push or seal that replaces this word: Release (it
+    /// publishes what the caller wrote), and AcqRel from BLOCKED, where the caller takes
+    /// the run right and must also acquire what the reader did before `try_block`'s
+    /// Release. Chosen from the value already read, so it costs nothing (and it is in
+    /// the CAS rather than a fence after it, which ThreadSanitizer cannot see).
+    #[inline(always)]
+    pub(crate) fn publishing_order(self) -> Ordering {
+        if self.is_blocked() {
+            Ordering::AcqRel
+        } else {
+            Ordering::Release
+        }
     }
 
     /// This word with `flags` added (a node or EMPTY; never BLOCKED or CLOSED).

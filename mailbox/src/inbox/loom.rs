@@ -560,32 +560,10 @@ impl Reader {
 /// back, exactly once; the inbox ends closed.
 fn orphan_races_push_and_try_block(reader_running: bool) {
     ::loom::model(move || {
-        let inbox = Arc::new(if reader_running {
-            Inbox::<'static, usize>::new_unblocked()
-        } else {
-            Inbox::new()
-        });
-        let reader = Arc::new(Reader::new());
+        let (inbox, reader) = reader_setup(reader_running);
         let sched = Interleave::new();
 
-        let producer = {
-            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
-            thread::spawn(move || {
-                sched.point();
-                match inbox.push(envelope(7)) {
-                    Enqueued::Queued => false,
-                    Enqueued::Unblocked => {
-                        // SAFETY: our push unblocked the inbox: we hold the right to run.
-                        unsafe { reader.run(&inbox) };
-                        false
-                    }
-                    Enqueued::Closed(message) => {
-                        assert_eq!(message.into_payload(), 7);
-                        true
-                    }
-                }
-            })
-        };
+        let producer = spawn_pusher(&inbox, &reader, &sched);
         let orphaner = {
             let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
             thread::spawn(move || {
@@ -633,6 +611,42 @@ fn orphan_races_push_and_blocked_reader() {
     orphan_races_push_and_try_block(false);
 }
 
+/// The inbox of the seal and orphan models, unblocked with the main thread as its
+/// reader (`reader_running`) or blocked, and its reader.
+fn reader_setup(reader_running: bool) -> (Arc<Inbox<'static, usize>>, Arc<Reader>) {
+    let inbox = if reader_running {
+        Inbox::new_unblocked()
+    } else {
+        Inbox::new()
+    };
+    (Arc::new(inbox), Arc::new(Reader::new()))
+}
+
+/// Spawns the producer of the seal and orphan models: it pushes 7, running the reader
+/// if its push unblocked the inbox. Its thread returns whether 7 was handed back.
+fn spawn_pusher(
+    inbox: &Arc<Inbox<'static, usize>>,
+    reader: &Arc<Reader>,
+    sched: &Interleave,
+) -> thread::JoinHandle<bool> {
+    let (inbox, reader, sched) = (Arc::clone(inbox), Arc::clone(reader), sched.clone());
+    thread::spawn(move || {
+        sched.point();
+        match inbox.push(envelope(7)) {
+            Enqueued::Queued => false,
+            Enqueued::Unblocked => {
+                // SAFETY: our push unblocked the inbox: we hold the right to run.
+                unsafe { reader.run(&inbox) };
+                false
+            }
+            Enqueued::Closed(message) => {
+                assert_eq!(message.into_payload(), 7);
+                true
+            }
+        }
+    })
+}
+
 /// Model (e): `seal` racing a push and the reader's `try_block`. A sealer writes a note,
 /// then seals (running the reader itself if the seal unblocked it); a producer pushes
 /// one message (running the reader if its push unblocked it); the reader either starts
@@ -644,32 +658,10 @@ fn orphan_races_push_and_blocked_reader() {
 /// or handed back to its producer, never both and never neither; the inbox ends closed.
 fn seal_races_push_and_try_block(reader_running: bool) {
     ::loom::model(move || {
-        let inbox = Arc::new(if reader_running {
-            Inbox::<'static, usize>::new_unblocked()
-        } else {
-            Inbox::new()
-        });
-        let reader = Arc::new(Reader::new());
+        let (inbox, reader) = reader_setup(reader_running);
         let sched = Interleave::new();
 
-        let producer = {
-            let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
-            thread::spawn(move || {
-                sched.point();
-                match inbox.push(envelope(7)) {
-                    Enqueued::Queued => false,
-                    Enqueued::Unblocked => {
-                        // SAFETY: our push unblocked the inbox: we hold the right to run.
-                        unsafe { reader.run(&inbox) };
-                        false
-                    }
-                    Enqueued::Closed(message) => {
-                        assert_eq!(message.into_payload(), 7);
-                        true
-                    }
-                }
-            })
-        };
+        let producer = spawn_pusher(&inbox, &reader, &sched);
         let sealer = {
             let (inbox, reader, sched) = (Arc::clone(&inbox), Arc::clone(&reader), sched.clone());
             thread::spawn(move || {
