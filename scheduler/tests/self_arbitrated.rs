@@ -4,6 +4,11 @@
 //! the job's claim, runs that touch no count, completion on `Done` and on cancel, and
 //! the last outside reference's drop claiming an idle job or flagging a queued one;
 //! the job is destroyed exactly once, after its last use, in every case.
+//!
+//! Not under `--cfg zeta_loom` (the job header's atomics are loom's there, usable only
+//! inside a model; the protocol's loom models are in `loom-tests/`).
+
+#![cfg(not(zeta_loom))]
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
