@@ -279,7 +279,7 @@ impl<'r, M> Inbox<'r, M> {
             // SAFETY: the node is still private to this thread.
             unsafe { set_next(node, seen.top()) };
             // An orphan flag stays (a sealed inbox refused us above).
-            let new = Snapshot(node.as_ptr()).with_flags(seen.flags());
+            let new = node.as_ptr().map_addr(|addr| addr | seen.push_flags());
             // Release: publishes the payload and link (see the module table). From
             // BLOCKED, AcqRel: the Acquire half pairs with the Release CAS in `try_block`,
             // so the reader's work before blocking happens before whatever we do with the

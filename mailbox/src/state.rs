@@ -139,14 +139,19 @@ impl Snapshot {
     }
 
     /// The top node (with its provenance, the flags cleared), or null for the tag
-    /// states.
+    /// states: their values are below 8, so clearing the low bits leaves 0. No branch.
     #[inline(always)]
     pub(crate) fn top(self) -> *mut Header {
-        if self.has_messages() {
-            self.0.map_addr(|addr| addr & !LOW_BITS)
-        } else {
-            core::ptr::null_mut()
-        }
+        self.0.map_addr(|addr| addr & !LOW_BITS)
+    }
+
+    /// The flags a push carries over to its node: the orphan flag. Only for a word that
+    /// [`accepts`](Snapshot::accepts) (so not sealed, not closed); BLOCKED's bit 0 is
+    /// clear, so no branch is needed.
+    #[inline(always)]
+    pub(crate) fn push_flags(self) -> usize {
+        debug_assert!(self.accepts(), "a push onto {self:?}");
+        self.word() & ORPHAN
     }
 }
 
