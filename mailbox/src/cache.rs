@@ -165,17 +165,16 @@ impl<'r, M> Cache<'r, M> {
     #[inline]
     pub fn next_from(&mut self, inbox: &Inbox<'r, M>) -> Option<Envelope<'r, M>> {
         if self.high.head.is_null() && inbox.has_messages() {
-            let batch = inbox.take_all();
+            let mut batch = inbox.take_all();
             if self.len == 0 {
                 // Nothing cached: a batch of one (an idle reader's usual case) is the
                 // next message as it is, with no relinking.
-                match batch.single() {
+                batch = match batch.single() {
                     Ok(only) => return Some(only),
-                    Err(batch) => self.extend(batch),
-                }
-            } else {
-                self.extend(batch);
+                    Err(batch) => batch,
+                };
             }
+            self.extend(batch);
         }
         self.pop()
     }

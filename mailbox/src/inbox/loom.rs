@@ -453,7 +453,8 @@ fn try_unblock_and_push_race_try_block() {
 /// in one loom cell that only the holder of the right to run may touch.
 struct Reader {
     state: UnsafeCell<ReaderState>,
-    /// What the sealer wrote before sealing; the ending reader reads it.
+    /// What the sealer (or orphaner) wrote before sealing (orphaning); the ending
+    /// reader reads it.
     note: UnsafeCell<usize>,
 }
 
@@ -465,11 +466,12 @@ struct ReaderState {
     ended: usize,
 }
 
-// SAFETY: `state` is only touched through `Reader::run`, whose callers hold the right
-// to run (exclusive, handed over with happens-before: what loom checks); `note` is
-// written once by the sealer before `seal` and read by the ending reader after
-// `TryBlock::Sealed`, ordered by the seal's Release and the reader's Acquire (also
-// checked by loom).
+// SAFETY: `state` is only touched through `Reader::run` and `Reader::end`, whose
+// callers hold the right to run (exclusive, handed over with happens-before: what loom
+// checks); `note` is written once, by the sealer before `seal` or the orphaner before
+// `orphan`, and read by the ending reader after `TryBlock::Sealed` or
+// `TryBlock::Orphaned`, ordered by that Release and the reader's Acquire (also checked
+// by loom).
 unsafe impl Sync for Reader {}
 // SAFETY: the cache holds global-allocator nodes of `usize`; nothing thread-bound.
 unsafe impl Send for Reader {}

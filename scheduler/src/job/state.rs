@@ -197,21 +197,21 @@ impl State {
     /// orphan notice; Acquire for `Last`, which destroys.
     #[inline]
     pub(crate) fn release_outside(&self) -> OutsideDrop {
-        let prev = self.update(|s| {
+        let (prev, next) = self.transition(|s| {
             debug_assert!(s.refs() >= 1, "reference count underflow");
             if !s.has(COMPLETE) && s.refs() == 2 {
                 if s.pins() == PIN_MASK / PIN_ONE {
                     // As for references: a count that would wrap aborts.
                     std::process::abort();
                 }
-                Some(s.0 - REF_ONE + PIN_ONE)
+                s.0 - REF_ONE + PIN_ONE
             } else {
-                Some(s.0 - REF_ONE)
+                s.0 - REF_ONE
             }
         });
-        if !prev.has(COMPLETE) && prev.refs() == 2 {
+        if next.pins() > prev.pins() {
             OutsideDrop::Orphaned
-        } else if Snapshot(prev.0 - REF_ONE).is_unowned() {
+        } else if next.is_unowned() {
             OutsideDrop::Last
         } else {
             OutsideDrop::Released
@@ -224,20 +224,15 @@ impl State {
     /// `release_outside`).
     #[inline]
     pub(crate) fn unpin(&self, and_run_right: bool) -> bool {
-        let prev = self.update(|s| {
+        let (_, next) = self.transition(|s| {
             debug_assert!(s.pins() >= 1, "unpinned a job in state {s:?}");
-            Some(if and_run_right {
+            if and_run_right {
                 (s.0 | COMPLETE) - PIN_ONE - REF_ONE
             } else {
                 s.0 - PIN_ONE
-            })
+            }
         });
-        let next = if and_run_right {
-            (prev.0 | COMPLETE) - PIN_ONE - REF_ONE
-        } else {
-            prev.0 - PIN_ONE
-        };
-        Snapshot(next).is_unowned()
+        next.is_unowned()
     }
 
     /// The holder of a self-arbitrated job's run right ends it: `COMPLETE`, and the run
@@ -245,11 +240,19 @@ impl State {
     /// (AcqRel, as `release_outside`).
     #[inline]
     pub(crate) fn complete_run_right(&self) -> bool {
-        let prev = self.update(|s| {
+        let (_, next) = self.transition(|s| {
             debug_assert!(!s.has(COMPLETE), "completed twice: {s:?}");
-            Some((s.0 | COMPLETE) - REF_ONE)
+            (s.0 | COMPLETE) - REF_ONE
         });
-        Snapshot((prev.0 | COMPLETE) - REF_ONE).is_unowned()
+        next.is_unowned()
+    }
+
+    /// [`update`](State::update) for a transition that always applies: returns the
+    /// previous word and the one `step` made of it.
+    #[inline]
+    fn transition(&self, step: impl Fn(Snapshot) -> usize) -> (Snapshot, Snapshot) {
+        let prev = self.update(|s| Some(step(s)));
+        (prev, Snapshot(step(prev)))
     }
 
     /// One more reference, made from an existing one.
