@@ -162,3 +162,87 @@ fn exited_threads_shards_are_reused() {
     // keys in between, hence the margin.
     assert!(pool.chunk_count() <= 32, "{pool:?}");
 }
+
+/// A thread-local destructor that runs after the thread's pool slot is gone (the thread
+/// exiting, its key already handed on) still frees and allocates correctly, while the
+/// next thread, which may hold that key now, works in the same shard: the exiting
+/// thread must not use the shard's owner-only lists any more. Both orders of the two
+/// destructors are run. In a debug build, a cached shard used without its key fails an
+/// assertion in the pool.
+#[test]
+fn pool_use_in_a_late_thread_local_destructor() {
+    use std::cell::Cell;
+    use std::sync::OnceLock;
+
+    static POOL: OnceLock<PoolResource> = OnceLock::new();
+    /// Set by the next thread once it has allocated (so holds a key, maybe the old one).
+    static NEXT_STARTED: AtomicBool = AtomicBool::new(false);
+
+    struct Late(Cell<Option<Block>>);
+    impl Drop for Late {
+        fn drop(&mut self) {
+            let pool = POOL.get().expect("set before the threads start");
+            // Let the next thread take a key first (bounded: it may be slow to start).
+            for _ in 0..10_000 {
+                if NEXT_STARTED.load(Ordering::Acquire) {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            if let Some(Block(block)) = self.0.take() {
+                check(block, 7);
+                // SAFETY: allocated by this thread below, freed once.
+                unsafe { pool.deallocate(block, LAYOUT) };
+            }
+            let fresh = pool.allocate(LAYOUT).unwrap();
+            stamp(fresh, 9);
+            check(fresh, 9);
+            // SAFETY: allocated just above, freed once.
+            unsafe { pool.deallocate(fresh, LAYOUT) };
+        }
+    }
+    thread_local! {
+        static LATE: Late = const { Late(Cell::new(None)) };
+    }
+
+    let pool = POOL.get_or_init(|| PoolResource::with_shards(GlobalResource, 4).unwrap());
+    for round in 0..40 {
+        NEXT_STARTED.store(false, Ordering::Relaxed);
+        let late_first = round % 2 == 0;
+        let exiting = std::thread::spawn(move || {
+            if late_first {
+                // Registered before the pool's slot: destroyed after it (glibc runs
+                // thread-local destructors in reverse order of registration).
+                LATE.with(|_| {});
+            }
+            let block = pool.allocate(LAYOUT).unwrap();
+            stamp(block, 7);
+            LATE.with(|late| late.0.set(Some(Block(block))));
+        });
+        let next = std::thread::spawn(move || {
+            let blocks: Vec<_> = (0..64).map(|_| pool.allocate(LAYOUT).unwrap()).collect();
+            NEXT_STARTED.store(true, Ordering::Release);
+            for (i, &block) in blocks.iter().enumerate() {
+                stamp(block, i as u64);
+            }
+            for _ in 0..100 {
+                let more: Vec<_> = (0..16).map(|_| pool.allocate(LAYOUT).unwrap()).collect();
+                for &block in &more {
+                    stamp(block, u64::MAX);
+                }
+                for block in more {
+                    check(block, u64::MAX);
+                    // SAFETY: allocated above, freed once.
+                    unsafe { pool.deallocate(block, LAYOUT) };
+                }
+            }
+            for (i, block) in blocks.into_iter().enumerate() {
+                check(block, i as u64);
+                // SAFETY: allocated above, freed once.
+                unsafe { pool.deallocate(block, LAYOUT) };
+            }
+        });
+        exiting.join().unwrap();
+        next.join().unwrap();
+    }
+}

@@ -75,7 +75,7 @@ pub struct ManualScheduler {
     injector: Injector,
     /// Jobs taken from the injector, in run order. Only touched by the thread holding
     /// `driving`.
-    ready: UnsafeCell<VecDeque<QueuedJob>>,
+    ready: UnsafeCell<Ready>,
     /// The shuffle generator's state (0: no shuffling). Guarded by `driving` too.
     rng: UnsafeCell<u64>,
     /// Held by the thread inside a `run_*` call or `stop`.
@@ -91,16 +91,10 @@ unsafe impl Sync for ManualScheduler {}
 // SAFETY: as above; nothing in it is tied to a thread.
 unsafe impl Send for ManualScheduler {}
 
-// Not a `const` initialiser: loom's `thread_local!` has no const form.
-#[allow(clippy::missing_const_for_thread_local)]
-mod running_on {
-    use super::*;
-    crate::sync::thread_local! {
-        /// The scheduler whose job this thread is running inside `step`, if any.
-        pub(super) static RUNNING_ON: Cell<*const ManualScheduler> = Cell::new(core::ptr::null());
-    }
+crate::sync::const_thread_local! {
+    /// The scheduler whose job this thread is running inside `step`, if any.
+    static RUNNING_ON: Cell<*const ManualScheduler> = Cell::new(core::ptr::null());
 }
-use running_on::RUNNING_ON;
 
 /// Marks the thread as running a job of a scheduler; restores the previous mark on drop
 /// (also on unwind), so nested drives of other schedulers stay correct.
@@ -128,6 +122,56 @@ impl Drop for Drive<'_> {
     fn drop(&mut self) {
         // Release: pairs with the Acquire in `drive`, handing `ready` to the next driver.
         self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The ready queue: jobs in run order, the oldest kept apart in `head`.
+///
+/// An actor messaging an idle one on the same scheduler leaves the queue empty before the
+/// resume and one job in it after: the common case needs no ring buffer, and a job
+/// submitted into an empty queue and popped from it touches only `head`. Invariant:
+/// `head` is `None` only when `rest` is empty, so the order is `head` then `rest`.
+#[derive(Default)]
+struct Ready {
+    head: Option<QueuedJob>,
+    rest: VecDeque<QueuedJob>,
+}
+
+impl Ready {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.head.is_none()
+    }
+
+    #[inline]
+    fn push_back(&mut self, job: QueuedJob) {
+        if self.head.is_none() {
+            self.head = Some(job);
+        } else {
+            self.rest.push_back(job);
+        }
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<QueuedJob> {
+        let job = self.head.take()?;
+        if !self.rest.is_empty() {
+            self.head = self.rest.pop_front();
+        }
+        Some(job)
+    }
+
+    /// Restores the invariant after jobs were appended to `rest` directly.
+    #[inline]
+    fn promote(&mut self) {
+        if self.head.is_none() {
+            self.head = self.rest.pop_front();
+        }
+    }
+
+    /// Every job, in run order, leaving the queue empty.
+    fn drain(&mut self) -> impl Iterator<Item = QueuedJob> + '_ {
+        self.head.take().into_iter().chain(self.rest.drain(..))
     }
 }
 
@@ -165,7 +209,7 @@ impl ManualScheduler {
         }
         Ok(Self {
             injector: Injector::new(),
-            ready: UnsafeCell::new(VecDeque::new()),
+            ready: UnsafeCell::new(Ready::default()),
             rng: UnsafeCell::new(rng),
             driving: AtomicBool::new(false),
             max_throughput,
@@ -192,11 +236,7 @@ impl ManualScheduler {
     }
 
     /// Runs `f` on the ready queue and generator.
-    fn with_ready<R>(
-        &self,
-        _drive: &Drive<'_>,
-        f: impl FnOnce(&mut VecDeque<QueuedJob>, &mut u64) -> R,
-    ) -> R {
+    fn with_ready<R>(&self, _drive: &Drive<'_>, f: impl FnOnce(&mut Ready, &mut u64) -> R) -> R {
         self.ready.with_mut(|ready| {
             self.rng.with_mut(|rng| {
                 // SAFETY: `_drive` proves this thread holds `driving`, the only licence
@@ -208,11 +248,12 @@ impl ManualScheduler {
     }
 
     /// Moves newly scheduled jobs to the back of the ready queue (shuffled if seeded).
-    fn refill(ready: &mut VecDeque<QueuedJob>, rng: &mut u64, injector: &Injector) {
-        let before = ready.len();
-        ready.extend(injector.take_all());
-        if *rng != 0 && ready.len() - before > 1 {
-            let fresh = &mut ready.make_contiguous()[before..];
+    fn refill(ready: &mut Ready, rng: &mut u64, injector: &Injector) {
+        let rest = &mut ready.rest;
+        let before = rest.len();
+        rest.extend(injector.take_all());
+        if *rng != 0 && rest.len() - before > 1 {
+            let fresh = &mut rest.make_contiguous()[before..];
             // Fisher-Yates with xorshift64: depends only on the seed and the history.
             for i in (1..fresh.len()).rev() {
                 *rng ^= *rng << 13;
@@ -221,6 +262,7 @@ impl ManualScheduler {
                 fresh.swap(i, (*rng % (i as u64 + 1)) as usize);
             }
         }
+        ready.promote();
     }
 
     /// Runs one job; returns whether there was one.
@@ -340,7 +382,7 @@ impl Scheduler for ManualScheduler {
             cancelled += 1;
         }
         self.with_ready(&drive, |ready, _| {
-            for job in ready.drain(..) {
+            for job in ready.drain() {
                 job.cancel();
                 cancelled += 1;
             }

@@ -24,11 +24,19 @@ pub(crate) use loom::sync::Arc;
 #[cfg(zeta_loom)]
 pub(crate) use loom::cell::UnsafeCell;
 
-#[cfg(not(zeta_loom))]
-pub(crate) use std::thread_local;
-
-#[cfg(zeta_loom)]
-pub(crate) use loom::thread_local;
+/// Declares a thread-local of a type without drop glue: with a `const` initialiser in a
+/// normal build, so an access is one thread-pointer-relative load with no lazy-init
+/// check (and it stays usable while the thread's other thread-locals are destroyed);
+/// loom's `thread_local!` in models, which has no `const` form.
+macro_rules! const_thread_local {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $ty:ty = $init:expr;) => {
+        #[cfg(not(zeta_loom))]
+        std::thread_local! { $(#[$attr])* $vis static $name: $ty = const { $init }; }
+        #[cfg(zeta_loom)]
+        loom::thread_local! { $(#[$attr])* $vis static $name: $ty = $init; }
+    };
+}
+pub(crate) use const_thread_local;
 
 /// Threads: `std` normally, loom's in models.
 pub(crate) mod thread {

@@ -56,6 +56,7 @@ pub(crate) mod thread_key;
 mod loom;
 
 use core::alloc::Layout;
+use core::cell::Cell;
 use core::fmt;
 use core::ptr::NonNull;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -274,15 +275,28 @@ impl<U: MemoryResource> PoolResource<U> {
     /// another live thread, or the thread is exiting.
     #[inline]
     fn my_shard(&self) -> Option<&Shard> {
+        let (pool, shard) = thread_key::SHARD_CACHE.with(Cell::get);
+        if pool == self.id {
+            // The entry's shard is owned by this thread's live key (checked in tests).
+            #[cfg(debug_assertions)]
+            thread_key::debug_assert_owned(shard);
+            // SAFETY: the cache holds a shard of the pool with this id, claimed by this
+            // thread's key, which the thread keeps until its slot's destructor empties
+            // the cache (`thread_key::SHARD_CACHE`); ids are never reused and `self` is
+            // alive, so the pointer is into `self.shards`.
+            return Some(unsafe { &*shard });
+        }
+        self.my_shard_slow()
+    }
+
+    /// [`my_shard`](Self::my_shard) on a cache miss: the thread's key, its shard, and
+    /// the cache filled.
+    #[cold]
+    #[inline(never)]
+    fn my_shard_slow(&self) -> Option<&Shard> {
         thread_key::with_slot(|slot| {
-            if slot.cached_pool.get() == self.id {
-                // SAFETY: the cache holds a shard of the pool with this id; ids are never
-                // reused and `self` is alive, so the pointer is into `self.shards`.
-                return Some(unsafe { &*slot.cached_shard.get() });
-            }
             let shard = self.find_shard(slot.key)?;
-            slot.cached_pool.set(self.id);
-            slot.cached_shard.set(shard);
+            thread_key::SHARD_CACHE.with(|cache| cache.set((self.id, shard)));
             Some(shard)
         })
         .flatten()

@@ -28,17 +28,24 @@ static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
 /// Keys of threads that have exited, ready for reuse.
 static FREE_KEYS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
 
-/// The per-thread slot: the thread's key, and a one-entry cache of its shard in the pool
-/// it used last.
+/// The per-thread slot: the thread's key, held from the thread's first pool operation
+/// until the slot is destroyed at the thread's exit.
 pub(crate) struct ThreadSlot {
     pub(crate) key: u64,
     /// Whether `key` came from the free list or counter and goes back on exit (always,
     /// except under loom).
     recycled: bool,
-    /// Id of the pool `cached_shard` belongs to; 0 when empty. Pool ids are never reused,
-    /// so a stale entry is never mistaken for a live pool's.
-    pub(crate) cached_pool: Cell<u64>,
-    pub(crate) cached_shard: Cell<*const Shard>,
+}
+
+crate::sync::const_thread_local! {
+    /// A one-entry cache of this thread's shard in the pool it used last: the pool's id
+    /// (0 when empty; pool ids are never reused, so a stale entry is never mistaken for a
+    /// live pool's) and the shard. Apart from the slot because the slot has a destructor,
+    /// so every access to it checks its lazy state; this one has none and is read with
+    /// one load on every allocation and free. Set only while the slot is alive (under
+    /// [`with_slot`]), and emptied by the slot's destructor before the key is handed
+    /// on, so an entry always names a shard this thread owns.
+    pub(crate) static SHARD_CACHE: Cell<(u64, *const Shard)> = Cell::new((0, core::ptr::null()));
 }
 
 impl ThreadSlot {
@@ -56,12 +63,7 @@ impl ThreadSlot {
     }
 
     fn with_key(key: u64, recycled: bool) -> Self {
-        Self {
-            key,
-            recycled,
-            cached_pool: Cell::new(0),
-            cached_shard: Cell::new(core::ptr::null()),
-        }
+        Self { key, recycled }
     }
 }
 
@@ -70,6 +72,10 @@ impl Drop for ThreadSlot {
         if !self.recycled {
             return;
         }
+        // The shards go with the key: forget them first. A pool operation later in this
+        // thread's exit (another thread-local's destructor) then misses the cache, finds
+        // no slot, and frees remotely or allocates from the overflow shard.
+        SHARD_CACHE.with(|cache| cache.set((0, core::ptr::null())));
         // Cold: once per thread exit. The lock orders this thread's last shard accesses
         // before the next owner's first (see the module doc).
         FREE_KEYS
@@ -88,4 +94,21 @@ crate::sync::thread_local! {
 #[inline]
 pub(crate) fn with_slot<R>(f: impl FnOnce(&ThreadSlot) -> R) -> Option<R> {
     SLOT.try_with(f).ok()
+}
+
+/// Checks that `shard`, found in [`SHARD_CACHE`], belongs to this thread's live key: an
+/// entry left behind by a slot already destroyed (the thread exiting, its key perhaps
+/// another thread's by now) fails here.
+#[cfg(debug_assertions)]
+pub(crate) fn debug_assert_owned(shard: *const Shard) {
+    // SAFETY: `shard` is a cached entry's: it points into a live pool's shard table
+    // (the caller's pool, by the entry's id), and `owner` is an atomic.
+    let owner = unsafe { &(*shard).owner };
+    let key = with_slot(|slot| slot.key);
+    // Relaxed: this thread's own claim, or the hand-over ordered by `FREE_KEYS`.
+    let ok = key.is_some_and(|key| owner.load(crate::sync::Ordering::Relaxed) == key);
+    assert!(
+        ok,
+        "pool shard cache used without the key that owns the shard ({key:?})"
+    );
 }

@@ -67,16 +67,10 @@ pub(crate) const INJECTOR_INTERVAL: u32 = 61;
 /// How many jobs a full local queue moves to the injector: the older half.
 pub(crate) const OVERFLOW_BATCH: usize = CAPACITY.div_ceil(2);
 
-// Not a `const` initialiser: loom's `thread_local!` has no const form.
-#[allow(clippy::missing_const_for_thread_local)]
-mod current {
-    use super::*;
-    crate::sync::thread_local! {
-        /// The worker running on this thread, if any.
-        pub(super) static CURRENT: Cell<*const Worker> = Cell::new(ptr::null());
-    }
+crate::sync::const_thread_local! {
+    /// The worker running on this thread, if any.
+    static CURRENT: Cell<*const Worker> = Cell::new(ptr::null());
 }
-use current::CURRENT;
 
 /// A worker's own state, on its thread's stack for the thread's lifetime.
 pub(crate) struct Worker {
@@ -94,7 +88,7 @@ pub(crate) struct Worker {
 /// Runs `f` with the current thread's worker if it belongs to the scheduler `id`.
 #[inline]
 pub(crate) fn with_current<R>(id: usize, f: impl FnOnce(&Worker) -> R) -> Option<R> {
-    let worker = CURRENT.try_with(Cell::get).ok()?;
+    let worker = CURRENT.with(Cell::get);
     if worker.is_null() {
         return None;
     }
