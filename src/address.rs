@@ -137,7 +137,7 @@ impl<A: Actor> Address<A> {
     /// # Errors
     ///
     /// As for [`send`](Address::send).
-    #[inline]
+    #[inline(always)]
     pub fn send_with(
         &self,
         priority: Priority,
@@ -368,7 +368,7 @@ impl<A: Actor> Address<A> {
 
     /// Allocates a node for `mail`, pushes it, and schedules the actor if the push
     /// unblocked it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn deliver(
         &self,
         priority: Priority,
@@ -380,7 +380,7 @@ impl<A: Actor> Address<A> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(
         &self,
         envelope: Envelope<'static, Mail<A::Message>>,
