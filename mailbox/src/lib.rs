@@ -2,7 +2,8 @@
 //!
 //! One message is one allocation: an [`Envelope`] is a node holding a small header (an
 //! intrusive link, the priority, a `&'static` table for drop and dispatch, the resource
-//! it came from) and the payload inline, taken from a
+//! it came from, and in its padding a prefetch hint the reader's cache writes) and the
+//! payload inline, taken from a
 //! [`MemoryResource`](zeta_arena::MemoryResource) (a pool, in steady state, so the global
 //! allocator is never called).
 //!
@@ -10,7 +11,10 @@
 //! reports whether the reader must now be scheduled ([`Enqueued::Unblocked`]), and gives
 //! the message back if the inbox is closed ([`Enqueued::Closed`]): nothing is lost
 //! silently. The reader takes the whole stack with one CAS ([`Inbox::take_all`]), relinks
-//! it into a [`Cache`] (high before normal, arrival order per sender within a priority),
+//! it into a [`Cache`] (high before normal, arrival order per sender within a priority;
+//! each node is told where the node a few places after it lies, so that handling a long
+//! batch whose nodes left the CPU's caches waits for several misses at once, not one
+//! after another),
 //! and when nothing is left gives up the right to run with [`Inbox::try_block`]. Exactly
 //! one party wins every block/unblock handshake; the protocol, with the reason for every
 //! atomic ordering, is in the [`inbox`] module, and loom models check it.

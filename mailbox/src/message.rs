@@ -48,6 +48,12 @@ pub struct Header {
     /// The resource the node came from, erased; `vtable` knows its type.
     pub(crate) resource: *const (),
     pub(crate) priority: Priority,
+    /// Where the node [`LOOKAHEAD`](crate::cache::LOOKAHEAD) places further on in its
+    /// consumer's FIFO lies, as a byte offset from this node (0: none, or too far for
+    /// an `i32`). Written by `Cache::extend` while the node is the consumer's, read by
+    /// the consumer's pop to prefetch that node; in the header's padding, so it costs
+    /// no space.
+    pub(crate) ahead: UnsafeCell<i32>,
 }
 
 /// The type-erased operations of a node kind.
@@ -209,6 +215,7 @@ impl<'r, M> Envelope<'r, M> {
                     vtable: &VTableFor::<M, R>::VTABLE,
                     resource: resource as *const R as *const (),
                     priority,
+                    ahead: UnsafeCell::new(0),
                 },
                 payload: ManuallyDrop::new(payload),
             })
@@ -315,6 +322,28 @@ pub(crate) unsafe fn priority_of(node: NonNull<Header>) -> Priority {
 pub(crate) unsafe fn next_of(node: NonNull<Header>) -> *mut Header {
     // SAFETY: per the caller's duty, the link was written before we got the node.
     unsafe { node.as_ref().next.with(|next| *next) }
+}
+
+/// The node's prefetch offset ([`Header::ahead`]).
+///
+/// # Safety
+///
+/// As for [`set_next`]: `node` is live and owned by the caller.
+#[inline(always)]
+pub(crate) unsafe fn ahead_of(node: NonNull<Header>) -> i32 {
+    // SAFETY: the caller owns the node.
+    unsafe { node.as_ref().ahead.with(|ahead| *ahead) }
+}
+
+/// Sets the node's prefetch offset ([`Header::ahead`]).
+///
+/// # Safety
+///
+/// As for [`set_next`].
+#[inline(always)]
+pub(crate) unsafe fn set_ahead(node: NonNull<Header>, ahead: i32) {
+    // SAFETY: the caller has exclusive access to the node.
+    unsafe { node.as_ref().ahead.with_mut(|slot| *slot = ahead) }
 }
 
 /// Sets the link of a raw node.

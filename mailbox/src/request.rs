@@ -796,6 +796,7 @@ impl<'r, M> Envelope<'r, M> {
                 vtable: &RequestVTableFor::<M, T, R>::VTABLE,
                 resource: resource as *const R as *const (),
                 priority,
+                ahead: UnsafeCell::new(0),
             });
             let slot = ptr::addr_of_mut!((*raw).slot);
             slot.write(Slot {
