@@ -152,7 +152,7 @@ use std::future::Future as _;
 use std::hint;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
@@ -577,16 +577,78 @@ enum FloorMsg {
     Wake,
 }
 
-/// `actors/<shape>/floor`: the same runs on the floor, on the measuring thread.
-fn floor_pair(group: &mut BenchmarkGroup<'_, WallTime>, shape: Shape, ratios: &mut Ratios) {
-    let what = format!("actors/{}/floor", shape.name());
+/// The atomic operations a thread-safe engine cannot do without, added to the floor's
+/// messages by the `floor+<n>rmw` variants: each actor has an inbox word; a send does
+/// the push's CAS on the receiver's word, and a message received does `n - 1` more on
+/// the receiver's own (1: a detach-and-block CAS; 2: a take's swap and a block's CAS).
+/// Only the atomics: the messages still travel through the floor's queues.
+struct InboxWords {
+    words: [AtomicUsize; 2],
+    rmw: u32,
+}
+
+impl InboxWords {
+    /// The sender's push onto `to`'s word: a load and a CAS, as a Treiber push.
+    #[inline]
+    fn push(&self, to: usize) {
+        if self.rmw == 0 {
+            return;
+        }
+        let word = &self.words[to];
+        let mut top = word.load(Ordering::Relaxed);
+        while let Err(now) =
+            word.compare_exchange_weak(top, top + 4, Ordering::AcqRel, Ordering::Relaxed)
+        {
+            top = now;
+        }
+    }
+
+    /// The receiver's side for one message on its own word `me`.
+    #[inline]
+    fn receive(&self, me: usize) {
+        let word = &self.words[me];
+        if self.rmw >= 3 {
+            // Take: swap the stack out.
+            let top = word.swap(0, Ordering::AcqRel);
+            hint::black_box(top);
+        }
+        if self.rmw >= 2 {
+            // Block (or detach-and-block): CAS from what was seen to BLOCKED.
+            let seen = word.load(Ordering::Relaxed);
+            let _ = word.compare_exchange(seen, 2, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `actors/<shape>/floor`: the same runs on the floor, on the measuring thread. With
+/// `rmw` > 0, `actors/<shape>/floor+<rmw>rmw`: the floor plus that many atomic
+/// read-modify-writes per message ([`InboxWords`]).
+fn floor_pair(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    shape: Shape,
+    rmw: u32,
+    ratios: &mut Ratios,
+) {
+    let id = match rmw {
+        0 => "floor".to_owned(),
+        n => format!("floor+{n}rmw"),
+    };
+    let what = format!("actors/{}/{id}", shape.name());
+    let words = Rc::new(InboxWords {
+        words: [AtomicUsize::new(2), AtomicUsize::new(2)],
+        rmw,
+    });
+    let (pinger_word, ponger_word) = (0, 1);
     let mut floor: Floor<FloorMsg> = Floor::new(MAX_THROUGHPUT);
     let ponger = {
         let mut pinger = None;
+        let words = words.clone();
         floor.spawn(move |message, ctx| match message {
             FloorMsg::Hello(id) => pinger = Some(id),
             FloorMsg::Ping(n) => {
+                words.receive(ponger_word);
                 let pinger = pinger.expect("hello comes first");
+                words.push(pinger_word);
                 if ctx.send(pinger, FloorMsg::Pong(n)).is_err() {
                     panic!("the pinger stopped mid-run");
                 }
@@ -607,10 +669,12 @@ fn floor_pair(group: &mut BenchmarkGroup<'_, WallTime>, shape: Shape, ratios: &m
         let slot: Rc<Cell<Option<u64>>> = Rc::default();
         let mut remaining = 0u64;
         let mut rounds = 0u64;
+        let words = words.clone();
         floor.spawn(move |message, ctx| {
             match message {
                 FloorMsg::Run(n) => remaining = n,
                 FloorMsg::Pong(n) => {
+                    words.receive(pinger_word);
                     assert_eq!(n, rounds, "pongs come back in order");
                     rounds += 1;
                 }
@@ -626,7 +690,10 @@ fn floor_pair(group: &mut BenchmarkGroup<'_, WallTime>, shape: Shape, ratios: &m
             }
             remaining -= 1;
             let sent = match shape {
-                Shape::PingPong => ctx.send(ponger, FloorMsg::Ping(rounds)),
+                Shape::PingPong => {
+                    words.push(ponger_word);
+                    ctx.send(ponger, FloorMsg::Ping(rounds))
+                }
                 Shape::AskReply => {
                     let reply = FloorReply {
                         slot: slot.clone(),
@@ -666,10 +733,10 @@ fn floor_pair(group: &mut BenchmarkGroup<'_, WallTime>, shape: Shape, ratios: &m
         }
     });
 
-    group.bench_function("floor", |b| {
+    group.bench_function(&id, |b| {
         b.iter_custom(|iters| {
             let took = timed_in_batches(iters, RUN, &mut run);
-            ratios.record("floor", iters, took);
+            ratios.record(&id, iters, took);
             took
         })
     });
@@ -681,7 +748,12 @@ fn actor_to_actor(c: &mut Criterion, shape: Shape) {
     let mut group = c.benchmark_group(&name);
     group.throughput(Throughput::Elements(1));
     let mut ratios = Ratios::default();
-    floor_pair(&mut group, shape, &mut ratios);
+    floor_pair(&mut group, shape, 0, &mut ratios);
+    if let Shape::PingPong = shape {
+        for rmw in [2, 3] {
+            floor_pair(&mut group, shape, rmw, &mut ratios);
+        }
+    }
     for driver in Driver::all() {
         let name = driver.name();
         let what = format!("actors/{}/{name}", shape.name());
