@@ -50,7 +50,10 @@
 //!   `n + 1` into the slot and sends the asker `Wake`, on which the pinger takes the
 //!   answer and asks again: two messages and a slot hand-off, as zeta's question and
 //!   wake-up. A run starts with a `Run` message from the measuring thread and ends
-//!   with `run_until_idle`; the pinger writes its count into a shared cell. After each
+//!   with `run_until_idle`; the pinger writes its count into a shared cell.
+//!   `actors/ping-pong/floor+2rmw` and `floor+3rmw`: the floor's ping-pong with, per
+//!   message, the atomic read-modify-writes a thread-safe inbox cannot do without and
+//!   nothing else (`InboxWords`): the protocol's own cost on this machine. After each
 //!   group a line gives every candidate's time per op divided by the floor's
 //!   ([`zeta_bench::Ratios`]).
 //! - `actors/outside-ask/<strategy>/<W>-worker`: the measuring thread, which is not a

@@ -24,6 +24,10 @@
 //! whose key is in `owner`, or for the overflow shard, the holder of `overflow_lock`.
 //! Keys are unique among live threads; a key (and so its shards) passes to a new thread
 //! only after the old one has exited, ordered by the key mutex (see `thread_key.rs`).
+//! A thread finds its shard through a one-entry cache (`thread_key::SHARD_CACHE`, one
+//! load on every allocation and free); the thread's slot empties it before handing the
+//! key on, so a pool operation later in the thread's exit (from another thread-local's
+//! destructor) finds no shard and takes the paths of a thread without one.
 //!
 //! Rule 2, claiming: a thread finds its shard by probing from `key % shards` for a shard
 //! whose `owner == key`, claiming the first unclaimed one (`owner == 0`) it meets with a
