@@ -10,6 +10,10 @@ its own process (median). Both builds must be of the same runner (same cases and
 The binaries are the release `zeta-bench` of each checkout, e.g. built with
 `CARGO_TARGET_DIR=/tmp/a cargo build --release -p zeta-bench` in a worktree of the
 earlier commit.
+
+`--workers manual` runs both with `--manual`; `--after-workers` gives AFTER its own
+(e.g. the same binary twice, `--workers 1 --after-workers manual`: the ManualScheduler
+against one worker).
 """
 import argparse
 import json
@@ -19,7 +23,8 @@ import sys
 
 
 def run(binary, scale, workers, cases):
-    cmd = [binary, "--json", "--scale", str(scale), "--workers", str(workers), *cases]
+    threads = ["--manual"] if workers == "manual" else ["--workers", str(workers)]
+    cmd = [binary, "--json", "--scale", str(scale), *threads, *cases]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     doc = json.loads(out)
     if doc.get("failed"):
@@ -35,18 +40,22 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scale", default="3")
     parser.add_argument("--workers", default="1")
+    parser.add_argument("--after-workers", default=None)
     args = parser.parse_intermixed_args()
 
     samples = {"before": {}, "after": {}}
     units = {}
     for round_ in range(args.rounds):
-        for label, binary in (("before", args.before), ("after", args.after)):
-            for name, (unit, ns, floor) in run(binary, args.scale, args.workers, args.cases).items():
+        after_workers = args.after_workers or args.workers
+        for label, binary, workers in (("before", args.before, args.workers),
+                                       ("after", args.after, after_workers)):
+            for name, (unit, ns, floor) in run(binary, args.scale, workers, args.cases).items():
                 units[name] = unit
                 samples[label].setdefault(name, []).append((ns, floor))
         print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 
-    print(f"A/B: {args.rounds} alternations, scale {args.scale}, {args.workers} worker(s); "
+    workers = args.workers if not args.after_workers else f"{args.workers} -> {args.after_workers}"
+    print(f"A/B: {args.rounds} alternations, scale {args.scale}, workers {workers}; "
           "ns/op min / median; x floor = the run's ns/op / the floor's in the same process (median)")
     print()
     print("| case | unit | before min | before median | before x floor | after min | after median "

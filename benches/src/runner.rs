@@ -2,15 +2,16 @@
 //! markdown table (or, with `--json`, one JSON document).
 //!
 //! ```text
-//! cargo run --release -p zeta-bench -- [names...] [--scale X] [--workers N] [--counted]
-//!                                       [--json] [--list] [--help]
+//! cargo run --release -p zeta-bench -- [names...] [--scale X] [--workers N | --manual]
+//!                                       [--counted] [--json] [--list] [--help]
 //! ```
 //!
 //! Savina (Imam and Sarkar, 2014) is the usual suite for comparing actor runtimes; each
 //! case here keeps its workload and default size, and its module doc
 //! (`src/savina/<name>.rs`) says what Savina's version does, what ours does, what one
 //! op is and what is checked. Every case runs on a `SharingScheduler` with `--workers`
-//! threads (`max_throughput` 64), its actors and messages in a `PoolResource` wrapped
+//! threads (`max_throughput` 64), or with `--manual` on a `ManualScheduler` that the
+//! main thread runs whenever it waits for an answer, its actors and messages in a `PoolResource` wrapped
 //! in a `CountingResource`; it warms up first, then measures one run (wall clock and
 //! global allocations), checks its answer exactly (a wrong answer is a failure, never
 //! a number), stops its actors and the scheduler, and checks that nothing panicked or
@@ -104,7 +105,8 @@ static GLOBAL: savina::CountingAlloc = savina::CountingAlloc;
 const MAX_SCALE: f64 = 1_000.0;
 
 const USAGE: &str = "\
-usage: zeta-bench [names...] [--scale X] [--workers N] [--counted] [--json] [--list] [--help]
+usage: zeta-bench [names...] [--scale X] [--workers N | --manual] [--counted] [--json]
+                  [--list] [--help]
 
 Runs a subset of the Savina actor benchmarks on zeta, and each on the floor (one
 thread, no atomics) as a baseline, and prints a markdown table.
@@ -112,6 +114,7 @@ thread, no atomics) as a baseline, and prints a markdown table.
   names        cases to run (default: all), see --list
   --scale X    multiply every case's size by X (0 < X <= 1000; default 1: Savina's sizes)
   --workers N  worker threads of the scheduler (default: the available parallelism)
+  --manual     a ManualScheduler instead, run by the main thread while it waits
   --counted    wrap the pool in a CountingResource and check every block back at the
                end: a stricter leak check, but its shared counters slow every message
   --json       print one JSON document instead of the table (each case with a
@@ -165,6 +168,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
             "--list" => list = true,
             "--json" => json = true,
             "--counted" => counted = true,
+            "--manual" => workers = 0,
             "--scale" => {
                 let text = value("--scale")?;
                 scale = match text.parse::<f64>() {
@@ -487,10 +491,13 @@ fn table(config: &Config, reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "zeta Savina subset: scale {}, {} worker(s), {} CPU(s), {}, {}; the floor: 1 \
+        "zeta Savina subset: scale {}, {}, {} CPU(s), {}, {}; the floor: 1 \
          thread, no atomics (×floor = zeta's ns/op ÷ the floor's)\n",
         config.scale,
-        config.workers,
+        match config.workers {
+            0 => "a ManualScheduler run by the main thread".to_owned(),
+            n => format!("{n} worker(s)"),
+        },
         cpus(),
         pool(),
         build()
@@ -598,11 +605,12 @@ fn json(config: &Config, reports: &[Report]) -> String {
     let _ = write!(
         out,
         "{{\"config\":{{\"scale\":{},\"workers\":{},\"cpus\":{},\"counted_pool\":{},\
-         \"debug_build\":{}}},\"cases\":[",
+         \"manual\":{},\"debug_build\":{}}},\"cases\":[",
         number(config.scale),
         config.workers,
         cpus(),
         savina::counted(),
+        config.workers == 0,
         cfg!(debug_assertions)
     );
     for (i, report) in reports.iter().enumerate() {
@@ -720,6 +728,14 @@ mod tests {
 
     fn args(line: &str) -> Vec<String> {
         line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn manual_means_no_workers() {
+        let Ok(Command::Run(options)) = parse(args("threadring --manual")) else {
+            panic!("a valid command line");
+        };
+        assert_eq!(options.config.workers, 0);
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! figure divided by the floor's. A floor run measures with a [`FloorMeter`].
 //!
 //! A [`Rig`] is the usual set-up: a started `SharingScheduler` with the configured
-//! workers, a counted `PoolResource` for the actors and their messages, a deadline for
-//! every wait, and at the end the checks that nothing panicked, nothing was left queued
-//! and every block went back to the pool.
+//! workers (or, with [`Config::workers`] 0, a `ManualScheduler` that the case's thread
+//! drives while it waits), a counted `PoolResource` for the actors and their messages, a
+//! deadline for every wait, and at the end the checks that nothing panicked, nothing was
+//! left queued and every block went back to the pool.
 
 use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeta::arena::{CountingResource, CountingStats, PoolResource};
-use zeta::{Actor, Address, Future, RequestError, Scheduler, SharingScheduler, WaitStrategy};
+use zeta::{
+    Actor, Address, Future, ManualScheduler, RequestError, Scheduler, SharingScheduler,
+    WaitStrategy,
+};
 
 pub mod big;
 pub mod chameneos;
@@ -37,7 +41,8 @@ pub mod uct;
 pub struct Config {
     /// Multiplies every case's default size (Savina's parameters at 1.0).
     pub scale: f64,
-    /// Worker threads of the `SharingScheduler` each case runs on.
+    /// Worker threads of the `SharingScheduler` each case runs on; 0: a
+    /// `ManualScheduler` instead, run by the case's own thread whenever it waits.
     pub workers: usize,
 }
 
@@ -326,8 +331,10 @@ impl Config {
 }
 
 /// A case's scheduler and memory, and its deadline: a started [`SharingScheduler`] with
-/// [`Config::workers`] workers, and a counted [`PoolResource`] every actor of the case
-/// is spawned into (or a bare one, see [`set_counted`]).
+/// [`Config::workers`] workers (with 0, a [`ManualScheduler`] that [`wait`](Rig::wait)
+/// and [`stop_actors`](Rig::stop_actors) run on the calling thread), and a counted
+/// [`PoolResource`] every actor of the case is spawned into (or a bare one, see
+/// [`set_counted`]).
 ///
 /// [`finish`](Rig::finish) stops the scheduler and checks that nothing went wrong on
 /// the way (no panic, no cancelled or rejected job) and that every block went back to
@@ -335,28 +342,57 @@ impl Config {
 /// case returning early with an `Err`) stops its scheduler, so that its workers do not
 /// outlive the case.
 pub struct Rig {
-    scheduler: Arc<SharingScheduler>,
+    driver: Driver,
     memory: Pool,
     limit: Duration,
     deadline: Instant,
 }
 
+/// The scheduler of a [`Rig`].
+enum Driver {
+    Sharing(Arc<SharingScheduler>),
+    Manual {
+        scheduler: Arc<ManualScheduler>,
+        /// Panics caught in every `run_until_idle` so far.
+        panics: AtomicU64,
+    },
+}
+
+impl Driver {
+    fn scheduler(&self) -> &dyn Scheduler {
+        match self {
+            Driver::Sharing(scheduler) => &**scheduler,
+            Driver::Manual { scheduler, .. } => &**scheduler,
+        }
+    }
+}
+
 impl Rig {
     /// Builds and starts the scheduler, and an empty pool.
     pub fn new(config: &Config) -> Result<Self, String> {
-        let scheduler = SharingScheduler::builder()
-            .workers(config.workers)
-            .max_throughput(MAX_THROUGHPUT)
-            .spin_before_park(SPIN_BEFORE_PARK)
-            .thread_name("zeta-savina")
-            .build()
-            .map_err(|e| format!("scheduler: {e}"))?;
-        scheduler
-            .start()
-            .map_err(|e| format!("scheduler start: {e}"))?;
+        let driver = if config.workers == 0 {
+            let scheduler =
+                ManualScheduler::new(MAX_THROUGHPUT).map_err(|e| format!("scheduler: {e}"))?;
+            Driver::Manual {
+                scheduler: Arc::new(scheduler),
+                panics: AtomicU64::new(0),
+            }
+        } else {
+            let scheduler = SharingScheduler::builder()
+                .workers(config.workers)
+                .max_throughput(MAX_THROUGHPUT)
+                .spin_before_park(SPIN_BEFORE_PARK)
+                .thread_name("zeta-savina")
+                .build()
+                .map_err(|e| format!("scheduler: {e}"))?;
+            scheduler
+                .start()
+                .map_err(|e| format!("scheduler start: {e}"))?;
+            Driver::Sharing(Arc::new(scheduler))
+        };
         let limit = config.time_limit();
         Ok(Self {
-            scheduler: Arc::new(scheduler),
+            driver,
             memory: if counted() {
                 Pool::Counted(Arc::new(CountingResource::new(PoolResource::new())))
             } else {
@@ -369,9 +405,13 @@ impl Rig {
 
     /// Spawns `actor` into the pool, on the scheduler.
     pub fn spawn<A: Actor>(&self, actor: A) -> Result<Address<A>, String> {
+        let scheduler: Arc<dyn Scheduler> = match &self.driver {
+            Driver::Sharing(scheduler) => scheduler.clone(),
+            Driver::Manual { scheduler, .. } => scheduler.clone(),
+        };
         let spawned = match &self.memory {
-            Pool::Counted(pool) => zeta::spawn(actor, pool.clone(), self.scheduler.clone()),
-            Pool::Bare(pool) => zeta::spawn(actor, pool.clone(), self.scheduler.clone()),
+            Pool::Counted(pool) => zeta::spawn(actor, pool.clone(), scheduler),
+            Pool::Bare(pool) => zeta::spawn(actor, pool.clone(), scheduler),
         };
         spawned.map_err(|_| "spawn: the pool is out of memory".to_owned())
     }
@@ -381,14 +421,10 @@ impl Rig {
     /// parking_lot, whose table then may grow: a one-time allocation, not the
     /// workload's; the warm-up has the main thread park on its answers).
     pub fn meter(&self) -> Meter<'_> {
-        while self
-            .scheduler
-            .stats()
-            .iter()
-            .any(|worker| worker.parks == 0)
-            && !self.expired()
-        {
-            std::thread::sleep(Duration::from_micros(100));
+        if let Driver::Sharing(scheduler) = &self.driver {
+            while scheduler.stats().iter().any(|worker| worker.parks == 0) && !self.expired() {
+                std::thread::sleep(Duration::from_micros(100));
+            }
         }
         let chunks = self.memory.chunk_count();
         let allocations = allocations();
@@ -415,7 +451,24 @@ impl Rig {
     }
 
     /// Waits for `future`'s answer until the deadline, parking (no busy wait).
+    /// With a `ManualScheduler`, runs it until the answer is there; an idle scheduler
+    /// with no answer is an `Err` (the answer can no longer come).
     pub fn wait<T: Send>(&self, mut future: Future<T>, what: &str) -> Result<T, String> {
+        if let Driver::Manual { .. } = &self.driver {
+            loop {
+                match future.try_take() {
+                    Some(Ok(answer)) => return Ok(answer),
+                    Some(Err(error)) => return Err(format!("{what}: the request failed: {error}")),
+                    None => {}
+                }
+                if self.expired() {
+                    return Err(self.timed_out(what));
+                }
+                if self.run_manual()? == 0 && !future.is_ready() {
+                    return Err(format!("{what}: the scheduler is idle and no answer came"));
+                }
+            }
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
         match future.wait_timeout_with(WaitStrategy::Park, left) {
             Ok(answer) => Ok(answer),
@@ -434,9 +487,29 @@ impl Rig {
             if self.expired() {
                 return Err(self.timed_out("stopping the actors"));
             }
-            std::thread::sleep(Duration::from_micros(100));
+            match &self.driver {
+                Driver::Sharing(_) => std::thread::sleep(Duration::from_micros(100)),
+                Driver::Manual { .. } => {
+                    if self.run_manual()? == 0 && actors.iter().any(|actor| actor.alive()) {
+                        return Err("stopping the actors: the scheduler is idle".to_owned());
+                    }
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Runs the `ManualScheduler` until it is idle, counting the panics it caught;
+    /// returns how many jobs it resumed (0 with a `SharingScheduler`).
+    fn run_manual(&self) -> Result<u64, String> {
+        let Driver::Manual { scheduler, panics } = &self.driver else {
+            return Ok(0);
+        };
+        let stats = scheduler
+            .run_until_idle()
+            .map_err(|e| format!("manual scheduler: {e}"))?;
+        panics.fetch_add(stats.panics, Ordering::Relaxed);
+        Ok(stats.resumes)
     }
 
     /// Stops the scheduler (joining its workers), then checks that no handler panicked,
@@ -446,11 +519,19 @@ impl Rig {
     /// see [`returned`]).
     pub fn finish(self) -> Result<CountingStats, String> {
         let report = self
-            .scheduler
+            .driver
+            .scheduler()
             .stop()
             .map_err(|e| format!("scheduler stop: {e}"))?;
-        let panics: u64 = self.scheduler.stats().iter().map(|w| w.panics).sum();
-        let rejected = self.scheduler.rejected();
+        let (panics, rejected) = match &self.driver {
+            Driver::Sharing(scheduler) => (
+                scheduler.stats().iter().map(|w| w.panics).sum(),
+                scheduler.rejected(),
+            ),
+            // A closed `ManualScheduler` rejects nothing silently: a schedule after its
+            // stop gives the job back to the caller.
+            Driver::Manual { panics, .. } => (panics.load(Ordering::Relaxed), 0),
+        };
         if panics != 0 {
             return Err(format!("{panics} handler(s) panicked"));
         }
@@ -489,7 +570,7 @@ impl Rig {
 impl Drop for Rig {
     fn drop(&mut self) {
         // A second stop finds nothing left to do.
-        let _ = self.scheduler.stop();
+        let _ = self.driver.scheduler().stop();
     }
 }
 
