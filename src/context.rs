@@ -25,6 +25,8 @@ pub struct Context<'a, A: Actor> {
     /// The actor's own address, borrowed from the run-queue entry that keeps the cell
     /// alive while it runs: never dropped (its reference is not ours).
     myself: ManuallyDrop<Address<A>>,
+    /// The actor's waker on the same borrowed reference: never dropped either.
+    waker: ManuallyDrop<core::task::Waker>,
     stop: bool,
 }
 
@@ -42,6 +44,9 @@ impl<'a, A: Actor> Context<'a, A> {
             cell,
             // SAFETY: the job is a `Cell<A>`'s.
             myself: ManuallyDrop::new(unsafe { Address::from_job(job) }),
+            // SAFETY: `header` is a `Cell<A>`'s, with a reference held for `'a` (the
+            // caller's duty), and the waker is only lent out for `'a`, never dropped.
+            waker: unsafe { crate::waker::borrowed_waker::<A>(header) },
             stop: false,
         }
     }
@@ -139,6 +144,64 @@ impl<'a, A: Actor> Context<'a, A> {
     /// the actor's memory resource (no global allocation with a pool).
     pub fn waker(&self) -> core::task::Waker {
         crate::waker::actor_waker::<A>(self.myself.job())
+    }
+
+    /// The same waker as [`waker`](Context::waker), lent for the current message: it
+    /// holds no reference of its own (it stands on the one that keeps the actor alive
+    /// while it runs), so making it and letting it go cost nothing. Polling a future
+    /// with it costs what the future does with it: a request that must wait keeps a
+    /// clone (one refcount increment), and gives that up when it wakes the actor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future as _;
+    /// use std::pin::Pin;
+    /// use std::task::{Context as TaskContext, Poll};
+    /// use zeta::{Actor, Address, Context, Future, Reply, System};
+    ///
+    /// struct Doubler;
+    /// impl Actor for Doubler {
+    ///     type Message = (u64, Reply<u64>);
+    ///     fn handle(&mut self, (n, reply): (u64, Reply<u64>), _ctx: &mut Context<'_, Self>) {
+    ///         reply.send(2 * n);
+    ///     }
+    /// }
+    ///
+    /// /// Asks the doubler, and learns of the answer in `on_wake`.
+    /// struct Asker {
+    ///     doubler: Address<Doubler>,
+    ///     pending: Option<Future<u64>>,
+    ///     answer: std::sync::mpsc::Sender<u64>,
+    /// }
+    /// impl Actor for Asker {
+    ///     type Message = u64;
+    ///     fn handle(&mut self, n: u64, ctx: &mut Context<'_, Self>) {
+    ///         let mut future = self.doubler.ask(|reply| (n, reply)).unwrap();
+    ///         let mut task = TaskContext::from_waker(ctx.waker_ref());
+    ///         match Pin::new(&mut future).poll(&mut task) {
+    ///             Poll::Ready(answer) => self.answer.send(answer.unwrap()).unwrap(),
+    ///             Poll::Pending => self.pending = Some(future),
+    ///         }
+    ///     }
+    ///     fn on_wake(&mut self, _ctx: &mut Context<'_, Self>) {
+    ///         if let Some(Ok(answer)) = self.pending.as_mut().and_then(|f| f.try_take()) {
+    ///             self.pending = None;
+    ///             self.answer.send(answer).unwrap();
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let system = System::sharing(1).unwrap();
+    /// let doubler = system.spawn(Doubler).unwrap();
+    /// let (answer, answers) = std::sync::mpsc::channel();
+    /// let asker = system.spawn(Asker { doubler, pending: None, answer }).unwrap();
+    /// asker.send(21).unwrap();
+    /// assert_eq!(answers.recv().unwrap(), 42);
+    /// ```
+    #[inline]
+    pub fn waker_ref(&self) -> &core::task::Waker {
+        &self.waker
     }
 }
 

@@ -62,6 +62,31 @@ pub(crate) fn actor_waker<A: Actor>(job: &JobRef) -> Waker {
     unsafe { Waker::from_raw(raw) }
 }
 
+/// The actor waker of `header`'s cell, standing on a reference it does not own: for
+/// [`Context::waker_ref`](crate::Context::waker_ref). No refcount changes; its clones
+/// are ordinary actor wakers, each with a reference of its own.
+///
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s, and a reference on it is held for as long as the
+/// waker is used; the waker is never dropped (dropping it would give up a reference it
+/// does not hold), which the `ManuallyDrop` leaves to the caller.
+#[inline]
+pub(crate) unsafe fn borrowed_waker<A: Actor>(
+    header: core::ptr::NonNull<zeta_scheduler::JobHeader>,
+) -> ManuallyDrop<Waker> {
+    // The constant's address, not `vtable::<A>()`: this runs at every resume, and a
+    // call there costs more than the one rare effect of another address (a request
+    // polled with this waker and then with an owned one clones the second: case 1 of
+    // "The vtable's address").
+    let raw = RawWaker::new(header.as_ptr().cast(), &VTableFor::<A>::VTABLE);
+    // SAFETY: the vtable's functions uphold `RawWaker`'s contract for a data pointer that
+    // is a live cell header with a reference (the caller's duty: the reference exists
+    // while the waker is used); `clone` makes a waker with its own reference, and the
+    // `ManuallyDrop` keeps this one from being dropped.
+    ManuallyDrop::new(unsafe { Waker::from_raw(raw) })
+}
+
 /// The address the waker's reference stands for, borrowed (not given up).
 ///
 /// # Safety

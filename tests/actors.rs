@@ -3,7 +3,7 @@
 #![cfg(not(zeta_loom))]
 
 use std::future::Future as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::Duration;
@@ -484,21 +484,45 @@ fn a_future_can_be_polled_and_awaited() {
     );
 }
 
-/// Asks another actor without blocking: polls the future with its own waker, and takes
-/// the answer in `on_wake`.
+/// Asks another actor without blocking: polls the future with its own waker (owned, or
+/// the borrowed `waker_ref`), and takes the answer in `on_wake`.
 #[test]
 fn actor_to_actor_ask_with_the_actor_waker() {
+    ask_with_the_actor_waker(false);
+}
+
+#[test]
+fn actor_to_actor_ask_with_the_borrowed_actor_waker() {
+    ask_with_the_actor_waker(true);
+}
+
+/// With either waker, no reference is left behind: once its last address is gone, the
+/// asker ends and is dropped.
+fn ask_with_the_actor_waker(borrowed: bool) {
     struct Asker {
         counter: Address<Counter>,
         pending: Option<Future<u64>>,
         answers: Arc<Mutex<Vec<u64>>>,
+        borrowed: bool,
+        dropped: Arc<AtomicBool>,
+    }
+    impl Drop for Asker {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
     }
     impl Actor for Asker {
         type Message = ();
         fn handle(&mut self, _: (), ctx: &mut Context<'_, Self>) {
             let mut future = self.counter.ask(CounterMsg::Get).unwrap();
-            let waker = ctx.waker();
-            let mut task = TaskContext::from_waker(&waker);
+            let owned;
+            let waker = if self.borrowed {
+                ctx.waker_ref()
+            } else {
+                owned = ctx.waker();
+                &owned
+            };
+            let mut task = TaskContext::from_waker(waker);
             match std::pin::Pin::new(&mut future).poll(&mut task) {
                 Poll::Ready(answer) => self.answers.lock().unwrap().push(answer.unwrap()),
                 Poll::Pending => self.pending = Some(future),
@@ -516,11 +540,14 @@ fn actor_to_actor_ask_with_the_actor_waker() {
     let system = System::sharing(2).unwrap();
     let counter = system.spawn(Counter(3)).unwrap();
     let answers = Arc::new(Mutex::new(Vec::new()));
+    let dropped = Arc::new(AtomicBool::new(false));
     let asker = system
         .spawn(Asker {
             counter,
             pending: None,
             answers: answers.clone(),
+            borrowed,
+            dropped: dropped.clone(),
         })
         .unwrap();
     for _ in 0..100 {
@@ -531,6 +558,15 @@ fn actor_to_actor_ask_with_the_actor_waker() {
         }
     }
     assert!(answers.lock().unwrap().iter().all(|&a| a == 3));
+    drop(asker);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dropped.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the asker outlived its last address: a waker kept a reference"
+        );
+        std::thread::yield_now();
+    }
 }
 
 #[test]

@@ -29,8 +29,9 @@
 //!   the run itself with `run_until_idle`.
 //! - `actors/ask-reply/<scheduler>`: the same pair and runs, but each step is a
 //!   request: the pinger `ask`s the ponger (`Question(n)`: one request node, the reply
-//!   slot inside it), polls the returned `Future` once with its actor waker
-//!   (`Context::waker()`), which registers the waker, and returns; the ponger answers
+//!   slot inside it), polls the returned `Future` once with its actor waker, lent by
+//!   `Context::waker_ref()` (no refcount change), which the request clones to keep
+//!   (one), and returns; the ponger answers
 //!   through the `Reply`, which wakes the waker: a `Wake` message to the pinger, whose
 //!   `on_wake` takes the answer with `try_take` and asks the next question. One
 //!   operation is one request: two messages (the question and the wake-up), the waker's
@@ -299,8 +300,7 @@ impl Pinger {
                 let Ok(mut future) = self.ponger.ask(|reply| PongerMsg::Question(n, reply)) else {
                     panic!("the ponger stopped mid-run");
                 };
-                let waker = ctx.waker();
-                match Pin::new(&mut future).poll(&mut TaskContext::from_waker(&waker)) {
+                match Pin::new(&mut future).poll(&mut TaskContext::from_waker(ctx.waker_ref())) {
                     Poll::Ready(answer) => self.answered(answer.ok(), ctx),
                     Poll::Pending => self.pending = Some(future),
                 }
