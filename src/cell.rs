@@ -128,7 +128,7 @@ use std::cell::Cell as StdCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use zeta_arena::{AllocError, MemoryResource};
+use zeta_arena::{AllocError, MemoryResource, PoolHandle};
 use zeta_mailbox::Orphan;
 use zeta_mailbox::{Cache, Inbox, TryBlock};
 use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, RunRight, Scheduler};
@@ -161,23 +161,63 @@ impl<M> Mail<M> {
 }
 
 /// The actor's memory resource, sized so message nodes can point at it.
-pub(crate) struct Home(pub(crate) SharedResource);
+///
+/// When the resource is a pool, its [`PoolHandle`] is kept beside it, and the nodes of
+/// the actor's messages are allocated and freed through it: no dynamic call, and the
+/// size class of a node's layout, known where the node is made, is computed at compile
+/// time. What the handle cannot do (a layout the pool does not serve, a thread whose
+/// cached shard is another pool's, a shard that needs a chunk) goes through the
+/// resource, which is the same pool.
+pub(crate) struct Home {
+    pub(crate) resource: SharedResource,
+    /// Borrowed from `resource`, whose `Arc` keeps the pool where it is for as long as
+    /// this `Home` exists: the `'static` is never handed out.
+    pool: Option<PoolHandle<'static>>,
+}
 
-// SAFETY: every call is forwarded to a resource that upholds the trait's contract.
+impl Home {
+    pub(crate) fn new(resource: SharedResource) -> Self {
+        // SAFETY: the handle borrows the pool inside `resource`'s allocation, which stays
+        // where it is while the `Arc` we keep beside it lives; the handle goes when this
+        // `Home` does, and is only used through `&self`.
+        let pool = resource.pool_handle().map(|handle| unsafe {
+            core::mem::transmute::<PoolHandle<'_>, PoolHandle<'static>>(handle)
+        });
+        Self { resource, pool }
+    }
+}
+
+// SAFETY: every call is forwarded to a resource that upholds the trait's contract, or to
+// its own pool handle: a block from either path is the same pool's.
 unsafe impl MemoryResource for Home {
     #[inline]
     fn allocate(&self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        self.0.allocate(layout)
+        if let Some(block) = self.pool.and_then(|pool| pool.try_allocate(layout)) {
+            return Ok(block);
+        }
+        self.resource.allocate(layout)
     }
 
     #[inline]
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+        if let Some(pool) = self.pool {
+            // SAFETY: the caller's duty: the block came from `allocate` above, which
+            // takes it from this pool either way.
+            if unsafe { pool.try_deallocate(ptr, layout) } {
+                return;
+            }
+        }
         // SAFETY: the caller's duty (the block came from `allocate` above).
-        unsafe { self.0.deallocate(ptr, layout) }
+        unsafe { self.resource.deallocate(ptr, layout) }
     }
 
     fn identity(&self) -> *const () {
-        self.0.identity()
+        self.resource.identity()
+    }
+
+    #[inline]
+    fn pool_handle(&self) -> Option<PoolHandle<'_>> {
+        self.pool
     }
 }
 
@@ -245,7 +285,7 @@ pub(crate) fn spawn_cell<A: Actor>(
             killed: AtomicBool::new(false),
             handled: AtomicU64::new(0),
             weak: AtomicUsize::new(1),
-            home: ManuallyDrop::new(Home(resource)),
+            home: ManuallyDrop::new(Home::new(resource)),
             scheduler: ManuallyDrop::new(scheduler),
             core: core::cell::UnsafeCell::new(Core {
                 actor: Some(actor),

@@ -65,7 +65,7 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// The memory resource the actor lives in (and its messages are allocated from).
     pub fn resource(&self) -> &SharedResource {
-        &self.cell.home.0
+        &self.cell.home.resource
     }
 
     /// Spawns a child: `actor` goes into this actor's memory resource and runs on this

@@ -11,7 +11,10 @@
 //! - [`PoolResource`]: size-class free lists with one shard per thread. Allocation and
 //!   same-thread frees touch no shared word; a block freed on another thread goes back
 //!   with one lock-free push that its owner takes whole. This is where message nodes
-//!   live: in a steady state it makes no call to the allocator beneath it.
+//!   live: in a steady state it makes no call to the allocator beneath it. Its
+//!   [`PoolHandle`] ([`MemoryResource::pool_handle`]) reaches the same fast paths
+//!   without a dynamic call when the pool is held as `dyn MemoryResource` (as an
+//!   actor's memory is), so a node's size class is computed where its layout is known.
 //! - [`NullResource`]: never has memory; for error paths.
 //! - [`CountingResource`]: wraps any resource and counts live, peak and total blocks and
 //!   bytes; the tool for leak tests.
@@ -57,5 +60,5 @@ mod sync;
 pub use allocator::ResourceAllocator;
 pub use counting::{CountingResource, CountingStats};
 pub use monotonic::MonotonicResource;
-pub use pool::{PoolConfigError, PoolResource};
+pub use pool::{PoolConfigError, PoolHandle, PoolResource};
 pub use resource::{AllocError, GlobalResource, MemoryResource, NullResource};

@@ -4,6 +4,8 @@ use core::alloc::Layout;
 use core::fmt;
 use core::ptr::NonNull;
 
+use crate::pool::PoolHandle;
+
 /// A memory resource could not satisfy an allocation.
 ///
 /// Returned by [`MemoryResource::allocate`] when the upstream allocator is out of memory
@@ -87,6 +89,14 @@ pub unsafe trait MemoryResource {
     fn identity(&self) -> *const () {
         self as *const Self as *const ()
     }
+
+    /// The fast paths of the [`PoolResource`](crate::PoolResource) behind this resource,
+    /// if it is one, to call without a dynamic call ([`PoolHandle`]). The default is
+    /// `None`; a resource that wraps another must not forward it if it does something of
+    /// its own on every call (as [`CountingResource`](crate::CountingResource) counts).
+    fn pool_handle(&self) -> Option<PoolHandle<'_>> {
+        None
+    }
 }
 
 /// A dangling, well-aligned pointer for a zero-sized layout.
@@ -156,6 +166,11 @@ unsafe impl<R: MemoryResource + ?Sized> MemoryResource for &R {
     fn identity(&self) -> *const () {
         (**self).identity()
     }
+
+    #[inline]
+    fn pool_handle(&self) -> Option<PoolHandle<'_>> {
+        (**self).pool_handle()
+    }
 }
 
 // SAFETY: forwards to `R`, which upholds the contract; the `Arc` keeps `R` alive at
@@ -174,6 +189,11 @@ unsafe impl<R: MemoryResource + ?Sized> MemoryResource for std::sync::Arc<R> {
 
     fn identity(&self) -> *const () {
         (**self).identity()
+    }
+
+    #[inline]
+    fn pool_handle(&self) -> Option<PoolHandle<'_>> {
+        (**self).pool_handle()
     }
 }
 

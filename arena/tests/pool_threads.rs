@@ -246,3 +246,76 @@ fn pool_use_in_a_late_thread_local_destructor() {
         next.join().unwrap();
     }
 }
+
+/// A pool handle allocates and frees the pool's own blocks, interchangeably with the
+/// pool: a block from one is freed by the other and comes back; a layout the pool
+/// does not serve, and a thread whose cached shard is not this pool's, get `None`
+/// (and go through the pool); a free from another thread goes to the block's shard.
+#[test]
+fn pool_handle_shares_the_pools_blocks() {
+    let upstream = CountingResource::new(GlobalResource);
+    let pool = PoolResource::with_upstream(&upstream);
+    let handle = pool.pool_handle().expect("a pool has a handle");
+    let other = PoolResource::new();
+
+    // No shard cached yet on this thread for `pool` (a fresh pool): the handle defers.
+    assert!(handle.try_allocate(LAYOUT).is_none());
+    let first = pool.allocate(LAYOUT).unwrap();
+    // Now the thread's cache names its shard of `pool`.
+    let a = handle.try_allocate(LAYOUT).expect("cached shard");
+    stamp(a, 1);
+    stamp(first, 2);
+    // SAFETY: each block is this pool's, of LAYOUT, freed once.
+    unsafe {
+        pool.deallocate(a, LAYOUT);
+        assert!(handle.try_deallocate(first, LAYOUT));
+    }
+    // The last freed is the first reused, through either path.
+    assert_eq!(handle.try_allocate(LAYOUT), Some(first));
+    assert_eq!(pool.allocate(LAYOUT).unwrap(), a);
+
+    // Not pooled: too big.
+    let big = Layout::from_size_align(1 << 20, 8).unwrap();
+    assert!(handle.try_allocate(big).is_none());
+
+    // Using another pool moves this thread's one-entry cache: the handle defers again.
+    let o = other.allocate(LAYOUT).unwrap();
+    assert!(handle.try_allocate(LAYOUT).is_none());
+
+    // A free from another thread through the handle: to the block's shard's remote
+    // stack, from which this thread's next allocations take it back.
+    let moved = Block(first);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let moved = moved; // the whole `Block` (Send), not its field
+            let Block(block) = moved;
+            // SAFETY: this pool's block of LAYOUT, freed once.
+            assert!(unsafe { handle.try_deallocate(block, LAYOUT) });
+        });
+    });
+    let again: Vec<_> = (0..64).map(|_| pool.allocate(LAYOUT).unwrap()).collect();
+    assert!(
+        again.contains(&first),
+        "the remote free came back to its shard"
+    );
+
+    // SAFETY: every block freed once, to the resource it came from.
+    unsafe {
+        other.deallocate(o, LAYOUT);
+        pool.deallocate(a, LAYOUT);
+        for block in again {
+            pool.deallocate(block, LAYOUT);
+        }
+    }
+    drop(pool);
+    assert_eq!(upstream.live_blocks(), 0, "every chunk went back upstream");
+}
+
+/// A counting resource does not hand out its inner pool's handle: every block it gives
+/// must be counted.
+#[test]
+fn a_counting_resource_has_no_pool_handle() {
+    let counted = CountingResource::new(PoolResource::new());
+    assert!(counted.pool_handle().is_none());
+    assert!(counted.inner().pool_handle().is_some());
+}

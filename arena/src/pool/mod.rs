@@ -51,10 +51,16 @@
 //! link is correct. The owner words are only compared against the caller's own key or
 //! claimed from 0; a thread reading its own key there reads its own earlier write.
 //!
+//! A [`PoolHandle`] runs rules 3 and 4 for the cases that need nothing from upstream
+//! (`handle.rs`): the same shards, the same blocks, no dynamic call.
+//!
 //! The model of rule 3 racing rule 4 is `pool::loom` (run with `--cfg zeta_loom`).
 
+mod handle;
 mod shard;
 pub(crate) mod thread_key;
+
+pub use handle::PoolHandle;
 
 #[cfg(all(test, zeta_loom))]
 mod loom;
@@ -128,6 +134,20 @@ fn class_of(layout: Layout) -> Option<usize> {
     // A block of class c has size 2^c >= size and alignment min(2^c, 64) >= align.
     let need = layout.size().max(layout.align()).max(1 << MIN_SHIFT);
     Some((need.next_power_of_two().trailing_zeros() - MIN_SHIFT) as usize)
+}
+
+/// The shard of `shards` that carved `block`, a pooled block (of a class) of the pool
+/// whose shards these are.
+#[inline(always)]
+fn home_of(shards: &[CachePadded<Shard>], block: NonNull<u8>) -> &Shard {
+    let offset = block.as_ptr() as usize & (CHUNK_SIZE - 1);
+    let chunk = block.as_ptr().wrapping_sub(offset).cast::<ChunkHeader>();
+    // SAFETY: `block` is a pooled block (the caller checked its class), so it lies in a
+    // chunk aligned to CHUNK_SIZE whose header, at the chunk's start, was written before
+    // the block was first handed out; that hand-out happens before this deallocation,
+    // and the header is never written again.
+    let index = unsafe { (*chunk).shard };
+    &shards[index]
 }
 
 /// Gives every pool a distinct id, never reused, for the per-thread shard cache.
@@ -335,19 +355,6 @@ impl<U: MemoryResource> PoolResource<U> {
         None
     }
 
-    /// The shard that carved `block`.
-    #[inline(always)]
-    fn home_of(&self, block: NonNull<u8>) -> &Shard {
-        let offset = block.as_ptr() as usize & (CHUNK_SIZE - 1);
-        let chunk = block.as_ptr().wrapping_sub(offset).cast::<ChunkHeader>();
-        // SAFETY: `block` is a pooled block (the caller checked its class), so it lies in
-        // a chunk aligned to CHUNK_SIZE whose header, at the chunk's start, was written
-        // before the block was first handed out; that hand-out happens before this
-        // deallocation, and the header is never written again.
-        let index = unsafe { (*chunk).shard };
-        &self.shards[index]
-    }
-
     /// Rule 3 for `shard`, whose owner the caller is.
     ///
     /// # Safety
@@ -436,13 +443,21 @@ unsafe impl<U: MemoryResource> MemoryResource for PoolResource<U> {
             // layout came from `upstream.allocate(layout)`.
             return unsafe { self.upstream.deallocate(ptr, layout) };
         };
-        let home = self.home_of(ptr);
+        let home = home_of(&self.shards, ptr);
         match self.my_shard() {
             // SAFETY: this thread owns `home`; the block is free and of `class`.
             Some(mine) if core::ptr::eq(mine, home) => unsafe { home.push_owned(ptr, class) },
             // SAFETY: the block is free, of `class`, and was carved by `home`.
             _ => unsafe { home.push_remote(ptr, class) },
         }
+    }
+
+    #[inline]
+    fn pool_handle(&self) -> Option<PoolHandle<'_>> {
+        Some(PoolHandle {
+            id: self.id,
+            shards: &self.shards,
+        })
     }
 }
 
