@@ -357,7 +357,7 @@ impl<A: Actor> Address<A> {
             // The seal unblocked the actor: we hold the run right, as an unblocking
             // sender does, and schedule it.
             // SAFETY: the unblocking seal gave us the run right, handed on once.
-            Seal::Unblocked => unsafe { submit(&self.job, &**cell.scheduler) }.map_err(|stopped| {
+            Seal::Unblocked => unsafe { submit_own(&self.job, cell) }.map_err(|stopped| {
                 // Dropping the refused entry tells the actor shutdown: it ends here, on
                 // this thread.
                 drop(stopped);
@@ -390,7 +390,7 @@ impl<A: Actor> Address<A> {
             InboxEnqueued::Queued => Ok(()),
             // Winning `Unblocked` gave us the run right: its entry costs no atomic.
             // SAFETY: the unblocking push gave us the run right, handed on once.
-            InboxEnqueued::Unblocked => match unsafe { submit(&self.job, &**cell.scheduler) } {
+            InboxEnqueued::Unblocked => match unsafe { submit_own(&self.job, cell) } {
                 Ok(()) => Ok(()),
                 Err(stopped) => Err((self.rescue(stopped), Undelivered::SchedulerStopped)),
             },
@@ -620,6 +620,27 @@ unsafe fn submit(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped>
     scheduler.submit(unsafe { job.take_run_right() })
 }
 
+/// [`submit`] to the actor's own scheduler, through its fast path when the caller is one
+/// of that scheduler's running jobs (`zeta_scheduler::LocalSubmit`): no dynamic call.
+///
+/// # Safety
+///
+/// As for [`submit`]; `cell` is `job`'s.
+#[inline]
+unsafe fn submit_own<A: Actor>(job: &JobRef, cell: &Cell<A>) -> Result<(), Stopped> {
+    // SAFETY: an actor cell's job is self-arbitrated, and the caller hands its run right
+    // on here (caller's duty).
+    let queued = unsafe { job.take_run_right() };
+    let queued = match cell.local_submit {
+        Some(local) => match local.try_submit(queued) {
+            Ok(()) => return Ok(()),
+            Err(queued) => queued,
+        },
+        None => queued,
+    };
+    cell.scheduler.submit(queued)
+}
+
 /// Schedules the actor on its own scheduler (a duty that was not discharged); if that
 /// has stopped, dropping the refusal tells the actor shutdown.
 ///
@@ -628,7 +649,7 @@ unsafe fn submit(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped>
 /// As for [`submit`]: the caller holds the run right and hands it on.
 unsafe fn schedule_on_own<A: Actor>(address: &Address<A>) {
     // SAFETY: the caller's duty.
-    let _ = unsafe { submit(&address.job, &**address.scheduler()) };
+    let _ = unsafe { submit_own(&address.job, address.cell()) };
 }
 
 impl<A: Actor> fmt::Debug for Enqueued<'_, A> {

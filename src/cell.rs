@@ -13,6 +13,7 @@
 //! | weak: AtomicUsize             |  request nodes + 1 (see below)
 //! | home: Home                    |  the memory resource (cell and message nodes)
 //! | scheduler: Arc<dyn Scheduler> |  where senders schedule the actor
+//! | local_submit                  |  its fast path from its own jobs, if it has one
 //! | core: UnsafeCell<Core<A>>     |  the actor, its FIFO caches, `started`:
 //! +-------------------------------+  touched only by whoever holds the run right
 //! ```
@@ -131,7 +132,7 @@ use std::sync::Arc;
 use zeta_arena::{AllocError, MemoryResource, PoolHandle};
 use zeta_mailbox::Orphan;
 use zeta_mailbox::{Cache, Inbox, TryBlock};
-use zeta_scheduler::{JobHeader, JobRef, JobVTable, ResumeInfo, RunRight, Scheduler};
+use zeta_scheduler::{JobHeader, JobRef, JobVTable, LocalSubmit, ResumeInfo, RunRight, Scheduler};
 
 use crate::actor::{Actor, StopReason};
 use crate::context::Context;
@@ -238,6 +239,11 @@ pub(crate) struct Cell<A: Actor> {
     weak: AtomicUsize,
     pub(crate) home: ManuallyDrop<Home>,
     pub(crate) scheduler: ManuallyDrop<Arc<dyn Scheduler>>,
+    /// `scheduler`'s [`LocalSubmit`], taken at spawn: a send from one of the
+    /// scheduler's own running jobs queues the actor without a dynamic call. It
+    /// borrows the scheduler that `scheduler`'s `Arc` keeps alive beside it, for as
+    /// long as the cell lives: the `'static` is never handed out.
+    pub(crate) local_submit: Option<LocalSubmit<'static>>,
     core: core::cell::UnsafeCell<Core<A>>,
 }
 
@@ -276,6 +282,12 @@ pub(crate) fn spawn_cell<A: Actor>(
         return Err(actor);
     };
     let cell = block.cast::<Cell<A>>();
+    // SAFETY: the handle borrows the scheduler inside `scheduler`'s allocation, which
+    // the `Arc` stored beside it in the cell keeps alive until the cell's memory goes
+    // (`release_weak`), after every use of the handle (a send needs the cell).
+    let local_submit = scheduler.local_submit().map(|local| unsafe {
+        core::mem::transmute::<LocalSubmit<'_>, LocalSubmit<'static>>(local)
+    });
     // SAFETY: the block is fresh, sized and aligned for a `Cell<A>` (resource contract),
     // and ours alone.
     unsafe {
@@ -286,6 +298,7 @@ pub(crate) fn spawn_cell<A: Actor>(
             handled: AtomicU64::new(0),
             weak: AtomicUsize::new(1),
             home: ManuallyDrop::new(Home::new(resource)),
+            local_submit,
             scheduler: ManuallyDrop::new(scheduler),
             core: core::cell::UnsafeCell::new(Core {
                 actor: Some(actor),

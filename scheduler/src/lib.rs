@@ -14,7 +14,9 @@
 //!   only thing a queue may hold. It
 //!   makes a job's run-queue entry unique, and [`QueuedJob::run`] never lets two threads
 //!   resume one job at once; it catches panics.
-//! - [`Scheduler`]: `schedule`, `start`, `stop`, implementable outside this crate.
+//! - [`Scheduler`]: `schedule`, `start`, `stop`, implementable outside this crate; a
+//!   scheduler may also offer a [`LocalSubmit`], its cheap path for jobs scheduled by
+//!   its own running jobs, callable without a dynamic call.
 //! - [`SharingScheduler`]: N workers with work stealing, a LIFO slot for locality, an
 //!   allocation-free injector for outside threads, spin-then-park idling with no lost
 //!   wake-up, and a stop that accounts for every job.
@@ -61,6 +63,7 @@
 mod idle;
 mod injector;
 mod job;
+mod local_submit;
 mod manual;
 mod queue;
 mod resumable;
@@ -69,6 +72,7 @@ mod sharing;
 mod sync;
 
 pub use job::{JobHeader, JobRef, JobVTable, QueuedJob, Ran, RunRight};
+pub use local_submit::LocalSubmit;
 pub use manual::{ManualScheduler, RunStats};
 pub use resumable::{Resumable, ResumeInfo, ResumeResult};
 pub use scheduler::{Scheduler, SchedulerError, StopReport, Stopped};

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::injector::Injector;
 use crate::job::QueuedJob;
+use crate::local_submit::{Kind, LocalSubmit};
 use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 use crate::sync::{AtomicBool, AtomicU64, Ordering, UnsafeCell};
 
@@ -341,6 +342,39 @@ impl ManualScheduler {
         Ok(stats)
     }
 
+    /// A job of this scheduler, running on this thread, submits `queued`: straight to
+    /// the back of the ready queue if the scheduler is unseeded (module doc), else back
+    /// to the caller, for the injector.
+    ///
+    /// # Safety
+    ///
+    /// `scheduler` points to a `ManualScheduler`, which must be alive if the calling
+    /// thread is running one of its jobs (it is then inside its `step`); it is not
+    /// dereferenced otherwise.
+    #[inline]
+    pub(crate) unsafe fn try_submit_running(
+        scheduler: *const ManualScheduler,
+        queued: QueuedJob,
+    ) -> Result<(), QueuedJob> {
+        if !RUNNING_ON.with(|current| core::ptr::eq(current.get(), scheduler)) {
+            return Err(queued);
+        }
+        // SAFETY: the thread is running a job of this scheduler, inside its `step`: the
+        // scheduler is alive (caller's duty).
+        let this = unsafe { &*scheduler };
+        if !this.unseeded() {
+            return Err(queued);
+        }
+        this.ready.with_mut(|ready| {
+            // SAFETY: `RUNNING_ON` is this scheduler only inside `step`, around the run
+            // of a job, on the thread that holds `driving` (`step` takes a `Drive`); no
+            // borrow of `ready` is alive there (module doc), and the job cannot start
+            // another drive of this scheduler.
+            unsafe { (*ready).push_back(queued) }
+        });
+        Ok(())
+    }
+
     /// The `max_throughput` each resume gets.
     pub fn max_throughput(&self) -> usize {
         self.max_throughput
@@ -350,18 +384,15 @@ impl ManualScheduler {
 impl Scheduler for ManualScheduler {
     #[inline]
     fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
-        let ours = RUNNING_ON.with(|current| core::ptr::eq(current.get(), self));
-        if ours && self.unseeded() {
-            self.ready.with_mut(|ready| {
-                // SAFETY: `RUNNING_ON` is this scheduler only inside `step`, around the
-                // run of a job, on the thread that holds `driving` (`step` takes a
-                // `Drive`); no borrow of `ready` is alive there (module doc), and the
-                // job cannot start another drive of this scheduler.
-                unsafe { (*ready).push_back(queued) }
-            });
-            return Ok(());
+        // SAFETY: `self` is alive.
+        match unsafe { Self::try_submit_running(self, queued) } {
+            Ok(()) => Ok(()),
+            Err(queued) => self.injector.push(queued).map_err(Stopped::new),
         }
-        self.injector.push(queued).map_err(Stopped::new)
+    }
+
+    fn local_submit(&self) -> Option<LocalSubmit<'_>> {
+        Some(LocalSubmit(Kind::Manual(self), core::marker::PhantomData))
     }
 
     /// Nothing to start: the caller drives it.

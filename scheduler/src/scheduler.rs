@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::job::{JobRef, QueuedJob};
+use crate::local_submit::LocalSubmit;
 
 /// Something that runs jobs: the built-in [`SharingScheduler`](crate::SharingScheduler)
 /// and [`ManualScheduler`](crate::ManualScheduler), or your own.
@@ -50,6 +51,13 @@ pub trait Scheduler: Send + Sync {
     ///
     /// As for [`schedule`](Scheduler::schedule): [`Stopped`] hands the entry back.
     fn submit(&self, job: QueuedJob) -> Result<(), Stopped>;
+
+    /// The scheduler's fast path for submissions from its own running jobs, to call
+    /// without a dynamic call ([`LocalSubmit`]); `None` (the default) if it has none.
+    /// What the handle queues, `submit` would have queued the same way.
+    fn local_submit(&self) -> Option<LocalSubmit<'_>> {
+        None
+    }
 
     /// Starts running jobs (spawns threads, for a threaded scheduler). Jobs scheduled
     /// before `start` wait until then.

@@ -28,6 +28,7 @@ use self::worker::Worker;
 use crate::idle::Idle;
 use crate::injector::Injector;
 use crate::job::QueuedJob;
+use crate::local_submit::{Kind, LocalSubmit};
 use crate::queue::{self, Local, Remote};
 use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 use crate::sync::lock::{lock, Mutex};
@@ -371,17 +372,27 @@ impl SharingScheduler {
     }
 }
 
+/// A submission from a worker of the scheduler `id` goes to that worker's LIFO slot;
+/// from anywhere else the job comes back, for the injector.
+#[inline]
+pub(crate) fn submit_local(id: usize, queued: QueuedJob) -> Result<(), QueuedJob> {
+    let mut queued = Some(queued);
+    worker::with_current(id, |worker| {
+        if let Some(job) = queued.take() {
+            worker.schedule_local(job);
+        }
+    });
+    match queued {
+        None => Ok(()),
+        Some(queued) => Err(queued),
+    }
+}
+
 impl Scheduler for SharingScheduler {
     #[inline]
     fn submit(&self, queued: QueuedJob) -> Result<(), Stopped> {
-        let mut queued = Some(queued);
         let shared = &*self.shared;
-        worker::with_current(shared.id, |worker| {
-            if let Some(job) = queued.take() {
-                worker.schedule_local(job);
-            }
-        });
-        let Some(queued) = queued else {
+        let Err(queued) = submit_local(shared.id, queued) else {
             return Ok(());
         };
         match shared.injector.push(queued) {
@@ -394,6 +405,13 @@ impl Scheduler for SharingScheduler {
                 Err(Stopped::new(rejected))
             }
         }
+    }
+
+    fn local_submit(&self) -> Option<LocalSubmit<'_>> {
+        Some(LocalSubmit(
+            Kind::Sharing(self.shared.id),
+            core::marker::PhantomData,
+        ))
     }
 
     fn start(&self) -> Result<(), SchedulerError> {

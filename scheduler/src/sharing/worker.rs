@@ -271,9 +271,16 @@ impl Worker {
     #[inline]
     pub(crate) fn schedule_local(&self, job: QueuedJob) {
         if let Some(previous) = self.lifo.replace(Some(job)) {
-            self.push_local(previous);
-            self.shared.idle.notify_one();
+            self.displaced(previous);
         }
+    }
+
+    /// The job the LIFO slot held goes to the local queue, where an idle worker may
+    /// steal it. Out of line: `schedule_local` is inlined into every send.
+    #[inline(never)]
+    fn displaced(&self, previous: QueuedJob) {
+        self.push_local(previous);
+        self.shared.idle.notify_one();
     }
 
     /// Pushes onto the local queue; if it is full, moves its older half to the injector
