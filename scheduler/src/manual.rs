@@ -156,6 +156,7 @@ impl Ready {
     #[inline]
     fn pop_front(&mut self) -> Option<QueuedJob> {
         let job = self.head.take()?;
+        // Tested first: an empty `rest` is the common case, and `head` is already None.
         if !self.rest.is_empty() {
             self.head = self.rest.pop_front();
         }

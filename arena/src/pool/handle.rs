@@ -56,19 +56,22 @@ pub struct PoolHandle<'a> {
     pub(super) shards: &'a [CachePadded<Shard>],
 }
 
-impl PoolHandle<'_> {
-    /// This thread's shard of the pool if the thread's one-entry cache holds it.
+impl<'a> PoolHandle<'a> {
+    /// This thread's shard of the pool if the thread's one-entry cache holds it (the
+    /// pool's own fast path too: `PoolResource::my_shard`).
     #[inline(always)]
-    fn cached_shard(&self) -> Option<&Shard> {
+    pub(super) fn cached_shard(self) -> Option<&'a Shard> {
         let (pool, shard) = thread_key::SHARD_CACHE.with(Cell::get);
         if pool != self.id {
             return None;
         }
+        // The entry's shard is owned by this thread's live key (checked in tests).
         #[cfg(debug_assertions)]
         thread_key::debug_assert_owned(shard);
-        // SAFETY: as in `PoolResource::my_shard`: the entry is a shard of the pool with
-        // this id, owned by this thread's live key; ids are never reused, and the pool
-        // is alive while `self` borrows it.
+        // SAFETY: the cache holds a shard of the pool with this id, claimed by this
+        // thread's key, which the thread keeps until its slot's destructor empties the
+        // cache (`thread_key::SHARD_CACHE`); ids are never reused and the pool is alive
+        // for `'a`, so the pointer is into `self.shards`.
         Some(unsafe { &*shard })
     }
 

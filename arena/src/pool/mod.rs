@@ -66,7 +66,6 @@ pub use handle::PoolHandle;
 mod loom;
 
 use core::alloc::Layout;
-use core::cell::Cell;
 use core::fmt;
 use core::ptr::NonNull;
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -299,18 +298,20 @@ impl<U: MemoryResource> PoolResource<U> {
     /// another live thread, or the thread is exiting.
     #[inline]
     fn my_shard(&self) -> Option<&Shard> {
-        let (pool, shard) = thread_key::SHARD_CACHE.with(Cell::get);
-        if pool == self.id {
-            // The entry's shard is owned by this thread's live key (checked in tests).
-            #[cfg(debug_assertions)]
-            thread_key::debug_assert_owned(shard);
-            // SAFETY: the cache holds a shard of the pool with this id, claimed by this
-            // thread's key, which the thread keeps until its slot's destructor empties
-            // the cache (`thread_key::SHARD_CACHE`); ids are never reused and `self` is
-            // alive, so the pointer is into `self.shards`.
-            return Some(unsafe { &*shard });
+        match self.handle().cached_shard() {
+            Some(shard) => Some(shard),
+            None => self.my_shard_slow(),
         }
-        self.my_shard_slow()
+    }
+
+    /// The handle on this pool's shards (also what [`MemoryResource::pool_handle`]
+    /// gives).
+    #[inline(always)]
+    fn handle(&self) -> PoolHandle<'_> {
+        PoolHandle {
+            id: self.id,
+            shards: &self.shards,
+        }
     }
 
     /// [`my_shard`](Self::my_shard) on a cache miss: the thread's key, its shard, and
@@ -454,10 +455,7 @@ unsafe impl<U: MemoryResource> MemoryResource for PoolResource<U> {
 
     #[inline]
     fn pool_handle(&self) -> Option<PoolHandle<'_>> {
-        Some(PoolHandle {
-            id: self.id,
-            shards: &self.shards,
-        })
+        Some(self.handle())
     }
 }
 
