@@ -477,6 +477,15 @@ impl Rig {
         }
     }
 
+    /// The case's thread gives the actors a turn, as a single-threaded program would
+    /// between batches of outside sends: with a `ManualScheduler`, runs it until it is
+    /// idle (the queued messages are handled while they are still in the caches, as
+    /// on the floor); with a `SharingScheduler`, nothing (its workers run beside the
+    /// sender).
+    pub fn tick(&self) -> Result<(), String> {
+        self.run_manual().map(drop)
+    }
+
     /// Stops `actors` gracefully (each after the messages already queued to it) and
     /// waits until none of them is alive.
     pub fn stop_actors(&self, actors: &[&dyn Stoppable]) -> Result<(), String> {
