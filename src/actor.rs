@@ -1,5 +1,9 @@
 //! The [`Actor`] trait and why an actor stops ([`StopReason`]).
 
+use core::any::Any;
+use core::fmt;
+use std::sync::Arc;
+
 use crate::context::Context;
 
 /// A user struct plus its message type: the unit the engine schedules.
@@ -52,7 +56,7 @@ pub trait Actor: Send + Sized + 'static {
     /// Handles one message.
     ///
     /// A panic here is caught by the scheduler: the actor stops with
-    /// [`StopReason::Panicked`], its queued requests resolve with an error, and the
+    /// [`StopReason::Panicked`] (with the panic's message), its queued requests resolve with an error, and the
     /// worker thread lives on.
     fn handle(&mut self, message: Self::Message, ctx: &mut Context<'_, Self>);
 
@@ -79,7 +83,38 @@ pub trait Actor: Send + Sized + 'static {
 }
 
 /// Why an actor stopped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use zeta::{Actor, Context, StopReason, System};
+///
+/// struct Fragile(Arc<Mutex<Option<StopReason>>>);
+/// impl Actor for Fragile {
+///     type Message = u32;
+///     fn handle(&mut self, n: u32, _ctx: &mut Context<'_, Self>) {
+///         assert!(n < 10, "{n} is too big");
+///     }
+///     fn on_stop(&mut self, reason: StopReason) {
+///         *self.0.lock().unwrap() = Some(reason);
+///     }
+/// }
+///
+/// let seen = Arc::new(Mutex::new(None));
+/// let system = System::manual(64).unwrap();
+/// let fragile = system.spawn(Fragile(seen.clone())).unwrap();
+/// fragile.send(1).unwrap();
+/// fragile.send(12).unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// let reason = seen.lock().unwrap().take().unwrap();
+/// assert!(reason.is_failure());
+/// match reason {
+///     StopReason::Panicked(message) => assert_eq!(message.as_str(), Some("12 is too big")),
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StopReason {
     /// A graceful stop: [`Address::stop`](crate::Address::stop) (after every message
@@ -87,10 +122,97 @@ pub enum StopReason {
     Stopped,
     /// [`Address::kill`](crate::Address::kill): before any further message.
     Killed,
-    /// A handler or hook panicked.
-    Panicked,
+    /// A handler or hook panicked, with this message.
+    Panicked(PanicMessage),
     /// Its scheduler stopped (or refused to run it).
     SchedulerStopped,
     /// Every [`Address`](crate::Address) and pending request is gone while it was idle.
     Dropped,
+}
+
+impl StopReason {
+    /// Whether the actor failed (it panicked), rather than being stopped, killed or
+    /// left.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, StopReason::Panicked(_))
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Stopped => f.write_str("stopped"),
+            StopReason::Killed => f.write_str("killed"),
+            StopReason::Panicked(message) => write!(f, "panicked: {message}"),
+            StopReason::SchedulerStopped => f.write_str("its scheduler stopped"),
+            StopReason::Dropped => f.write_str("every address was dropped"),
+        }
+    }
+}
+
+/// What a panic said: its message when the payload was a string (as `panic!` with a
+/// message makes it), else nothing.
+///
+/// Taking it from the payload allocates only for a formatted message (a `String`
+/// payload, whose text is copied into a shared `Arc<str>`); a literal's `&'static str`
+/// is kept as it is. A failure path may allocate; the notices that carry the message
+/// (`on_stop`, the future of [`Address::stopped`](crate::Address::stopped)) share it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PanicMessage(Text);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Text {
+    Static(&'static str),
+    Shared(Arc<str>),
+    Opaque,
+}
+
+impl PanicMessage {
+    /// The message of the panic whose payload is `payload`.
+    pub(crate) fn from_payload(payload: &(dyn Any + Send)) -> Self {
+        if let Some(text) = payload.downcast_ref::<&'static str>() {
+            Self(Text::Static(text))
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            Self(Text::Shared(Arc::from(text.as_str())))
+        } else {
+            Self(Text::Opaque)
+        }
+    }
+
+    /// The message, if the payload was a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.0 {
+            Text::Static(text) => Some(text),
+            Text::Shared(text) => Some(text),
+            Text::Opaque => None,
+        }
+    }
+}
+
+impl From<&'static str> for PanicMessage {
+    /// A message, e.g. to compare with one an actor stopped with.
+    fn from(text: &'static str) -> Self {
+        Self(Text::Static(text))
+    }
+}
+
+impl From<String> for PanicMessage {
+    fn from(text: String) -> Self {
+        Self(Text::Shared(Arc::from(text)))
+    }
+}
+
+impl fmt::Debug for PanicMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_str() {
+            Some(text) => fmt::Debug::fmt(text, f),
+            None => f.write_str("<not a string>"),
+        }
+    }
+}
+
+impl fmt::Display for PanicMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str().unwrap_or("<a payload that is not a string>"))
+    }
 }

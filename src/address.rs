@@ -11,6 +11,7 @@ use crate::actor::Actor;
 use crate::cell::{Cell, Mail, Shelter};
 use crate::error::{AskError, ControlError, SendError, Undelivered};
 use crate::future::{Future, Reply};
+use crate::identity::ActorId;
 use crate::sync::Ordering;
 
 /// A typed handle to an actor: one word, cheap to clone (a refcount increment),
@@ -77,6 +78,12 @@ impl<A: Actor> Address<A> {
     fn cell(&self) -> &Cell<A> {
         // SAFETY: an `Address<A>` is only made from a `Cell<A>`'s job (`from_job`).
         unsafe { Cell::from_job(&self.job) }
+    }
+
+    /// The actor's id: unique in the process, the same through every clone.
+    #[inline]
+    pub fn id(&self) -> ActorId {
+        self.cell().id
     }
 
     /// The actor as a schedulable job, for explicit scheduling (see
@@ -451,6 +458,7 @@ impl<A: Actor> Eq for Address<A> {}
 impl<A: Actor> fmt::Debug for Address<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Address")
+            .field("id", &format_args!("{}", self.id()))
             .field("actor", &core::any::type_name::<A>())
             .field("alive", &self.is_alive())
             .finish()

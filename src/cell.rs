@@ -10,6 +10,7 @@
 //! | inbox: Inbox<Mail<A::Message>>|  the lock-free LIFO every sender pushes onto
 //! | killed: AtomicBool            |  kill requested: checked before every message
 //! | handled: AtomicU64            |  messages handled (one writer, the runner)
+//! | id: ActorId                   |  given at spawn
 //! | weak: AtomicUsize             |  request nodes + 1 (see below)
 //! | home: Home                    |  the memory resource (cell and message nodes)
 //! | scheduler: Arc<dyn Scheduler> |  where senders schedule the actor
@@ -134,8 +135,9 @@ use zeta_mailbox::Orphan;
 use zeta_mailbox::{Cache, Inbox, TryBlock};
 use zeta_scheduler::{JobHeader, JobRef, JobVTable, LocalSubmit, ResumeInfo, RunRight, Scheduler};
 
-use crate::actor::{Actor, StopReason};
+use crate::actor::{Actor, PanicMessage, StopReason};
 use crate::context::Context;
+use crate::identity::ActorId;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
 
 /// A shared memory resource, as the engine keeps it.
@@ -236,6 +238,8 @@ pub(crate) struct Cell<A: Actor> {
     pub(crate) inbox: Inbox<'static, Mail<A::Message>>,
     pub(crate) killed: AtomicBool,
     pub(crate) handled: AtomicU64,
+    /// Given at spawn, never changed.
+    pub(crate) id: ActorId,
     weak: AtomicUsize,
     pub(crate) home: ManuallyDrop<Home>,
     pub(crate) scheduler: ManuallyDrop<Arc<dyn Scheduler>>,
@@ -296,6 +300,7 @@ pub(crate) fn spawn_cell<A: Actor>(
             inbox: Inbox::new(),
             killed: AtomicBool::new(false),
             handled: AtomicU64::new(0),
+            id: ActorId::next(),
             weak: AtomicUsize::new(1),
             home: ManuallyDrop::new(Home::new(resource)),
             local_submit,
@@ -717,11 +722,12 @@ unsafe fn orphaned<A: Actor>(header: NonNull<JobHeader>) -> bool {
 /// # Safety
 ///
 /// `header` is a live `Cell<A>`'s whose `resume` panicked; the job is complete.
-unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, _payload: &(dyn core::any::Any + Send)) {
+unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, payload: &(dyn core::any::Any + Send)) {
     // SAFETY: as in `resume`.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    let reason = StopReason::Panicked(PanicMessage::from_payload(payload));
     // SAFETY: the job is complete and the panicking run is over: nobody else resumes it.
-    discard(unsafe { cell.core() }.finish(cell, StopReason::Panicked));
+    discard(unsafe { cell.core() }.finish(cell, reason));
 }
 
 /// # Safety

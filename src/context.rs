@@ -12,6 +12,7 @@ use crate::actor::Actor;
 use crate::address::Address;
 use crate::cell::{Cell, SharedResource};
 use crate::error::SpawnError;
+use crate::identity::ActorId;
 use crate::system::{spawn_shared, IntoSharedResource};
 
 /// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
@@ -56,6 +57,12 @@ impl<'a, A: Actor> Context<'a, A> {
     #[inline]
     pub fn address(&self) -> &Address<A> {
         &self.myself
+    }
+
+    /// The actor's id (as [`Address::id`]).
+    #[inline]
+    pub fn id(&self) -> ActorId {
+        self.cell.id
     }
 
     /// The scheduler the actor runs on.
@@ -208,6 +215,7 @@ impl<'a, A: Actor> Context<'a, A> {
 impl<A: Actor> fmt::Debug for Context<'_, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
+            .field("id", &format_args!("{}", self.cell.id))
             .field("stop", &self.stop)
             .finish_non_exhaustive()
     }

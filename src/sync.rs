@@ -31,3 +31,23 @@ loom::thread_local! {
     /// As above; loom's `thread_local!` has no `const` form.
     pub(crate) static IN_ACTOR: core::cell::Cell<bool> = core::cell::Cell::new(false);
 }
+
+/// The next id block's first id: ids are not part of any protocol a model checks, so
+/// the counter is a plain `std` atomic in every build (loom's cannot be a `static`).
+/// Relaxed: only uniqueness matters, which the read-modify-write gives.
+pub(crate) fn next_id_block(size: u64) -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(size, std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(not(zeta_loom))]
+std::thread_local! {
+    /// This thread's block of actor ids: the next one and the block's end.
+    pub(crate) static ID_BLOCK: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) };
+}
+
+#[cfg(zeta_loom)]
+loom::thread_local! {
+    /// As above.
+    pub(crate) static ID_BLOCK: core::cell::Cell<(u64, u64)> = core::cell::Cell::new((0, 0));
+}

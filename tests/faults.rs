@@ -59,7 +59,7 @@ fn silence_deliberate_panics() {
                 .downcast_ref::<&str>()
                 .copied()
                 .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if text.is_some_and(|text| text.contains(MARKER)) {
+            if text.is_some_and(|text| text.starts_with(MARKER)) {
                 return;
             }
             previous(info);
@@ -396,10 +396,14 @@ fn panicking_stream(seed: u64, max_throughput: usize) {
                 }
             }
             Some(p) => {
-                assert_eq!(
-                    reason,
-                    StopReason::Panicked,
-                    "{run}: poisoned actor {index}"
+                // The poisoned one was a plain message or a request: its panic says which.
+                let said = [
+                    StopReason::Panicked(format!("{MARKER}: actor {index} message {p}").into()),
+                    StopReason::Panicked(format!("{MARKER}: actor {index} request {p}").into()),
+                ];
+                assert!(
+                    said.contains(&reason),
+                    "{run}: poisoned actor {index}: {reason:?}"
                 );
                 assert_eq!(
                     seen,
@@ -500,15 +504,17 @@ struct Plan {
 }
 
 impl Plan {
-    /// What `on_stop` must see.
-    fn reason(self) -> StopReason {
+    /// What `on_stop` of actor `index` must see: the panic's own message too.
+    fn reason(self, index: usize) -> StopReason {
         if self.start_panics {
-            return StopReason::Panicked;
+            return StopReason::Panicked(format!("{MARKER}: on_start of actor {index}").into());
         }
         match self.ending {
             Ending::Stop => StopReason::Stopped,
             Ending::Kill => StopReason::Killed,
-            Ending::HandlerPanic => StopReason::Panicked,
+            Ending::HandlerPanic => {
+                StopReason::Panicked(format!("{MARKER}: handler of actor {index}").into())
+            }
             Ending::Dropped => StopReason::Dropped,
             Ending::SchedulerStopped => StopReason::SchedulerStopped,
         }
@@ -559,7 +565,7 @@ impl Actor for Hooked {
     }
 
     fn on_stop(&mut self, reason: StopReason) {
-        self.reasons.lock().unwrap()[self.index].push(reason);
+        self.reasons.lock().unwrap()[self.index].push(reason.clone());
         if self.plan.stop_panics {
             panic!("{MARKER}: on_stop of actor {} ({reason:?})", self.index);
         }
@@ -759,7 +765,7 @@ fn hooks_on_a_sharing_scheduler(each: usize) {
         let what = format!("actor {index} ({plan:?})");
         assert_eq!(
             reasons.lock().unwrap()[index],
-            [plan.reason()],
+            [plan.reason(index)],
             "{what}: on_stop once"
         );
         if plan.start_panics {
@@ -858,7 +864,7 @@ fn hooks_at_scheduler_stop(each: usize) {
         let what = format!("actor {index} ({plan:?})");
         assert_eq!(
             reasons.lock().unwrap()[index],
-            [plan.reason()],
+            [plan.reason(index)],
             "{what}: on_stop once"
         );
         let expected = if plan.start_panics {

@@ -295,7 +295,7 @@ fn a_panicking_payload_drop_leaks_nothing_and_on_stop_runs() {
             End::CtxStop => StopReason::Stopped,
             End::Kill => StopReason::Killed,
             End::SchedulerStop => StopReason::SchedulerStopped,
-            End::HandlerPanic => StopReason::Panicked,
+            End::HandlerPanic => StopReason::Panicked("a handler panics on purpose".into()),
         };
         assert_eq!(*stops.lock().unwrap(), [expected], "{case}: on_stop once");
         assert_eq!(memory.live_blocks(), 0, "{case}: every block back");

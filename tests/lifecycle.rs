@@ -259,7 +259,7 @@ fn run_case<S: Scheduler + 'static>(
         Ending::Normal => StopReason::Dropped,
         Ending::StopWithQueue => StopReason::Stopped,
         Ending::Kill => StopReason::Killed,
-        Ending::Panic => StopReason::Panicked,
+        Ending::Panic => StopReason::Panicked("handler panics on purpose".into()),
     };
     if ending == Ending::Kill && !threaded {
         // Killed before its first run: it never started, so no hooks ran.

@@ -325,7 +325,9 @@ fn forwarding_run<R: MemoryResource + Send + Sync + 'static>(
     let reports = ledger.reports.lock().unwrap().clone();
     let mut total_hops = 0;
     for (index, report) in reports.iter().enumerate() {
-        let (hops, reason) = report.unwrap_or_else(|| panic!("{run}: actor {index} never stopped"));
+        let (hops, reason) = report
+            .clone()
+            .unwrap_or_else(|| panic!("{run}: actor {index} never stopped"));
         assert_eq!(reason, StopReason::Stopped, "{run}: actor {index}");
         assert_eq!(
             hops, want.hops[index],
