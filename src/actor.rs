@@ -155,8 +155,8 @@ impl fmt::Display for StopReason {
 ///
 /// Taking it from the payload allocates only for a formatted message (a `String`
 /// payload, whose text is copied into a shared `Arc<str>`); a literal's `&'static str`
-/// is kept as it is. A failure path may allocate; the notices that carry the message
-/// (`on_stop`, the future of [`Address::stopped`](crate::Address::stopped)) share it.
+/// is kept as it is. A failure path may allocate; every notice of the stop (`on_stop`
+/// and those built on it) shares the one message.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PanicMessage(Text);
 
