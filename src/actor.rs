@@ -5,6 +5,7 @@ use core::fmt;
 use std::sync::Arc;
 
 use crate::context::Context;
+use crate::supervision::Down;
 
 /// A user struct plus its message type: the unit the engine schedules.
 ///
@@ -69,6 +70,15 @@ pub trait Actor: Send + Sized + 'static {
     /// [`Future`](crate::Future) the actor polls).
     fn on_wake(&mut self, ctx: &mut Context<'_, Self>) {
         let _ = ctx;
+    }
+
+    /// Runs when an actor this one monitors has ended ([`Address::monitor`],
+    /// [`Context::monitor`]): once per monitor, with who ended and why. The default
+    /// does nothing.
+    ///
+    /// [`Address::monitor`]: crate::Address::monitor
+    fn on_down(&mut self, down: Down, ctx: &mut Context<'_, Self>) {
+        let _ = (down, ctx);
     }
 
     /// Runs once when the actor ends, if [`on_start`](Actor::on_start) ran; the actor is
@@ -177,6 +187,11 @@ impl PanicMessage {
         } else {
             Self(Text::Opaque)
         }
+    }
+
+    /// A message whose text is not known.
+    pub(crate) fn opaque() -> Self {
+        Self(Text::Opaque)
     }
 
     /// The message, if the payload was a string.

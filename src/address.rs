@@ -7,11 +7,13 @@ use std::sync::Arc;
 use zeta_mailbox::{Enqueued as InboxEnqueued, Envelope, Priority, Seal};
 use zeta_scheduler::{JobRef, QueuedJob, Scheduler, Stopped};
 
-use crate::actor::Actor;
+use crate::actor::{Actor, StopReason};
 use crate::cell::{Cell, Mail, Shelter};
 use crate::error::{AskError, ControlError, SendError, Undelivered};
 use crate::future::{Future, Reply};
 use crate::identity::ActorId;
+use crate::supervision::monitor::{self, Monitor};
+use crate::supervision::watch::{Entry, Kind};
 use crate::sync::Ordering;
 
 /// A typed handle to an actor: one word, cheap to clone (a refcount increment),
@@ -75,7 +77,7 @@ impl<A: Actor> Address<A> {
     }
 
     #[inline(always)]
-    fn cell(&self) -> &Cell<A> {
+    pub(crate) fn cell(&self) -> &Cell<A> {
         // SAFETY: an `Address<A>` is only made from a `Cell<A>`'s job (`from_job`).
         unsafe { Cell::from_job(&self.job) }
     }
@@ -279,6 +281,115 @@ impl<A: Actor> Address<A> {
         }
     }
 
+    /// A future of the actor's end: resolves with the [`StopReason`] once the actor
+    /// has ended (its `on_stop` has run and it has been dropped), at once if it has
+    /// already. Wait for it like a request's [`Future`]: block, with a timeout, or
+    /// `.await`. Dropping it early is fine.
+    ///
+    /// One node from the actor's memory resource, allocated now; the actor's end
+    /// allocates nothing to answer it.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError`] with [`Undelivered::OutOfMemory`] when the actor's resource has
+    /// no room for the node.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, Context, StopReason, System};
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), ctx: &mut Context<'_, Self>) {
+    ///         ctx.stop();
+    ///     }
+    /// }
+    ///
+    /// let system = System::sharing(1).unwrap();
+    /// let worker = system.spawn(Worker).unwrap();
+    /// let mut ended = worker.stopped().unwrap();
+    /// worker.send(()).unwrap();
+    /// assert_eq!(ended.wait_timeout(Duration::from_secs(5)), Ok(StopReason::Stopped));
+    /// // Asked after the end: resolved at once.
+    /// assert_eq!(worker.stopped().unwrap().wait(), Ok(StopReason::Stopped));
+    /// ```
+    ///
+    /// [`StopReason`]: crate::StopReason
+    pub fn stopped(&self) -> Result<Future<StopReason>, ControlError> {
+        // SAFETY: the job is a `Cell<A>`'s. The `'static` is what the weak count makes
+        // true, as for `ask`: the node holds a weak reference on the cell while it lives.
+        let resource: &'static Shelter<A> = unsafe { Shelter::from_job(&self.job) };
+        let (entry, pending) = Envelope::new_request_in(resource, Priority::Normal, |reply| {
+            Entry::new(Kind::Stopped(Some(reply)))
+        })
+        .map_err(|_| ControlError::new(Undelivered::OutOfMemory))?;
+        let cell = self.cell();
+        cell.watch
+            .add(&*cell.home, entry)
+            .map_err(|_| ControlError::new(Undelivered::OutOfMemory))?;
+        Ok(Future::new(pending))
+    }
+
+    /// Makes this actor monitor `target`: when `target` ends, this actor's
+    /// [`Actor::on_down`] runs once with a [`Down`] saying who and why (at once if it
+    /// has ended already), unless the [`Monitor`] is taken back first.
+    ///
+    /// Two nodes, allocated now: one from `target`'s memory, one from this actor's; the
+    /// end of `target` allocates nothing to deliver the `Down`. The monitor keeps this
+    /// actor alive (as an address would) until its `Down` is delivered or it is taken
+    /// back. Inside a handler, [`Context::monitor`](crate::Context::monitor) does the
+    /// same for the running actor.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError`] with [`Undelivered::OutOfMemory`] when either resource has no
+    /// room for its node.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use zeta::{Actor, Context, Down, StopReason, System};
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, n: u32, _ctx: &mut Context<'_, Self>) {
+    ///         assert!(n != 13, "unlucky");
+    ///     }
+    /// }
+    ///
+    /// struct Watcher(mpsc::Sender<Down>);
+    /// impl Actor for Watcher {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    ///     fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+    ///         self.0.send(down).unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let (tx, downs) = mpsc::channel();
+    /// let watcher = system.spawn(Watcher(tx)).unwrap();
+    /// let worker = system.spawn(Worker).unwrap();
+    /// let _monitor = watcher.monitor(&worker).unwrap();
+    /// worker.send(13).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// let down = downs.try_recv().unwrap();
+    /// assert_eq!(down.id, worker.id());
+    /// assert_eq!(down.reason, StopReason::Panicked("unlucky".into()));
+    /// assert!(downs.try_recv().is_err()); // once
+    /// ```
+    ///
+    /// [`Down`]: crate::Down
+    /// [`Monitor`]: crate::Monitor
+    pub fn monitor<T: Actor>(&self, target: &Address<T>) -> Result<Monitor, ControlError> {
+        monitor::monitor(self, target)
+    }
+
     /// Stops the actor gracefully: every message queued before this call is handled,
     /// then [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
     /// From this call on the actor accepts nothing: later sends return their message in
@@ -388,7 +499,7 @@ impl<A: Actor> Address<A> {
     }
 
     #[inline(always)]
-    fn push(
+    pub(crate) fn push(
         &self,
         envelope: Envelope<'static, Mail<A::Message>>,
     ) -> Result<(), (Mail<A::Message>, Undelivered)> {

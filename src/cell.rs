@@ -10,13 +10,16 @@
 //! | inbox: Inbox<Mail<A::Message>>|  the lock-free LIFO every sender pushes onto
 //! | killed: AtomicBool            |  kill requested: checked before every message
 //! | handled: AtomicU64            |  messages handled (one writer, the runner)
-//! | id: ActorId                   |  given at spawn
 //! | weak: AtomicUsize             |  request nodes + 1 (see below)
 //! | home: Home                    |  the memory resource (cell and message nodes)
 //! | scheduler: Arc<dyn Scheduler> |  where senders schedule the actor
 //! | local_submit                  |  its fast path from its own jobs, if it has one
 //! | core: UnsafeCell<Core<A>>     |  the actor, its FIFO caches, `started`:
-//! +-------------------------------+  touched only by whoever holds the run right
+//! |                               |  touched only by whoever holds the run right
+//! | watch: WatchWord              |  who is told when the actor ends (a list
+//! |                               |  allocated at the first watch)
+//! | id: ActorId                   |  given at spawn
+//! +-------------------------------+
 //! ```
 //!
 //! # Who may touch `core`: the run right
@@ -138,6 +141,8 @@ use zeta_scheduler::{JobHeader, JobRef, JobVTable, LocalSubmit, ResumeInfo, RunR
 use crate::actor::{Actor, PanicMessage, StopReason};
 use crate::context::Context;
 use crate::identity::ActorId;
+use crate::supervision::monitor::Notice;
+use crate::supervision::watch::WatchWord;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
 
 /// A shared memory resource, as the engine keeps it.
@@ -151,6 +156,8 @@ pub(crate) enum Mail<M> {
     User(M),
     /// A waker from `Context::waker` was woken.
     Wake,
+    /// An actor this one monitors has ended (`supervision::monitor`).
+    Down(Notice),
 }
 
 impl<M> Mail<M> {
@@ -238,8 +245,6 @@ pub(crate) struct Cell<A: Actor> {
     pub(crate) inbox: Inbox<'static, Mail<A::Message>>,
     pub(crate) killed: AtomicBool,
     pub(crate) handled: AtomicU64,
-    /// Given at spawn, never changed.
-    pub(crate) id: ActorId,
     weak: AtomicUsize,
     pub(crate) home: ManuallyDrop<Home>,
     pub(crate) scheduler: ManuallyDrop<Arc<dyn Scheduler>>,
@@ -249,6 +254,11 @@ pub(crate) struct Cell<A: Actor> {
     /// long as the cell lives: the `'static` is never handed out.
     pub(crate) local_submit: Option<LocalSubmit<'static>>,
     core: core::cell::UnsafeCell<Core<A>>,
+    /// Who is told when the actor ends (`supervision::watch`): one word, touched only
+    /// when watching starts and when the actor ends.
+    pub(crate) watch: WatchWord,
+    /// Given at spawn, never changed.
+    pub(crate) id: ActorId,
 }
 
 // SAFETY: what threads share in a cell is atomic (the header's state word with its
@@ -300,7 +310,6 @@ pub(crate) fn spawn_cell<A: Actor>(
             inbox: Inbox::new(),
             killed: AtomicBool::new(false),
             handled: AtomicU64::new(0),
-            id: ActorId::next(),
             weak: AtomicUsize::new(1),
             home: ManuallyDrop::new(Home::new(resource)),
             local_submit,
@@ -310,6 +319,8 @@ pub(crate) fn spawn_cell<A: Actor>(
                 cache: Cache::new(),
                 started: false,
             }),
+            watch: WatchWord::new(),
+            id: ActorId::next(),
         })
     };
     // SAFETY: (1) a live header made with `JobHeader::new` at the start of a `Cell<A>`,
@@ -564,6 +575,7 @@ impl<A: Actor> Core<A> {
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 Mail::Wake => actor.on_wake(&mut ctx),
+                Mail::Down(notice) => on_down(actor, notice, &mut ctx),
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
@@ -622,13 +634,24 @@ impl<A: Actor> Core<A> {
         }
         if let Some(mut actor) = actor {
             if self.started {
-                let stopped = catch_unwind(AssertUnwindSafe(|| actor.on_stop(reason)));
+                let hook_reason = reason.clone();
+                let stopped = catch_unwind(AssertUnwindSafe(|| actor.on_stop(hook_reason)));
                 keep_first(&mut first, stopped.err());
             }
             keep_first(&mut first, drop_caught(actor));
         }
+        // Last: a watcher told of the end finds everything of the actor done. Never
+        // unwinds; a second `finish` finds the list closed.
+        cell.watch.close(&*cell.home, &reason);
         first
     }
+}
+
+/// A monitored actor ended: out of the dispatch loop, which stays as small as it was.
+#[cold]
+#[inline(never)]
+fn on_down<A: Actor>(actor: &mut A, notice: Notice, ctx: &mut Context<'_, A>) {
+    actor.on_down(notice.into_down(), ctx);
 }
 
 /// A caught panic's payload.
@@ -749,6 +772,8 @@ unsafe fn destroy<A: Actor>(header: NonNull<JobHeader>) {
     unsafe {
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).inbox));
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).core));
+        // Closed by `finish` above, so it holds no entry; nobody can add one any more.
+        (*cell.as_ptr()).watch.free(&*(*cell.as_ptr()).home);
     }
     // SAFETY: the strong side's weak reference, given up once.
     unsafe { release_weak::<A>(cell) };

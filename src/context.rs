@@ -11,8 +11,9 @@ use zeta_scheduler::{JobHeader, JobRef, Scheduler};
 use crate::actor::Actor;
 use crate::address::Address;
 use crate::cell::{Cell, SharedResource};
-use crate::error::SpawnError;
+use crate::error::{ControlError, SpawnError};
 use crate::identity::ActorId;
+use crate::supervision::Monitor;
 use crate::system::{spawn_shared, IntoSharedResource};
 
 /// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
@@ -63,6 +64,15 @@ impl<'a, A: Actor> Context<'a, A> {
     #[inline]
     pub fn id(&self) -> ActorId {
         self.cell.id
+    }
+
+    /// Makes the running actor monitor `target`: see [`Address::monitor`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`Address::monitor`].
+    pub fn monitor<T: Actor>(&self, target: &Address<T>) -> Result<Monitor, ControlError> {
+        self.myself.monitor(target)
     }
 
     /// The scheduler the actor runs on.

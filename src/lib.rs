@@ -73,6 +73,7 @@ mod error;
 mod future;
 mod identity;
 mod router;
+mod supervision;
 mod sync;
 mod system;
 mod waker;
@@ -89,6 +90,7 @@ pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnErr
 pub use crate::future::{Future, Reply, WaitStrategy};
 pub use crate::identity::ActorId;
 pub use crate::router::{Balancer, Broadcast, NoMembers, Recipient, Strategy};
+pub use crate::supervision::{Down, Monitor};
 pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, System};
 pub use zeta_mailbox::Priority;
 pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};

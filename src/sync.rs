@@ -1,7 +1,7 @@
 //! The one place where the `zeta` crate switches between `std` and `loom`.
 //!
-//! The actor cell's own atomics (`killed`, `handled`, the weak count) and
-//! the routers' counters come from here: under `--cfg zeta_loom` they are loom's
+//! The actor cell's own atomics (`killed`, `handled`, the weak count, the watch list)
+//! and the routers' counters come from here: under `--cfg zeta_loom` they are loom's
 //! instrumented types, so the models in `loom-tests/` see every access (the lower
 //! crates' atomics, in the job header, the inbox and the request slot, are switched by
 //! their own `sync` modules); otherwise the standard ones.
@@ -14,10 +14,39 @@
 //! each model thread its own.
 
 #[cfg(not(zeta_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(zeta_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(zeta_loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `std::cell::UnsafeCell` with loom's closure-based access API, so that both builds
+/// read the same (the watch list's stop reason is the one user).
+#[cfg(not(zeta_loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(zeta_loom))]
+impl<T> UnsafeCell<T> {
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with an exclusive raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
 
 #[cfg(not(zeta_loom))]
 std::thread_local! {

@@ -7,7 +7,11 @@
 //!   (the overflow goes to the scheduler's injector), on a `SharingScheduler` (1 and 2
 //!   workers): an actor broadcasting to 1,000 actors from its handler, and an actor
 //!   spawning, messaging and stopping 1,000 actors from its handler (Savina's fjcreate,
-//!   spawning from inside an actor).
+//!   spawning from inside an actor);
+//! - when watched actors end: 64 actors, each monitored by another actor and awaited
+//!   through `Address::stopped`, stopped or killed on a `ManualScheduler`: each `Down`
+//!   delivered and handled, each future answered (the monitors and futures are made
+//!   outside the measured region: watching allocates, from the pool).
 //!
 //! Messages, request nodes and wake-up nodes come from the actors' `PoolResource`; the
 //! global allocator must see nothing once the pool has its chunks and every thread has
@@ -455,6 +459,84 @@ fn spawn_and_stop_on_sharing(workers: usize) -> (u64, usize) {
     (count - chunks as u64, chunks)
 }
 
+/// Counts the `Down`s it is told of.
+struct DownCounter {
+    downs: u64,
+}
+
+impl Actor for DownCounter {
+    type Message = Reply<u64>;
+
+    fn handle(&mut self, reply: Reply<u64>, _ctx: &mut Context<'_, Self>) {
+        let _ = reply.send(self.downs);
+    }
+
+    fn on_down(&mut self, down: zeta::Down, _ctx: &mut Context<'_, Self>) {
+        assert!(matches!(
+            down.reason,
+            StopReason::Stopped | StopReason::Killed
+        ));
+        self.downs += 1;
+    }
+}
+
+/// Watched actors ending (stopped and killed, on a `ManualScheduler`): measured from
+/// the stops to the last `Down` handled and every `stopped()` future answered. The
+/// monitors and futures are made before the measured region (watching allocates, from
+/// the pool; the end must not allocate at all). Returns the global allocations of the
+/// measured region, over every run.
+fn downs_on_manual() -> u64 {
+    const TARGETS: usize = 64;
+    let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let watcher = system.spawn(DownCounter { downs: 0 }).unwrap();
+    let mut targets = Vec::with_capacity(TARGETS);
+    let mut monitors = Vec::with_capacity(TARGETS);
+    let mut futures = Vec::with_capacity(TARGETS);
+    let mut total = 0;
+    let mut count = 0;
+    for run in 0..FAN_RUNS + 1 {
+        for _ in 0..TARGETS {
+            let target = system
+                .spawn(Listener {
+                    ticks: Arc::new(AtomicU64::new(0)),
+                })
+                .unwrap();
+            target.send(()).unwrap();
+            monitors.push(watcher.monitor(&target).unwrap());
+            futures.push(target.stopped().unwrap());
+            targets.push(target);
+        }
+        scheduler.run_until_idle().unwrap();
+        let before = allocations();
+        for (index, target) in targets.iter().enumerate() {
+            if index % 2 == 0 {
+                target.stop().unwrap();
+            } else {
+                target.kill().unwrap();
+            }
+        }
+        scheduler.run_until_idle().unwrap();
+        for future in &mut futures {
+            assert!(future.try_take().is_some_and(|reason| reason.is_ok()));
+        }
+        if run > 0 {
+            // The first run is the warm-up: the pool takes its chunks.
+            count += allocations() - before;
+        }
+        total += TARGETS as u64;
+        let mut downs = watcher.ask(|reply| reply).unwrap();
+        scheduler.run_until_idle().unwrap();
+        assert_eq!(downs.try_take(), Some(Ok(total)));
+        targets.clear();
+        monitors.clear();
+        futures.clear();
+    }
+    drop(watcher);
+    drop(system);
+    count
+}
+
 #[test]
 fn zero_global_allocations_in_steady_state() {
     let per_message = [
@@ -465,6 +547,7 @@ fn zero_global_allocations_in_steady_state() {
         ("manual, send", on_manual(false)),
         ("manual, ask + reply", on_manual(true)),
     ];
+    let downs = downs_on_manual();
     let many_ready = [
         (
             "sharing, 1 worker, broadcast to 1,000",
@@ -498,6 +581,11 @@ fn zero_global_allocations_in_steady_state() {
             "{path}: {count} global allocations over {FAN_RUNS} runs, besides {chunks} pool chunk(s)"
         );
     }
+    println!("manual, 64 watched actors stopped or killed: {downs} global allocations over {FAN_RUNS} runs");
+    assert_eq!(
+        downs, 0,
+        "watched actors ending, Down and stopped() delivered"
+    );
     for (path, count) in per_message
         .into_iter()
         .chain(many_ready.map(|(path, (count, _))| (path, count)))

@@ -920,3 +920,63 @@ fn outside_schedule_racing_unblocking_push() {
         model.assert_ended_dropped(3);
     });
 }
+
+/// Watching an actor races its end (`Address::stopped` and the watch list): one thread
+/// registers a future, drops it, and registers another, whose push sweeps the list
+/// (under loom a sweep runs at every push past the first: the dropped future's entry is
+/// taken out, the kept one put back), while another thread stops the actor and runs it,
+/// which closes the list and fires what it holds.
+///
+/// Whatever the order (the push before the close, the sweep holding the kept entry
+/// while the list closes, the push after the close), the kept future is answered
+/// exactly once, with `Stopped`; the dropped one's entry is freed; the reason a late
+/// party reads is the one the ender wrote (the watch list's loom cell); every block
+/// goes back.
+///
+/// Breaking it on purpose: with the close's swap `Release` instead of `AcqRel`, or the
+/// sweeper re-pushing onto a closed list instead of firing what it holds, this fails.
+#[test]
+fn watching_races_the_end() {
+    explore("watching_races_the_end", || {
+        let (model, sink) = SinkModel::new();
+        // Started and idle.
+        sink.send(Counted::new(&model.counts))
+            .unwrap_or_else(|_| panic!("alive"));
+        model.fifo.drain();
+
+        let watcher = {
+            let (sink, points) = (sink.clone(), model.points.clone());
+            thread::spawn(move || {
+                let dropped = sink.stopped().expect("memory for the entry");
+                drop(dropped);
+                points.point();
+                sink.stopped().expect("memory for the entry")
+            })
+        };
+        let stopper = {
+            let (sink, fifo, points) = (sink.clone(), model.fifo.clone(), model.points.clone());
+            thread::spawn(move || {
+                points.point();
+                sink.stop().expect("alive");
+                fifo.drain();
+            })
+        };
+        let mut kept = watcher.join().expect("watcher panicked");
+        stopper.join().expect("stopper panicked");
+        assert_eq!(model.fifo.drain(), 0, "nothing left to run after the joins");
+        assert_eq!(kept.try_take(), Some(Ok(StopReason::Stopped)), "told once");
+        assert!(matches!(kept.try_take(), Some(Err(_))), "and only once");
+        drop(kept);
+        drop(sink);
+        assert_eq!(model.fifo.stop().expect("stop").cancelled, 0);
+        assert_eq!(model.counts.assert_balanced(), 1);
+        // SAFETY: every thread that ran, dropped or freed the actor was joined.
+        let seen = unsafe { model.tally.seen() };
+        assert_eq!(seen.stops, [StopReason::Stopped], "the actor ends once");
+        assert_eq!(
+            model.memory.live_blocks(),
+            0,
+            "the cell and every node went back"
+        );
+    });
+}

@@ -260,9 +260,11 @@ impl<'r, M> Envelope<'r, M> {
         }
     }
 
-    /// Gives up ownership of the node without dropping it.
+    /// Gives up ownership of the node without dropping it, for an intrusive structure
+    /// of the caller's that holds envelopes (the inbox holds them this way). Take it
+    /// back with [`from_raw`](Envelope::from_raw), or it leaks.
     #[inline]
-    pub(crate) fn into_raw(self) -> NonNull<Header> {
+    pub fn into_raw(self) -> NonNull<Header> {
         let node = self.node;
         core::mem::forget(self);
         node
@@ -276,7 +278,7 @@ impl<'r, M> Envelope<'r, M> {
     /// built node whose payload is an `M` at the offset of `Node<M>`'s), and is not owned
     /// by anything else.
     #[inline]
-    pub(crate) unsafe fn from_raw(node: NonNull<Header>) -> Self {
+    pub unsafe fn from_raw(node: NonNull<Header>) -> Self {
         Self {
             node,
             _owns: PhantomData,

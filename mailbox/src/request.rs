@@ -46,6 +46,19 @@
 //! (`request::loom`) check the races: reply racing cancel, reply racing the node's
 //! release, drops in every order, and the two ways of waiting below.
 //!
+//! ## Deciding a race: [`Reply::send_unless_cancelled`] and [`Pending::cancel_unanswered`]
+//!
+//! `send` checks `CANCELLED` with a load before writing, so a cancel that lands between
+//! the check and the `fetch_or(VALUE)` leaves both sides believing they came first. A
+//! caller that must know (a monitor's notice against its `demonitor`) uses the decided
+//! pair instead: the replier writes the value and `fetch_or(VALUE)`s, the asker
+//! `fetch_or(CANCELLED)`s, and each reads the other's bit in the `prev` its own
+//! read-modify-write returned. The two are ordered in the word's modification order,
+//! so exactly one finds the other's bit clear. A value written into a cancelled slot is
+//! dropped by the node's last holder, as one never taken is. [`Pending::detach`] gives
+//! up the asker's reference without cancelling (the reply is sent and dropped unread).
+//! Model 8 (`request::loom`) checks it.
+//!
 //! ## Waiting with a waker: [`Pending::poll_take`]
 //!
 //! The slot has one waker cell. **The waker is written only by the `Pending` while
@@ -414,6 +427,52 @@ impl<T> Reply<'_, T> {
         Ok(())
     }
 
+    /// Answers the request unless the asker has cancelled, deciding the race with a
+    /// cancel by one read-modify-write of the slot's word: `true` if the value was in
+    /// the slot before any cancel, and then [`Pending::cancel_unanswered`] returns
+    /// `false`; `false` if the asker cancelled first (the value is dropped with the
+    /// node), and then it returns `true`. Exactly one side learns that it came first.
+    ///
+    /// [`send`](Reply::send) can answer `Ok` to a cancel that lands between its check
+    /// and its write; this one cannot.
+    ///
+    /// # Panics
+    ///
+    /// If the asker's waker panics when woken; the reply is sent all the same.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta_arena::PoolResource;
+    /// use zeta_mailbox::{Envelope, Priority};
+    ///
+    /// let pool = PoolResource::new();
+    /// let (message, pending) = Envelope::new_request_in(&pool, Priority::Normal, |reply| reply).unwrap();
+    /// assert!(pending.cancel_unanswered()); // first
+    /// assert!(!message.into_payload().send_unless_cancelled(7u32)); // too late
+    /// ```
+    pub fn send_unless_cancelled(self, value: T) -> bool {
+        let this = ManuallyDrop::new(self);
+        // The Reply's reference, given up when `share` goes, on every path below.
+        let share = Share {
+            node: this.node,
+            slot: this.slot,
+        };
+        // SAFETY: `share` holds the Reply's reference: the node is live until it goes.
+        let slot = unsafe { share.slot.as_ref() };
+        // SAFETY: only the Reply writes the value, once, before VALUE is set; nobody
+        // reads it before seeing VALUE (a cancelled slot's value is dropped by the
+        // node's last holder, who acquired every holder's release).
+        slot.value.with_mut(|cell| unsafe { (*cell).write(value) });
+        // Release: publishes the value, as in `send`. Which of this and the Pending's
+        // `fetch_or(CANCELLED)` is first in the word's modification order decides.
+        let prev = slot.state.fetch_or(VALUE, Ordering::Release);
+        // SAFETY: we completed with the Release above, which returned `prev`; `share`
+        // keeps our reference until `notify` returns or unwinds.
+        unsafe { notify(share.slot, prev) };
+        prev & CANCELLED == 0
+    }
+
     /// Whether the asker has gone: a handler may skip expensive work.
     pub fn is_cancelled(&self) -> bool {
         self.slot().state.load(Ordering::Relaxed) & CANCELLED != 0
@@ -709,6 +768,28 @@ impl<T> Pending<'_, T> {
     /// Cancels the request (the same as dropping it).
     pub fn cancel(self) {
         drop(self);
+    }
+
+    /// Gives up the asker's side without cancelling: the replier still answers (its
+    /// [`Reply::is_cancelled`] stays false), and the answer is dropped with the node,
+    /// unread. For a request kept for its side effect, not its answer.
+    pub fn detach(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the Pending's reference is given up once, here (Drop will not run).
+        unsafe { release(this.node, this.slot) };
+    }
+
+    /// Cancels the request, and tells whether that came before any answer: `false` if
+    /// a value was already in the slot (it is dropped with the node). Paired with
+    /// [`Reply::send_unless_cancelled`], exactly one side learns that it came first.
+    pub fn cancel_unanswered(self) -> bool {
+        let this = ManuallyDrop::new(self);
+        // Release: pairs with the Reply's Acquire check in `send`; the read-modify-write
+        // is ordered with the Reply's `fetch_or(VALUE)` in the word's modification order.
+        let prev = this.slot().state.fetch_or(CANCELLED, Ordering::Release);
+        // SAFETY: the Pending's reference is given up once, here (Drop will not run).
+        unsafe { release(this.node, this.slot) };
+        prev & VALUE == 0
     }
 }
 

@@ -675,3 +675,45 @@ fn wait_races_send() {
 fn wait_races_reply_dropped() {
     wait_races_reply(counting!(), false);
 }
+
+/// Model 8: the decided race. The handler (thread A) answers with
+/// `Reply::send_unless_cancelled` while the asker (thread B) takes the request back
+/// with `Pending::cancel_unanswered`: exactly one of the two learns that it came first
+/// (a monitor's `Down` against its `demonitor`), and the value is dropped once (with
+/// the node, since nobody takes it), the node freed once.
+///
+/// Breaking it on purpose: with `send_unless_cancelled` deciding by a load of the word
+/// before its `fetch_or` (as `send` checks), both sides can win.
+#[test]
+fn decided_send_races_decided_cancel() {
+    let resource: &'static Resource = counting!();
+    ::loom::model(move || {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let sched = Interleave::new();
+        let (envelope, mut asker) = ask(resource);
+        let pending = asker.0.take().expect("fresh");
+        let handler = {
+            let (drops, sched) = (Arc::clone(&drops), sched.clone());
+            thread::spawn(move || {
+                sched.point();
+                let reply = envelope.into_payload().into_reply();
+                sched.point();
+                reply.send_unless_cancelled(Value::new(&drops))
+            })
+        };
+        let canceller = {
+            let sched = sched.clone();
+            thread::spawn(move || {
+                sched.point();
+                pending.cancel_unanswered()
+            })
+        };
+        let sent_first = handler.join().expect("handler panicked");
+        let cancelled_first = canceller.join().expect("canceller panicked");
+        assert!(
+            sent_first != cancelled_first,
+            "exactly one side is first (sent first: {sent_first}, cancelled first: {cancelled_first})"
+        );
+        settled(resource, &drops, 1);
+    });
+}
