@@ -5,6 +5,7 @@ use core::fmt;
 use std::sync::Arc;
 
 use crate::context::Context;
+use crate::identity::ActorId;
 use crate::supervision::Down;
 
 /// A user struct plus its message type: the unit the engine schedules.
@@ -73,8 +74,12 @@ pub trait Actor: Send + Sized + 'static {
     }
 
     /// Runs when an actor this one monitors has ended ([`Address::monitor`],
-    /// [`Context::monitor`]): once per monitor, with who ended and why. The default
-    /// does nothing.
+    /// [`Context::monitor`]): once per monitor, with who ended and why. Also for a
+    /// linked actor's end ([`Address::link`]), unless that end was a failure and this
+    /// actor does not trap exits: then this actor stops, with [`StopReason::Linked`],
+    /// instead. The default does nothing.
+    ///
+    /// [`Address::link`]: crate::Address::link
     ///
     /// [`Address::monitor`]: crate::Address::monitor
     fn on_down(&mut self, down: Down, ctx: &mut Context<'_, Self>) {
@@ -138,13 +143,18 @@ pub enum StopReason {
     SchedulerStopped,
     /// Every [`Address`](crate::Address) and pending request is gone while it was idle.
     Dropped,
+    /// An actor linked to this one ([`Address::link`](crate::Address::link)) failed
+    /// (panicked, or was itself taken down by a link), and this one does not trap
+    /// exits ([`Context::trap_exits`]).
+    Linked(ActorId),
 }
 
 impl StopReason {
-    /// Whether the actor failed (it panicked), rather than being stopped, killed or
-    /// left.
+    /// Whether the actor failed: it panicked, or a linked actor's failure took it
+    /// down. Not for a stop, a kill (a deliberate end), its scheduler's stop or the
+    /// last address's drop. A failure is what links pass on.
     pub fn is_failure(&self) -> bool {
-        matches!(self, StopReason::Panicked(_))
+        matches!(self, StopReason::Panicked(_) | StopReason::Linked(_))
     }
 }
 
@@ -156,6 +166,7 @@ impl fmt::Display for StopReason {
             StopReason::Panicked(message) => write!(f, "panicked: {message}"),
             StopReason::SchedulerStopped => f.write_str("its scheduler stopped"),
             StopReason::Dropped => f.write_str("every address was dropped"),
+            StopReason::Linked(id) => write!(f, "the linked actor {id} failed"),
         }
     }
 }

@@ -390,6 +390,49 @@ impl<A: Actor> Address<A> {
         monitor::monitor(self, target)
     }
 
+    /// Links this actor and `other`: when either fails (panics, or is itself taken
+    /// down by a link: [`StopReason::is_failure`]), the other stops too, with
+    /// [`StopReason::Linked`], unless it traps exits
+    /// ([`Context::trap_exits`](crate::Context::trap_exits)); then its
+    /// [`Actor::on_down`] gets the [`Down`](crate::Down), as it does for any other end of
+    /// its partner. The failure's notice travels at high priority: the partner stops
+    /// before its queued normal messages.
+    ///
+    /// A link is two monitors, one each way (four nodes, allocated now; an end
+    /// allocates nothing), and lasts until one of the two ends. Each keeps the other
+    /// alive, as an address would.
+    ///
+    /// # Errors
+    ///
+    /// [`ControlError`] with [`Undelivered::OutOfMemory`] when a resource has no room:
+    /// then there is no link.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, StopReason, System};
+    ///
+    /// struct Part;
+    /// impl Actor for Part {
+    ///     type Message = bool;
+    ///     fn handle(&mut self, fail: bool, _ctx: &mut Context<'_, Self>) {
+    ///         assert!(!fail, "a part fails");
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let engine = system.spawn(Part).unwrap();
+    /// let gearbox = system.spawn(Part).unwrap();
+    /// engine.link(&gearbox).unwrap();
+    /// let mut gearbox_ended = gearbox.stopped().unwrap();
+    /// engine.send(true).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(gearbox_ended.try_take(), Some(Ok(StopReason::Linked(engine.id()))));
+    /// ```
+    pub fn link<B: Actor>(&self, other: &Address<B>) -> Result<(), ControlError> {
+        monitor::link(self, other)
+    }
+
     /// Stops the actor gracefully: every message queued before this call is handled,
     /// then [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
     /// From this call on the actor accepts nothing: later sends return their message in

@@ -9,6 +9,7 @@
 //! |                               |  panicked/destroy for this A)
 //! | inbox: Inbox<Mail<A::Message>>|  the lock-free LIFO every sender pushes onto
 //! | killed: AtomicBool            |  kill requested: checked before every message
+//! | trap_exits: AtomicBool        |  a linked actor's failure is a `Down`, not a stop
 //! | handled: AtomicU64            |  messages handled (one writer, the runner)
 //! | weak: AtomicUsize             |  request nodes + 1 (see below)
 //! | home: Home                    |  the memory resource (cell and message nodes)
@@ -244,6 +245,10 @@ pub(crate) struct Cell<A: Actor> {
     header: JobHeader,
     pub(crate) inbox: Inbox<'static, Mail<A::Message>>,
     pub(crate) killed: AtomicBool,
+    /// A linked actor's failure is a `Down` for `on_down`, not a stop
+    /// (`Context::trap_exits`). Written and read by the run-right holder only: an
+    /// atomic for the cell's `Sync`, Relaxed.
+    pub(crate) trap_exits: AtomicBool,
     pub(crate) handled: AtomicU64,
     weak: AtomicUsize,
     pub(crate) home: ManuallyDrop<Home>,
@@ -309,6 +314,7 @@ pub(crate) fn spawn_cell<A: Actor>(
             header: JobHeader::new(&VTableFor::<A>::VTABLE),
             inbox: Inbox::new(),
             killed: AtomicBool::new(false),
+            trap_exits: AtomicBool::new(false),
             handled: AtomicU64::new(0),
             weak: AtomicUsize::new(1),
             home: ManuallyDrop::new(Home::new(resource)),
@@ -575,7 +581,11 @@ impl<A: Actor> Core<A> {
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 Mail::Wake => actor.on_wake(&mut ctx),
-                Mail::Down(notice) => on_down(actor, notice, &mut ctx),
+                Mail::Down(notice) => {
+                    if let Some(reason) = on_down(actor, cell, notice, &mut ctx) {
+                        break Outcome::Stop(reason);
+                    }
+                }
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
@@ -647,11 +657,24 @@ impl<A: Actor> Core<A> {
     }
 }
 
-/// A monitored actor ended: out of the dispatch loop, which stays as small as it was.
+/// A monitored or linked actor ended: out of the dispatch loop, which stays as small as
+/// it was. Returns the reason to stop with when a linked actor's failure takes this one
+/// down.
 #[cold]
 #[inline(never)]
-fn on_down<A: Actor>(actor: &mut A, notice: Notice, ctx: &mut Context<'_, A>) {
-    actor.on_down(notice.into_down(), ctx);
+fn on_down<A: Actor>(
+    actor: &mut A,
+    cell: &Cell<A>,
+    notice: Notice,
+    ctx: &mut Context<'_, A>,
+) -> Option<StopReason> {
+    let (down, link) = notice.into_down();
+    // Relaxed: written by the run-right holder only (`Context::trap_exits`).
+    if link && down.reason.is_failure() && !cell.trap_exits.load(Ordering::Relaxed) {
+        return Some(StopReason::Linked(down.id));
+    }
+    actor.on_down(down, ctx);
+    None
 }
 
 /// A caught panic's payload.

@@ -14,6 +14,7 @@ use crate::cell::{Cell, SharedResource};
 use crate::error::{ControlError, SpawnError};
 use crate::identity::ActorId;
 use crate::supervision::Monitor;
+use crate::sync::Ordering;
 use crate::system::{spawn_shared, IntoSharedResource};
 
 /// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
@@ -73,6 +74,14 @@ impl<'a, A: Actor> Context<'a, A> {
     /// As for [`Address::monitor`].
     pub fn monitor<T: Actor>(&self, target: &Address<T>) -> Result<Monitor, ControlError> {
         self.myself.monitor(target)
+    }
+
+    /// Whether a linked actor's failure ([`Address::link`]) stops this actor (`false`,
+    /// the default) or comes to [`Actor::on_down`] as a `Down` (`true`).
+    pub fn trap_exits(&self, trap: bool) {
+        // Relaxed: read only by the holder of the actor's run right, which is us now,
+        // or a later holder, ordered after us by the handoff of the right.
+        self.cell.trap_exits.store(trap, Ordering::Relaxed);
     }
 
     /// The scheduler the actor runs on.

@@ -442,9 +442,110 @@ fn watching_an_actor_that_ended_unwatched() {
         let monitor = watcher.monitor(&keep).unwrap();
         if end != End::SchedulerStop {
             system.scheduler().run_until_idle().unwrap();
-            assert_eq!(*seen.lock().unwrap(), [Seen::Down(keep.id(), end.reason())], "{end:?}");
+            assert_eq!(
+                *seen.lock().unwrap(),
+                [Seen::Down(keep.id(), end.reason())],
+                "{end:?}"
+            );
         }
         drop((late, monitor, keep, watcher, system));
         assert_eq!(memory.live_blocks(), 0, "{end:?}: every block back");
     }
+}
+
+/// A linked actor that traps exits: what `on_down` saw.
+struct Trapper {
+    trap: bool,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Actor for Trapper {
+    type Message = TargetMsg;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.trap_exits(self.trap);
+    }
+
+    fn handle(&mut self, message: TargetMsg, _ctx: &mut Context<'_, Self>) {
+        if let TargetMsg::Panic = message {
+            panic!("the partner panics on purpose");
+        }
+    }
+
+    fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+        self.seen
+            .lock()
+            .unwrap()
+            .push(Seen::Down(down.id, down.reason));
+    }
+}
+
+/// Links, table-driven: how the first actor ends × whether the partner traps exits.
+/// A failure (a panic, or a link's) takes an untrapping partner down with
+/// `Linked(first)`; anything else, or a trapping partner, gives it a `Down` instead,
+/// and it lives on. Memory back to zero in every case.
+#[test]
+fn links_pass_failures_on_unless_exits_are_trapped() {
+    for end in [End::Stop, End::Kill, End::Panic] {
+        for trap in [false, true] {
+            let case = format!("{end:?}, trap {trap}");
+            let memory = memory();
+            let system = System::new(Arc::new(ManualScheduler::new(64).unwrap()), memory.clone());
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let first = system.spawn(Target).unwrap();
+            let partner = system
+                .spawn(Trapper {
+                    trap,
+                    seen: seen.clone(),
+                })
+                .unwrap();
+            partner.send(TargetMsg::Work).unwrap(); // started: trap set
+            system.scheduler().run_until_idle().unwrap();
+            first.link(&partner).unwrap();
+            let mut partner_ended = partner.stopped().unwrap();
+            let first_id = first.id();
+            end_on_manual(&system, first, end);
+            let taken_down = end == End::Panic && !trap;
+            if taken_down {
+                assert_eq!(
+                    partner_ended.try_take(),
+                    Some(Ok(StopReason::Linked(first_id))),
+                    "{case}"
+                );
+                assert!(seen.lock().unwrap().is_empty(), "{case}");
+            } else {
+                assert_eq!(partner_ended.try_take(), None, "{case}: lives on");
+                assert_eq!(
+                    *seen.lock().unwrap(),
+                    [Seen::Down(first_id, end.reason())],
+                    "{case}"
+                );
+                partner.stop().unwrap();
+                system.scheduler().run_until_idle().unwrap();
+            }
+            drop((partner_ended, partner, system));
+            assert_eq!(memory.live_blocks(), 0, "{case}: every block back");
+        }
+    }
+}
+
+/// A failure runs down a chain of links: a-b-c, a panics, b and c stop with `Linked`.
+#[test]
+fn a_failure_runs_down_a_chain_of_links() {
+    let memory = memory();
+    let system = System::new(Arc::new(ManualScheduler::new(64).unwrap()), memory.clone());
+    let a = system.spawn(Target).unwrap();
+    let b = system.spawn(Target).unwrap();
+    let c = system.spawn(Target).unwrap();
+    a.link(&b).unwrap();
+    b.link(&c).unwrap();
+    let (mut b_ended, mut c_ended) = (b.stopped().unwrap(), c.stopped().unwrap());
+    a.send(TargetMsg::Work).unwrap();
+    a.send(TargetMsg::Panic).unwrap();
+    system.scheduler().run_until_idle().unwrap();
+    assert_eq!(b_ended.try_take(), Some(Ok(StopReason::Linked(a.id()))));
+    assert_eq!(c_ended.try_take(), Some(Ok(StopReason::Linked(b.id()))));
+    assert!(!a.is_alive() && !b.is_alive() && !c.is_alive());
+    drop((a, b, c, b_ended, c_ended, system));
+    assert_eq!(memory.live_blocks(), 0);
 }

@@ -131,6 +131,8 @@ pub(crate) struct MonitorEntry {
     target: ActorId,
     /// Written when fired, read by the watcher.
     reason: Option<StopReason>,
+    /// Half of a link: the target's failure stops the watcher unless it traps exits.
+    link: bool,
     vtable: &'static NoticeVTable,
 }
 
@@ -157,16 +159,19 @@ impl Drop for MonitorEntry {
 pub(crate) struct Notice(Envelope<'static, Entry>);
 
 impl Notice {
-    /// The `Down`, freeing the entry.
-    pub(crate) fn into_down(self) -> Down {
+    /// The `Down`, and whether it is a link's, freeing the entry.
+    pub(crate) fn into_down(self) -> (Down, bool) {
         match self.0.into_payload().kind {
-            Kind::Monitor(mut monitor) => Down {
-                id: monitor.target,
-                reason: monitor
-                    .reason
-                    .take()
-                    .expect("a notice is sent after its reason is written"),
-            },
+            Kind::Monitor(mut monitor) => (
+                Down {
+                    id: monitor.target,
+                    reason: monitor
+                        .reason
+                        .take()
+                        .expect("a notice is sent after its reason is written"),
+                },
+                monitor.link,
+            ),
             Kind::Stopped(_) => unreachable!("only monitor entries are sent as notices"),
         }
     }
@@ -177,13 +182,42 @@ pub(crate) fn monitor<W: Actor, T: Actor>(
     watcher: &Address<W>,
     target: &Address<T>,
 ) -> Result<Monitor, ControlError> {
+    watch(watcher, target, false)
+}
+
+/// Links `a` and `b`: each watches the other through a link's monitor, whose notice
+/// travels at high priority (a failure takes the partner down before its queued
+/// normal messages, as a kill would).
+pub(crate) fn link<A: Actor, B: Actor>(a: &Address<A>, b: &Address<B>) -> Result<(), ControlError> {
+    let a_watches_b = watch(a, b, true)?;
+    match watch(b, a, true) {
+        Ok(b_watches_a) => {
+            drop((a_watches_b, b_watches_a));
+            Ok(())
+        }
+        Err(error) => {
+            // Half a link is no link: take the first half back (if `b` has ended
+            // meanwhile, its `Down` is already on its way to `a`, as a link's).
+            let _ = a_watches_b.demonitor();
+            Err(error)
+        }
+    }
+}
+
+/// Makes `watcher` monitor `target`, as half of a link if `link`.
+fn watch<W: Actor, T: Actor>(
+    watcher: &Address<W>,
+    target: &Address<T>,
+    link: bool,
+) -> Result<Monitor, ControlError> {
     let out_of_memory = || ControlError::new(Undelivered::OutOfMemory);
-    let notice = Envelope::new_in(
-        watcher.cell().home(),
-        Priority::Normal,
-        Mail::<W::Message>::Wake,
-    )
-    .map_err(|_| out_of_memory())?;
+    let priority = if link {
+        Priority::High
+    } else {
+        Priority::Normal
+    };
+    let notice = Envelope::new_in(watcher.cell().home(), priority, Mail::<W::Message>::Wake)
+        .map_err(|_| out_of_memory())?;
     // SAFETY: the job is a `Cell<T>`'s. The `'static` is what the weak count makes
     // true: the entry's node holds a weak reference on the target's cell for as long
     // as it lives (as a request's does).
@@ -195,6 +229,7 @@ pub(crate) fn monitor<W: Actor, T: Actor>(
             notice: Some(notice.into_raw()),
             target: target.id(),
             reason: None,
+            link,
             vtable: &VTableFor::<W>::VTABLE,
         }))
     })

@@ -192,6 +192,8 @@ fn encode(reason: &StopReason) -> usize {
         StopReason::Panicked(_) => 2,
         StopReason::SchedulerStopped => 3,
         StopReason::Dropped => 4,
+        // `close` keeps the list for these: never encoded.
+        StopReason::Linked(_) => 4,
     };
     (code << 1) | 1
 }
@@ -280,14 +282,18 @@ impl WatchWord {
             // Acquire: a list's contents (as in `find`).
             let word = self.0.load(Ordering::Acquire);
             if word == 0 {
-                if let StopReason::Panicked(message) = reason {
-                    if message.as_str().is_some() {
-                        // Keep the message for later watchers: a failure path may
-                        // allocate. Without memory they get the reason alone.
-                        if let Ok(Found::List(list)) = self.find(home) {
-                            list.close(reason);
-                            return;
-                        }
+                let keep = match reason {
+                    StopReason::Panicked(message) => message.as_str().is_some(),
+                    StopReason::Linked(_) => true,
+                    _ => false,
+                };
+                if keep {
+                    // Keep the message for later watchers: a failure path may
+                    // allocate; without memory, they get the panic without its
+                    // message. (A `Linked` end never gets here: linking made the list.)
+                    if let Ok(Found::List(list)) = self.find(home) {
+                        list.close(reason);
+                        return;
                     }
                 }
                 // Release: the actor's end, to a watcher that reads the odd word.
