@@ -789,7 +789,7 @@ unsafe fn submit(job: &JobRef, scheduler: &dyn Scheduler) -> Result<(), Stopped>
 ///
 /// As for [`submit`]; `cell` is `job`'s.
 #[inline]
-unsafe fn submit_own<A: Actor>(job: &JobRef, cell: &Cell<A>) -> Result<(), Stopped> {
+pub(crate) unsafe fn submit_own<A: Actor>(job: &JobRef, cell: &Cell<A>) -> Result<(), Stopped> {
     // SAFETY: an actor cell's job is self-arbitrated, and the caller hands its run right
     // on here (caller's duty).
     let queued = unsafe { job.take_run_right() };

@@ -41,6 +41,12 @@
 //! - The runner gives the right up with the `try_block` that blocks the inbox
 //!   (`Awaiting`): from that CAS on it touches nothing of the actor. Or it ends the
 //!   actor (`Done`, a panic, a cancel), which closes the inbox for good.
+//! - A supervised child's runner, when the child's instance ends, may instead hand the
+//!   right to a *parked token* pushed to its supervisor (`supervision::restart`), and
+//!   return `Awaiting` with the inbox left unblocked: senders only queue, and nobody
+//!   runs the child until the token's holder restarts it (handing the right to the
+//!   scheduler, as an unblocking send does) or ends it (completing the job). Its
+//!   resume (the `SUPERVISED` table's) catches a panic itself for that.
 //!
 //! Senders touch only `inbox` (lock-free), `killed`, and the refcount.
 //!
@@ -143,6 +149,7 @@ use crate::actor::{Actor, PanicMessage, StopReason};
 use crate::context::Context;
 use crate::identity::ActorId;
 use crate::supervision::monitor::Notice;
+use crate::supervision::restart::{self, RestartPart};
 use crate::supervision::watch::WatchWord;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
 
@@ -234,10 +241,14 @@ unsafe impl MemoryResource for Home {
 
 /// The part of the cell only the run-right holder touches.
 pub(crate) struct Core<A: Actor> {
-    /// `None` once the actor has stopped.
+    /// `None` once the actor has stopped (or, supervised, while it is parked).
     actor: Option<A>,
     cache: Cache<'static, Mail<A::Message>>,
     started: bool,
+    /// A supervised child's factory and supervisor (`supervision::restart`), from the
+    /// actor's memory; `None` for an unsupervised actor, and once the child has ended
+    /// for good.
+    restart: Option<NonNull<RestartPart<A>>>,
 }
 
 #[repr(C)]
@@ -278,6 +289,13 @@ unsafe impl<A: Actor> Send for Cell<A> {}
 struct VTableFor<A>(PhantomData<A>);
 
 impl<A: Actor> VTableFor<A> {
+    /// A supervised child's: its resume catches a panic to park the child
+    /// (`supervision::restart`); the rest is the same.
+    const SUPERVISED: JobVTable = JobVTable {
+        resume: resume_supervised::<A>,
+        ..Self::VTABLE
+    };
+
     const VTABLE: JobVTable = JobVTable {
         resume: resume::<A>,
         shutdown: shutdown::<A>,
@@ -291,11 +309,13 @@ impl<A: Actor> VTableFor<A> {
 }
 
 /// Places `actor` in a new cell allocated from `resource`; the returned reference is the
-/// cell's first.
+/// cell's first. A `supervised` cell resumes through the supervised resume, and must be
+/// given its restart part (`supervision::restart::attach`) before anyone can reach it.
 pub(crate) fn spawn_cell<A: Actor>(
     actor: A,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
+    supervised: bool,
 ) -> Result<JobRef, A> {
     let Ok(block) = resource.allocate(Layout::new::<Cell<A>>()) else {
         return Err(actor);
@@ -311,7 +331,11 @@ pub(crate) fn spawn_cell<A: Actor>(
     // and ours alone.
     unsafe {
         cell.as_ptr().write(Cell {
-            header: JobHeader::new(&VTableFor::<A>::VTABLE),
+            header: JobHeader::new(if supervised {
+                &VTableFor::<A>::SUPERVISED
+            } else {
+                &VTableFor::<A>::VTABLE
+            }),
             inbox: Inbox::new(),
             killed: AtomicBool::new(false),
             trap_exits: AtomicBool::new(false),
@@ -324,6 +348,7 @@ pub(crate) fn spawn_cell<A: Actor>(
                 actor: Some(actor),
                 cache: Cache::new(),
                 started: false,
+                restart: None,
             }),
             watch: WatchWord::new(),
             id: ActorId::next(),
@@ -504,7 +529,8 @@ enum Outcome {
 }
 
 impl<A: Actor> Core<A> {
-    /// Handles at most `max_throughput` messages.
+    /// Handles at most `max_throughput` messages. Called from one place only
+    /// (`resume`), so that it is inlined there whole.
     fn run(
         &mut self,
         cell: &Cell<A>,
@@ -524,15 +550,95 @@ impl<A: Actor> Core<A> {
             }
             Outcome::Stop(reason) => {
                 count.record(cell);
-                if let Some(panic) = self.finish(cell, reason) {
-                    // Everything is dropped and `on_stop` has run: report the panic at
-                    // the resume boundary, like one in a handler (`panicked` then finds
-                    // nothing left to do).
-                    std::panic::resume_unwind(panic);
-                }
-                ResumeInfo::done(handled)
+                // SAFETY: we hold the run right (the caller's).
+                unsafe { self.stop_run(cell, header, reason, handled) }
             }
         }
+    }
+
+    /// The run ended the actor's instance: park it for its supervisor, or end it.
+    /// Out of line, so that the message loop stays small enough to be inlined whole.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the run right, and touches nothing of the actor afterwards.
+    #[cold]
+    #[inline(never)]
+    unsafe fn stop_run(
+        &mut self,
+        cell: &Cell<A>,
+        header: NonNull<JobHeader>,
+        reason: StopReason,
+        handled: usize,
+    ) -> ResumeInfo {
+        // SAFETY: the caller's duty.
+        let reason = match unsafe { self.park(cell, header, reason) } {
+            Ok(()) => return ResumeInfo::awaiting(handled),
+            Err(reason) => reason,
+        };
+        if let Some(panic) = self.finish(cell, reason) {
+            // Everything is dropped and `on_stop` has run: report the panic at the
+            // resume boundary, like one in a handler (`panicked` then finds nothing
+            // left to do).
+            std::panic::resume_unwind(panic);
+        }
+        ResumeInfo::done(handled)
+    }
+
+    /// A supervised child's instance ended with `reason`: end the instance (`on_stop`,
+    /// drop) and hand the run right to its supervisor (`supervision::restart`). `Err`
+    /// with the reason when the child is not supervised, the reason is not one a
+    /// supervisor decides on, or the supervisor cannot be told: end it for good then.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the run right; after `Ok` it touches nothing of the actor.
+    unsafe fn park(
+        &mut self,
+        cell: &Cell<A>,
+        header: NonNull<JobHeader>,
+        reason: StopReason,
+    ) -> Result<(), StopReason> {
+        let Some(mut part) = self.restart else {
+            return Err(reason);
+        };
+        if !restart::parks(&reason) || !cell.is_alive() {
+            return Err(reason);
+        }
+        let _scope = InActor::enter();
+        if let Some(mut actor) = self.actor.take() {
+            if self.started {
+                let hook_reason = reason.clone();
+                let _ = catch_unwind(AssertUnwindSafe(|| actor.on_stop(hook_reason)));
+            }
+            let _ = drop_caught(actor);
+        }
+        self.started = false;
+        // SAFETY: the part lives until the child ends for good; the run right makes it
+        // ours. After `Ok` the token holds the run right (the caller's duty).
+        unsafe { restart::park(cell, header, part.as_mut(), reason) }
+    }
+
+    /// Makes `part` this (fresh) actor's restart part.
+    pub(crate) fn set_restart(&mut self, part: NonNull<RestartPart<A>>) {
+        self.restart = Some(part);
+    }
+
+    /// The restart part, if the actor is supervised and has not ended for good.
+    pub(crate) fn restart_part(&mut self) -> Option<NonNull<RestartPart<A>>> {
+        self.restart
+    }
+
+    /// A new instance for a parked child: `on_start` runs at its first resume.
+    pub(crate) fn reinstate(&mut self, actor: A) {
+        debug_assert!(self.actor.is_none(), "a parked child has no instance");
+        self.actor = Some(actor);
+        self.started = false;
+    }
+
+    /// Ends a parked child for good (its supervisor decided so, or is gone).
+    pub(crate) fn end_for_good(&mut self, cell: &Cell<A>, reason: StopReason) {
+        discard(self.finish(cell, reason));
     }
 
     #[inline]
@@ -650,6 +756,16 @@ impl<A: Actor> Core<A> {
             }
             keep_first(&mut first, drop_caught(actor));
         }
+        // A supervised child's part goes with it: its supervisor's address and the
+        // armed notice (a supervisor and its child hold each other until then).
+        if let Some(part) = self.restart.take() {
+            // SAFETY: attached to this cell, used by nobody now (we hold the run right
+            // and the child ends); dropping its address may end the supervisor here.
+            let freed = catch_unwind(AssertUnwindSafe(|| unsafe {
+                restart::free(part, &cell.home)
+            }));
+            keep_first(&mut first, freed.err());
+        }
         // Last: a watcher told of the end finds everything of the actor done. Never
         // unwinds; a second `finish` finds the list closed.
         cell.watch.close(&*cell.home, &reason);
@@ -715,6 +831,55 @@ unsafe fn resume<A: Actor>(header: NonNull<JobHeader>, max_throughput: usize) ->
     let _scope = InActor::enter();
     // SAFETY: the caller runs the job: the run right (module doc).
     unsafe { cell.core() }.run(cell, header, max_throughput)
+}
+
+/// A supervised child's resume: a panic is caught here, not by the scheduler, so that
+/// the child can be parked for its supervisor with its queue (`supervision::restart`).
+/// The message loop is [`resume`]'s, called through a pointer: one direct caller keeps
+/// it inlined there whole, as it was before supervision.
+///
+/// # Safety
+///
+/// As for [`resume`].
+unsafe fn resume_supervised<A: Actor>(
+    header: NonNull<JobHeader>,
+    max_throughput: usize,
+) -> ResumeInfo {
+    // SAFETY: as in `resume`.
+    let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
+    let plain: unsafe fn(NonNull<JobHeader>, usize) -> ResumeInfo =
+        core::hint::black_box(resume::<A>);
+    // SAFETY: the caller runs the job: the run right.
+    let ran = catch_unwind(AssertUnwindSafe(|| unsafe {
+        plain(header, max_throughput)
+    }));
+    let payload = match ran {
+        Ok(info) => return info,
+        Err(payload) => payload,
+    };
+    let _scope = InActor::enter();
+    if !cell.is_alive() {
+        // The actor ended in that run (a drop or hook panicked in `finish`): report it
+        // as an unsupervised one would.
+        std::panic::resume_unwind(payload);
+    }
+    let reason = StopReason::Panicked(PanicMessage::from_payload(&*payload));
+    // SAFETY: the panicking run is over; the run right is still ours.
+    let core = unsafe { cell.core() };
+    // SAFETY: as above; after `Ok` we touch nothing of the actor.
+    match unsafe { core.park(cell, header, reason) } {
+        Ok(()) => {
+            // Handled: the supervisor decides. Not a panic of the scheduler's.
+            discard(Some(payload));
+            ResumeInfo::awaiting(0)
+        }
+        Err(reason) => {
+            // Ended for good, then reported like an unsupervised actor's panic (the
+            // scheduler's `panicked` finds nothing left to do).
+            discard(core.finish(cell, reason));
+            std::panic::resume_unwind(payload)
+        }
+    }
 }
 
 /// # Safety

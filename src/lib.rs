@@ -90,7 +90,10 @@ pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnErr
 pub use crate::future::{Future, Reply, WaitStrategy};
 pub use crate::identity::ActorId;
 pub use crate::router::{Balancer, Broadcast, NoMembers, Recipient, Strategy};
-pub use crate::supervision::{Down, Monitor};
+pub use crate::supervision::{
+    Down, Intensity, Monitor, Restart, RestartStrategy, StartError, Supervisor, SupervisorMsg,
+    SupervisorStats,
+};
 pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, System};
 pub use zeta_mailbox::Priority;
 pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};

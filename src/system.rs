@@ -111,7 +111,17 @@ pub(crate) fn spawn_shared<A: Actor>(
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
 ) -> Result<Address<A>, SpawnError<A>> {
-    match spawn_cell(actor, resource, scheduler) {
+    spawn_with(actor, resource, scheduler, false)
+}
+
+/// [`spawn_shared`], for a supervised child if `supervised` (see `spawn_cell`).
+pub(crate) fn spawn_with<A: Actor>(
+    actor: A,
+    resource: SharedResource,
+    scheduler: Arc<dyn Scheduler>,
+    supervised: bool,
+) -> Result<Address<A>, SpawnError<A>> {
+    match spawn_cell(actor, resource, scheduler, supervised) {
         // SAFETY: `spawn_cell::<A>` made the job.
         Ok(job) => Ok(unsafe { Address::from_job(job) }),
         Err(actor) => Err(SpawnError::new(actor)),

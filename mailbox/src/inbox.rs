@@ -444,6 +444,41 @@ impl<'r, M> Inbox<'r, M> {
         }
     }
 
+    /// Takes a seal back: pushes are accepted again. For the holder of the run right
+    /// only (a reader that is running, or one kept from running by its owner), which
+    /// is why the inbox is neither blocked nor closed here. Returns whether it was
+    /// sealed. Used to restart an actor in place after a stop or a kill.
+    ///
+    /// Acquire: the sealer's writes (published by its Release), as `try_block` would
+    /// read them.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, if the inbox is blocked or closed (the caller does not hold the
+    /// run right).
+    pub fn unseal(&self) -> bool {
+        // Relaxed: a guess for the CAS.
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let seen = Snapshot(head);
+            debug_assert!(
+                !seen.is_blocked() && !seen.is_closed(),
+                "unseal without the run right: {seen:?}"
+            );
+            if !seen.is_sealed() {
+                return false;
+            }
+            let new = head.map_addr(|addr| addr & !SEALED);
+            match self
+                .head
+                .compare_exchange_weak(head, new, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => head = actual,
+            }
+        }
+    }
+
     /// Moves a blocked, empty inbox back to empty without a message.
     ///
     /// Returns `true` if this call won the right to run the reader (exactly like a push

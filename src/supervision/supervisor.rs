@@ -1,0 +1,508 @@
+//! [`Supervisor`]: an actor that restarts its children in place, by strategy, policy and
+//! intensity, as OTP's supervisors do.
+//!
+//! A child is spawned by its supervisor (in the supervisor's memory resource, on its
+//! scheduler) from a factory, with a [`Restart`] policy, and carries what it needs to be
+//! rebuilt in its own cell (`restart.rs`). Every end of a child's instance (a panic,
+//! a stop, a kill, a link's failure) comes to the supervisor as a parked child, in its
+//! inbox at high priority, and the supervisor decides, one notice at a time:
+//!
+//! | policy | restarted after |
+//! |---|---|
+//! | [`Restart::Permanent`] | any end: a panic, a stop, a kill |
+//! | [`Restart::Transient`] | an abnormal end: a panic, a kill, a link's failure (not a stop) |
+//! | [`Restart::Temporary`] | never |
+//!
+//! and by [`RestartStrategy`]: the failed child alone, or also every other child (or every
+//! child started after it), which are killed and restarted in place as their own
+//! notices come back (a kill keeps their queues; sends to them are refused between the
+//! kill and their restart).
+//!
+//! **Intensity.** Each restart decided for a child's own end counts (the siblings a
+//! strategy restarts with it do not). One more than [`Intensity::max_restarts`] within
+//! [`Intensity::within`] and the supervisor *fails*: it ends the child, kills every
+//! other child, and panics, which its own supervisor (if it has one) sees as any
+//! child's failure: the failure escalates up the tree. A supervisor's end (failure,
+//! stop, kill) kills its children; a restarted supervisor starts its static children
+//! ([`Supervisor::with_child`]) anew, and ends any child of its former instance that
+//! comes back to it.
+//!
+//! A child that ends for good (not restarted) is told to its supervisor by a monitor's
+//! [`Down`](crate::Down), and leaves its list.
+//!
+//! The decision allocates nothing: the restart's next notice comes from the
+//! supervisor's memory resource, the new instance from the factory.
+
+use core::fmt;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zeta_scheduler::JobRef;
+
+use super::monitor::{Down, Monitor};
+use super::restart::{self, Factory, Parked};
+use crate::actor::{Actor, StopReason};
+use crate::address::Address;
+use crate::context::Context;
+use crate::error::AskError;
+use crate::future::{Future, Reply};
+use crate::identity::ActorId;
+use crate::system::spawn_with;
+
+/// Which children a supervisor restarts when one of them ends and is restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RestartStrategy {
+    /// The child alone.
+    OneForOne,
+    /// Every child.
+    OneForAll,
+    /// The child and every child started after it.
+    RestForOne,
+}
+
+/// When a child is restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Restart {
+    /// After any end.
+    Permanent,
+    /// After an abnormal end: a panic, a kill, a link's failure; not after a stop.
+    Transient,
+    /// Never: its end is final.
+    Temporary,
+}
+
+impl Restart {
+    fn wants(self, reason: &StopReason) -> bool {
+        match self {
+            Restart::Permanent => true,
+            Restart::Transient => *reason != StopReason::Stopped,
+            Restart::Temporary => false,
+        }
+    }
+}
+
+/// At most `max_restarts` restarts within `within`: one more, and the supervisor fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Intensity {
+    /// Restarts allowed within the window.
+    pub max_restarts: u32,
+    /// The window.
+    pub within: Duration,
+}
+
+impl Default for Intensity {
+    /// OTP's default: 1 restart in 5 seconds.
+    fn default() -> Self {
+        Self {
+            max_restarts: 1,
+            within: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a child could not be started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A memory resource had no room for the child or what supervising it needs.
+    OutOfMemory,
+    /// The factory panicked, with this message.
+    FactoryPanicked(crate::actor::PanicMessage),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::OutOfMemory => f.write_str("no memory for the child"),
+            StartError::FactoryPanicked(message) => {
+                write!(f, "the child's factory panicked: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// What a supervisor has done, from [`Supervisor::stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SupervisorStats {
+    /// Children now supervised.
+    pub children: usize,
+    /// Restarts decided for a child's own end, since this instance started.
+    pub restarts: u64,
+    /// Restarts of siblings decided by the strategy.
+    pub sibling_restarts: u64,
+}
+
+/// A static child: started by the supervisor's `on_start`, every time.
+trait StaticChild: Send + Sync {
+    fn start(
+        &self,
+        supervisor: &mut Supervisor,
+        ctx: &Context<'_, Supervisor>,
+    ) -> Result<ActorId, StartError>;
+}
+
+struct Spec<A: Actor> {
+    restart: Restart,
+    factory: Factory<A>,
+}
+
+impl<A: Actor> StaticChild for Spec<A> {
+    fn start(
+        &self,
+        supervisor: &mut Supervisor,
+        ctx: &Context<'_, Supervisor>,
+    ) -> Result<ActorId, StartError> {
+        supervisor
+            .spawn_child(ctx, self.restart, Arc::clone(&self.factory))
+            .map(|child| child.id())
+    }
+}
+
+/// A child as its supervisor keeps it.
+struct Child {
+    id: ActorId,
+    /// A strong reference: a supervisor keeps its children.
+    job: JobRef,
+    restart: Restart,
+    kill: unsafe fn(&JobRef),
+    /// Tells the supervisor when the child ends for good.
+    _monitor: Monitor,
+}
+
+/// # Safety
+///
+/// `job` is a `Cell<A>`'s.
+unsafe fn kill<A: Actor>(job: &JobRef) {
+    // SAFETY: the caller's duty.
+    let address = unsafe { Address::<A>::from_job(job.clone()) };
+    // Err: it has ended already; nothing to do.
+    let _ = address.kill();
+}
+
+/// What a [`Supervisor`] receives: built by its associated functions, and the engine's
+/// notices of its children's ends.
+pub struct SupervisorMsg(Inner);
+
+/// Starts a child on the supervisor (boxed: starting a child is not a hot path).
+type Starter = Box<dyn FnOnce(&mut Supervisor, &Context<'_, Supervisor>) + Send>;
+
+enum Inner {
+    Start(Starter),
+    Parked(Parked),
+    Stats(Reply<SupervisorStats>),
+}
+
+impl SupervisorMsg {
+    pub(crate) fn parked(token: Parked) -> Self {
+        Self(Inner::Parked(token))
+    }
+
+    pub(crate) fn into_parked(self) -> Option<Parked> {
+        match self.0 {
+            Inner::Parked(token) => Some(token),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for SupervisorMsg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Inner::Start(_) => f.write_str("Start"),
+            Inner::Parked(token) => f.debug_tuple("Parked").field(token).finish(),
+            Inner::Stats(_) => f.write_str("Stats"),
+        }
+    }
+}
+
+/// An actor that supervises children: restarts them in place (same address, same
+/// queue) by [`RestartStrategy`], [`Restart`] policy and [`Intensity`], and fails, escalating
+/// to its own supervisor, when they fail too often. See the module documentation of
+/// `supervision` in the guide to the runtime's semantics.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, Intensity, Reply, Restart, RestartStrategy, Supervisor, System};
+///
+/// struct Gateway {
+///     served: u64,
+/// }
+/// enum Order {
+///     Place(u64, Reply<u64>),
+///     Poison,
+/// }
+/// impl Actor for Gateway {
+///     type Message = Order;
+///     fn handle(&mut self, order: Order, _ctx: &mut Context<'_, Self>) {
+///         match order {
+///             Order::Place(n, reply) => {
+///                 self.served += 1;
+///                 let _ = reply.send(n * 2);
+///             }
+///             Order::Poison => panic!("a bad order"),
+///         }
+///     }
+/// }
+///
+/// let system = System::sharing(1).unwrap();
+/// let supervisor = system
+///     .spawn(Supervisor::new(RestartStrategy::OneForOne, Intensity::default()))
+///     .unwrap();
+/// let gateway = Supervisor::start_child(&supervisor, Restart::Permanent, || Gateway { served: 0 })
+///     .unwrap()
+///     .wait_timeout(Duration::from_secs(5))
+///     .unwrap()
+///     .unwrap();
+/// gateway.send(Order::Poison).unwrap();
+/// // The same address, rebuilt in place: the order queued behind the poison is served.
+/// let mut answer = gateway.ask(|reply| Order::Place(21, reply)).unwrap();
+/// assert_eq!(answer.wait_timeout(Duration::from_secs(5)), Ok(42));
+/// let stats = Supervisor::stats(&supervisor).unwrap().wait_timeout(Duration::from_secs(5));
+/// assert_eq!(stats.unwrap().restarts, 1);
+/// ```
+pub struct Supervisor {
+    strategy: RestartStrategy,
+    intensity: Intensity,
+    statics: Vec<Arc<dyn StaticChild>>,
+    /// In start order.
+    children: Vec<Child>,
+    /// When the restarts within the window were decided.
+    restarts: VecDeque<Instant>,
+    /// Siblings killed by the strategy, to restart when their notice comes.
+    pending: Vec<ActorId>,
+    stats: SupervisorStats,
+}
+
+impl Supervisor {
+    /// A supervisor with no children yet.
+    pub fn new(strategy: RestartStrategy, intensity: Intensity) -> Self {
+        Self {
+            strategy,
+            intensity,
+            statics: Vec::new(),
+            children: Vec::new(),
+            restarts: VecDeque::with_capacity(intensity.max_restarts as usize + 1),
+            pending: Vec::new(),
+            stats: SupervisorStats::default(),
+        }
+    }
+
+    /// Adds a static child: started (in the order added) when the supervisor starts,
+    /// and started anew whenever the supervisor is restarted. For trees whose shape is
+    /// known: a nested supervisor built by a factory gets its children back this way.
+    pub fn with_child<A: Actor>(
+        mut self,
+        restart: Restart,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Self {
+        self.statics.push(Arc::new(Spec {
+            restart,
+            factory: Arc::new(factory) as Factory<A>,
+        }));
+        self
+    }
+
+    /// Asks `supervisor` to start a child made by `factory`, supervised with `restart`:
+    /// the future resolves with the child's address (or why it could not start).
+    ///
+    /// # Errors
+    ///
+    /// [`AskError`] when the request could not be delivered to the supervisor.
+    pub fn start_child<A: Actor>(
+        supervisor: &Address<Supervisor>,
+        restart: Restart,
+        factory: impl Fn() -> A + Send + Sync + 'static,
+    ) -> Result<Future<Result<Address<A>, StartError>>, AskError<SupervisorMsg>> {
+        let factory: Factory<A> = Arc::new(factory);
+        supervisor.ask(move |reply: Reply<Result<Address<A>, StartError>>| {
+            SupervisorMsg(Inner::Start(Box::new(move |this, ctx| {
+                let _ = reply.send(this.spawn_child(ctx, restart, factory));
+            })))
+        })
+    }
+
+    /// Asks `supervisor` what it has done.
+    ///
+    /// # Errors
+    ///
+    /// As for [`start_child`](Supervisor::start_child).
+    pub fn stats(
+        supervisor: &Address<Supervisor>,
+    ) -> Result<Future<SupervisorStats>, AskError<SupervisorMsg>> {
+        supervisor.ask(|reply| SupervisorMsg(Inner::Stats(reply)))
+    }
+
+    /// Spawns a child next to the supervisor, supervised.
+    fn spawn_child<A: Actor>(
+        &mut self,
+        ctx: &Context<'_, Supervisor>,
+        restart: Restart,
+        factory: Factory<A>,
+    ) -> Result<Address<A>, StartError> {
+        let make = Arc::clone(&factory);
+        let actor = catch_unwind(AssertUnwindSafe(move || make())).map_err(|payload| {
+            StartError::FactoryPanicked(crate::actor::PanicMessage::from_payload(&*payload))
+        })?;
+        let child = spawn_with(actor, ctx.resource().clone(), ctx.scheduler().clone(), true)
+            .map_err(|_| StartError::OutOfMemory)?;
+        // SAFETY: `child` is fresh: its only reference is ours, and it has never run.
+        if unsafe { restart::attach(child.cell(), factory, ctx.address()) }.is_err() {
+            let _ = child.kill();
+            return Err(StartError::OutOfMemory);
+        }
+        let Ok(monitor) = ctx.monitor(&child) else {
+            let _ = child.kill();
+            return Err(StartError::OutOfMemory);
+        };
+        // Started at once, so that its `on_start` runs (a nested supervisor starts its
+        // own children there): the run right of the idle child is claimed from here.
+        // Err: the scheduler has stopped; the child ends when it is next touched.
+        let _ = ctx.scheduler().schedule(child.job().clone());
+        self.pending.reserve(1);
+        self.children.push(Child {
+            id: child.id(),
+            job: child.job().clone(),
+            restart,
+            kill: kill::<A>,
+            _monitor: monitor,
+        });
+        self.stats.children = self.children.len();
+        Ok(child)
+    }
+
+    /// Whether one more restart is within the intensity; if so, counts it.
+    fn allow_restart(&mut self) -> bool {
+        let now = Instant::now();
+        while let Some(&first) = self.restarts.front() {
+            if now.duration_since(first) > self.intensity.within {
+                self.restarts.pop_front();
+            } else {
+                break;
+            }
+        }
+        if self.restarts.len() >= self.intensity.max_restarts as usize {
+            return false;
+        }
+        self.restarts.push_back(now);
+        true
+    }
+
+    /// Kills every child, the last started first.
+    fn kill_children(&mut self) {
+        for child in self.children.iter().rev() {
+            // SAFETY: `kill` is the child's type's.
+            unsafe { (child.kill)(&child.job) };
+        }
+    }
+
+    fn on_parked(&mut self, token: Parked, ctx: &Context<'_, Supervisor>) {
+        let id = token.id();
+        let Some(index) = self.children.iter().position(|child| child.id == id) else {
+            // A child of an earlier instance of this supervisor: it ends.
+            token.stop();
+            return;
+        };
+        let policy = self.children[index].restart;
+        if let Some(at) = self.pending.iter().position(|&pending| pending == id) {
+            // Killed by the strategy: restarted with its sibling, uncounted.
+            self.pending.swap_remove(at);
+            if policy == Restart::Temporary {
+                token.stop();
+            } else {
+                self.stats.sibling_restarts += 1;
+                restart_or_end(token);
+            }
+            return;
+        }
+        if !policy.wants(token.reason()) {
+            token.stop();
+            return;
+        }
+        if !self.allow_restart() {
+            let reason = token.reason().clone();
+            token.stop();
+            self.kill_children();
+            panic!(
+                "supervisor {}: more than {} restarts within {:?} (the last: {reason})",
+                ctx.id(),
+                self.intensity.max_restarts,
+                self.intensity.within
+            );
+        }
+        let siblings = match self.strategy {
+            RestartStrategy::OneForOne => 0..0,
+            RestartStrategy::OneForAll => 0..self.children.len(),
+            RestartStrategy::RestForOne => index + 1..self.children.len(),
+        };
+        for sibling in &self.children[siblings] {
+            if sibling.id != id && !self.pending.contains(&sibling.id) {
+                self.pending.push(sibling.id);
+                // SAFETY: `kill` is the sibling's type's.
+                unsafe { (sibling.kill)(&sibling.job) };
+            }
+        }
+        self.stats.restarts += 1;
+        restart_or_end(token);
+    }
+}
+
+/// Restarts the child; if that cannot be done, it ends.
+fn restart_or_end(token: Parked) {
+    if let Err(token) = token.restart() {
+        token.stop();
+    }
+}
+
+impl Actor for Supervisor {
+    type Message = SupervisorMsg;
+
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        let statics = self.statics.clone();
+        for spec in statics {
+            if let Err(error) = spec.start(self, ctx) {
+                self.kill_children();
+                panic!(
+                    "supervisor {}: a static child did not start: {error}",
+                    ctx.id()
+                );
+            }
+        }
+    }
+
+    fn handle(&mut self, message: SupervisorMsg, ctx: &mut Context<'_, Self>) {
+        match message.0 {
+            Inner::Start(start) => start(self, ctx),
+            Inner::Parked(token) => self.on_parked(token, ctx),
+            Inner::Stats(reply) => {
+                let _ = reply.send(self.stats);
+            }
+        }
+    }
+
+    fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+        self.children.retain(|child| child.id != down.id);
+        self.pending.retain(|&id| id != down.id);
+        self.stats.children = self.children.len();
+    }
+
+    fn on_stop(&mut self, _reason: StopReason) {
+        self.kill_children();
+    }
+}
+
+impl fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("strategy", &self.strategy)
+            .field("intensity", &self.intensity)
+            .field("children", &self.children.len())
+            .finish_non_exhaustive()
+    }
+}
