@@ -72,6 +72,7 @@ mod context;
 mod error;
 mod future;
 mod identity;
+mod registry;
 mod router;
 mod supervision;
 mod sync;
@@ -89,6 +90,7 @@ pub use crate::context::Context;
 pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnError, Undelivered};
 pub use crate::future::{Future, Reply, WaitStrategy};
 pub use crate::identity::ActorId;
+pub use crate::registry::{LookupError, RegisterError, Registry};
 pub use crate::router::{Balancer, Broadcast, NoMembers, Recipient, Strategy};
 pub use crate::supervision::{
     Down, Intensity, Monitor, Restart, RestartStrategy, StartError, Supervisor, SupervisorMsg,

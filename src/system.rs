@@ -11,6 +11,7 @@ use crate::actor::Actor;
 use crate::address::Address;
 use crate::cell::{spawn_cell, SharedResource};
 use crate::error::SpawnError;
+use crate::registry::Registry;
 
 /// Places `actor` in memory from `resource` and returns its address; the actor will run
 /// on `scheduler` (started or not).
@@ -159,6 +160,7 @@ pub(crate) fn spawn_with<A: Actor>(
 pub struct System<S: Scheduler + 'static> {
     scheduler: Arc<S>,
     resource: SharedResource,
+    registry: Arc<Registry>,
 }
 
 impl System<SharingScheduler> {
@@ -202,7 +204,14 @@ impl<S: Scheduler + 'static> System<S> {
         Self {
             scheduler,
             resource: resource.into_shared_resource(),
+            registry: Arc::new(Registry::new()),
         }
+    }
+
+    /// The system's names for actors: give an actor that must look others up a clone
+    /// of it.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// Spawns `actor` into the system's resource. See [`spawn`].

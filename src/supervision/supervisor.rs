@@ -83,6 +83,11 @@ impl Restart {
     }
 }
 
+/// Restarts whose times a supervisor keeps room for from the start: an intensity of up
+/// to this many restarts per window never allocates when deciding; a larger one grows
+/// its record (from the global allocator) up to `max_restarts` times, once.
+const RECORDED: usize = 64;
+
 /// At most `max_restarts` restarts within `within`: one more, and the supervisor fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Intensity {
@@ -288,7 +293,7 @@ impl Supervisor {
             intensity,
             statics: Vec::new(),
             children: Vec::new(),
-            restarts: VecDeque::with_capacity(intensity.max_restarts as usize + 1),
+            restarts: VecDeque::with_capacity((intensity.max_restarts as usize).min(RECORDED)),
             pending: Vec::new(),
             stats: SupervisorStats::default(),
         }
