@@ -31,7 +31,7 @@ use zeta::{
 const GATEWAYS: usize = 4;
 const CLIENTS: u64 = 4;
 const ORDERS: u64 = 2_500;
-const SEED: u64 = 0x5EED_0F_0DE5;
+const SEED: u64 = 0x5EED_F00D_0DE5;
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Whether an order poisons the gateway that handles it: 1 % of them, reproducibly.
