@@ -980,3 +980,100 @@ fn watching_races_the_end() {
         );
     });
 }
+
+/// Counts the `Down`s it is told of, as handled messages in its own [`Tally`].
+struct DownCounter {
+    tally: Arc<Tally>,
+}
+
+impl Actor for DownCounter {
+    type Message = ();
+
+    fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {}
+
+    fn on_down(&mut self, _down: zeta::Down, _ctx: &mut Context<'_, Self>) {
+        self.tally.record(|seen| seen.handled += 1);
+    }
+
+    fn on_stop(&mut self, reason: StopReason) {
+        self.tally.record(|seen| seen.stops.push(reason));
+    }
+}
+
+/// A monitor's registration races its target's end: one thread makes a watcher
+/// monitor the sink (the sink's watch list made at this first watch, or the end
+/// already recorded in the cell's word), while another stops the sink and runs it.
+///
+/// Whatever the order, the watcher's `on_down` runs exactly once (the `Down` pushed by
+/// the ender, or fired at once by the registration that found the end), nothing is
+/// leaked (the watcher, kept alive by its monitor until the `Down`, ends `Dropped` when
+/// its last address goes), every block goes back.
+///
+/// Breaking it on purpose: with a registration that finds the end recorded in the
+/// cell's word keeping its entry unfired, the `Down` is lost and this fails.
+#[test]
+fn monitor_registration_races_the_end() {
+    explore("monitor_registration_races_the_end", || {
+        let (model, sink) = SinkModel::new();
+        let watcher_tally = Tally::new();
+        let watcher = zeta::spawn(
+            DownCounter {
+                tally: Arc::clone(&watcher_tally),
+            },
+            model.memory.clone(),
+            model.fifo.clone(),
+        )
+        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+        // Both started and idle.
+        sink.send(Counted::new(&model.counts))
+            .unwrap_or_else(|_| panic!("alive"));
+        watcher.send(()).unwrap_or_else(|_| panic!("alive"));
+        model.fifo.drain();
+
+        let registrar = {
+            let (watcher, sink, points) = (watcher.clone(), sink.clone(), model.points.clone());
+            thread::spawn(move || {
+                points.point();
+                watcher.monitor(&sink).expect("memory for the monitor")
+            })
+        };
+        let stopper = {
+            let (sink, fifo, points) = (sink.clone(), model.fifo.clone(), model.points.clone());
+            thread::spawn(move || {
+                points.point();
+                sink.stop().expect("alive");
+                fifo.drain();
+            })
+        };
+        let monitor = registrar.join().expect("registrar panicked");
+        stopper.join().expect("stopper panicked");
+        model.fifo.drain();
+        assert!(
+            !monitor.demonitor(),
+            "the end came first: too late to take it back"
+        );
+        // SAFETY: every thread that ran the watcher was joined, and the drain is over.
+        let seen = unsafe { watcher_tally.seen() };
+        assert_eq!(seen.handled, 1, "exactly one Down");
+        drop(watcher);
+        model.fifo.drain();
+        // SAFETY: as above.
+        let seen = unsafe { watcher_tally.seen() };
+        assert_eq!(
+            seen.stops,
+            [StopReason::Dropped],
+            "the watcher ends once, left"
+        );
+        drop(sink);
+        assert_eq!(model.fifo.stop().expect("stop").cancelled, 0);
+        assert_eq!(model.counts.assert_balanced(), 1);
+        // SAFETY: every thread that ran, dropped or freed the actor was joined.
+        let seen = unsafe { model.tally.seen() };
+        assert_eq!(seen.stops, [StopReason::Stopped], "the sink ends once");
+        assert_eq!(
+            model.memory.live_blocks(),
+            0,
+            "every cell and node went back"
+        );
+    });
+}
