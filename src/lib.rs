@@ -93,10 +93,10 @@ pub use crate::identity::ActorId;
 pub use crate::registry::{LookupError, RegisterError, Registry};
 pub use crate::router::{Balancer, Broadcast, NoMembers, Recipient, Strategy};
 pub use crate::supervision::{
-    Down, Intensity, Monitor, Restart, RestartStrategy, StartError, Supervisor, SupervisorMsg,
-    SupervisorStats,
+    Down, EndCounts, Intensity, Monitor, Restart, RestartStrategy, StartError, Supervisor,
+    SupervisorMsg, SupervisorStats,
 };
-pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, System};
+pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, ShutdownReport, System};
 pub use zeta_mailbox::Priority;
 pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};
 

@@ -2,16 +2,20 @@
 //! [`spawn`], the free function underneath.
 
 use core::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use zeta_arena::{MemoryResource, PoolResource};
 use zeta_scheduler::{ManualScheduler, Scheduler, SchedulerError, SharingScheduler, StopReport};
 
 use crate::actor::Actor;
+use crate::actor::StopReason;
 use crate::address::Address;
 use crate::cell::{spawn_cell, SharedResource};
 use crate::error::SpawnError;
+use crate::future::Future;
 use crate::registry::Registry;
+use crate::supervision::{EndCounts, EndTally, Supervisor};
 
 /// Places `actor` in memory from `resource` and returns its address; the actor will run
 /// on `scheduler` (started or not).
@@ -161,6 +165,25 @@ pub struct System<S: Scheduler + 'static> {
     scheduler: Arc<S>,
     resource: SharedResource,
     registry: Arc<Registry>,
+    /// The root supervisors, in the order spawned ([`System::spawn_supervisor`]).
+    roots: Mutex<Vec<Address<Supervisor>>>,
+    /// Ends counted by the supervisors of the system's trees.
+    tally: Arc<EndTally>,
+}
+
+/// What [`System::shutdown`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// The actors of the system's supervision trees (the root supervisors included)
+    /// that ended, by reason, counted since the system was made.
+    pub ends: EndCounts,
+    /// Jobs still queued when the scheduler stopped, told shutdown
+    /// ([`StopReport::cancelled`]): actors outside the trees, or a tree that did not end
+    /// in time.
+    pub cancelled: u64,
+    /// Whether a root supervisor's tree had not ended when the wait for it gave up.
+    pub timed_out: bool,
 }
 
 impl System<SharingScheduler> {
@@ -178,6 +201,79 @@ impl System<SharingScheduler> {
             Arc::new(scheduler),
             Arc::new(PoolResource::new()),
         ))
+    }
+}
+
+impl System<SharingScheduler> {
+    /// Shuts the system down in order: each root supervisor's tree
+    /// ([`spawn_supervisor`](System::spawn_supervisor)), the last spawned first, children
+    /// before their supervisor's `on_stop`, waiting up to `timeout` for each tree; then
+    /// stops the scheduler (what is still queued is told shutdown). Returns what
+    /// ended, by reason.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError`] from the scheduler's stop (from one of its own workers:
+    /// `StopFromWorker`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, Context, Intensity, Restart, RestartStrategy, Supervisor, System};
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::sharing(2).unwrap();
+    /// let tree = Supervisor::new(RestartStrategy::OneForOne, Intensity::default())
+    ///     .with_child(Restart::Permanent, || Worker)
+    ///     .with_child(Restart::Permanent, || Worker);
+    /// system.spawn_supervisor(tree).unwrap();
+    /// let report = system.shutdown(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(report.ends.stopped, 3); // two workers, then their supervisor
+    /// assert!(!report.timed_out);
+    /// ```
+    pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport, SchedulerError> {
+        let deadline = Instant::now() + timeout;
+        self.shut_down_with(|ended| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            ended.wait_timeout(left).ok()
+        })
+    }
+}
+
+impl System<ManualScheduler> {
+    /// Shuts the system down in order, as [`System::<SharingScheduler>::shutdown`]
+    /// does, running the scheduler on the calling thread until each tree has ended (or
+    /// nothing is left to run).
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError`] from the scheduler (`AlreadyRunning` when called from one of
+    /// its jobs).
+    pub fn shutdown(&self) -> Result<ShutdownReport, SchedulerError> {
+        let mut failed = None;
+        let report = self.shut_down_with(|ended| loop {
+            if let Some(result) = ended.try_take() {
+                return result.ok();
+            }
+            match self.scheduler.run_until_idle() {
+                Ok(stats) if stats.resumes == 0 => return ended.try_take().and_then(Result::ok),
+                Ok(_) => {}
+                Err(error) => {
+                    failed = Some(error);
+                    return None;
+                }
+            }
+        })?;
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(report),
+        }
     }
 }
 
@@ -205,7 +301,58 @@ impl<S: Scheduler + 'static> System<S> {
             scheduler,
             resource: resource.into_shared_resource(),
             registry: Arc::new(Registry::new()),
+            roots: Mutex::new(Vec::new()),
+            tally: Arc::new(EndTally::default()),
         }
+    }
+
+    /// Spawns a root supervisor of the system, and starts it (its static children with
+    /// it): [`shutdown`](System::shutdown) ends its tree in order, and counts the ends.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the supervisor when the resource is out of memory.
+    // The same error as `spawn`'s, which gives the actor back by value.
+    #[allow(clippy::result_large_err)]
+    pub fn spawn_supervisor(
+        &self,
+        mut supervisor: Supervisor,
+    ) -> Result<Address<Supervisor>, SpawnError<Supervisor>> {
+        supervisor.tally = Some(Arc::clone(&self.tally));
+        let address = self.spawn(supervisor)?;
+        // Err: the scheduler has stopped; the supervisor ended at once.
+        let _ = self.scheduler.schedule(address.job().clone());
+        lock(&self.roots).push(address.clone());
+        Ok(address)
+    }
+
+    /// Asks the root supervisors to shut down, the last spawned first, each tree in
+    /// order ([`Supervisor::shutdown`]), calling `wait` on each root's end before the
+    /// next; then stops the scheduler. `wait` returns how the root ended, if it did.
+    fn shut_down_with(
+        &self,
+        mut wait: impl FnMut(&mut Future<StopReason>) -> Option<StopReason>,
+    ) -> Result<ShutdownReport, SchedulerError> {
+        let roots = core::mem::take(&mut *lock(&self.roots));
+        let mut timed_out = false;
+        for root in roots.iter().rev() {
+            let Ok(mut ended) = root.stopped() else {
+                timed_out = true;
+                continue;
+            };
+            // Err: it has ended already, or is ending: its future says so.
+            let _ = Supervisor::shutdown(root);
+            match wait(&mut ended) {
+                Some(reason) => self.tally.count(&reason),
+                None => timed_out = true,
+            }
+        }
+        let report = self.scheduler.stop()?;
+        Ok(ShutdownReport {
+            ends: self.tally.counts(),
+            cancelled: report.cancelled,
+            timed_out,
+        })
     }
 
     /// The system's names for actors: give an actor that must look others up a clone
@@ -274,4 +421,11 @@ impl<S: Scheduler + fmt::Debug + 'static> fmt::Debug for System<S> {
             .field("scheduler", &self.scheduler)
             .finish_non_exhaustive()
     }
+}
+
+/// The roots' lock, whatever a panic did while it was held (it guards a plain list).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -467,3 +467,79 @@ fn restarts_under_load_keep_queued_messages_in_per_sender_order() {
     drop(system);
     assert_eq!(memory.live_blocks(), 0, "every block back");
 }
+
+/// Records its end in a shared log: `(name, what)`.
+struct Logged {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Actor for Logged {
+    type Message = ();
+
+    fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {}
+
+    fn on_stop(&mut self, reason: StopReason) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {reason}", self.name));
+    }
+}
+
+/// `System::shutdown` ends the trees in order: the last root first; in each tree the
+/// children, the last started first, each before its supervisor's `on_stop`; a nested
+/// supervisor's children before it. Counts by reason; memory back to zero.
+#[test]
+fn shutdown_ends_trees_children_first() {
+    let memory: Memory = Arc::new(CountingResource::new(PoolResource::new()));
+    let system = System::new(Arc::new(ManualScheduler::new(64).unwrap()), memory.clone());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let logged = |name: &'static str| {
+        let log = log.clone();
+        move || Logged {
+            name,
+            log: log.clone(),
+        }
+    };
+    let nested = {
+        let (a, b) = (logged("nested-a"), logged("nested-b"));
+        move || {
+            Supervisor::new(RestartStrategy::OneForOne, Intensity::default())
+                .with_child(Restart::Permanent, a.clone())
+                .with_child(Restart::Transient, b.clone())
+        }
+    };
+    let first = Supervisor::new(RestartStrategy::OneForAll, Intensity::default())
+        .with_child(Restart::Permanent, logged("first-1"))
+        .with_child(Restart::Permanent, nested)
+        .with_child(Restart::Temporary, logged("first-3"));
+    let second = Supervisor::new(RestartStrategy::OneForOne, Intensity::default())
+        .with_child(Restart::Permanent, logged("second-1"));
+    let first = system.spawn_supervisor(first).unwrap();
+    let second = system.spawn_supervisor(second).unwrap();
+    system.scheduler().run_until_idle().unwrap();
+    let (mut first_ended, mut second_ended) = (first.stopped().unwrap(), second.stopped().unwrap());
+    let report = system.shutdown().unwrap();
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            "second-1 stopped",
+            "first-3 stopped",
+            "nested-b stopped",
+            "nested-a stopped",
+            "first-1 stopped",
+        ],
+        "the last root first, the last child first, a nested tree before its parent's next"
+    );
+    assert_eq!(first_ended.try_take(), Some(Ok(StopReason::Stopped)));
+    assert_eq!(second_ended.try_take(), Some(Ok(StopReason::Stopped)));
+    // 5 workers, the nested supervisor, the two roots.
+    assert_eq!(report.ends.stopped, 8, "{report:?}");
+    assert_eq!(report.ends.total(), 8, "{report:?}");
+    assert!(!report.timed_out);
+    assert_eq!(report.cancelled, 0);
+    drop((first, second, first_ended, second_ended, system));
+    assert_eq!(memory.live_blocks(), 0, "every block back");
+}

@@ -38,6 +38,8 @@ pub(crate) mod supervisor;
 pub(crate) mod watch;
 
 pub use monitor::{Down, Monitor};
+pub(crate) use supervisor::EndTally;
 pub use supervisor::{
-    Intensity, Restart, RestartStrategy, StartError, Supervisor, SupervisorMsg, SupervisorStats,
+    EndCounts, Intensity, Restart, RestartStrategy, StartError, Supervisor, SupervisorMsg,
+    SupervisorStats,
 };

@@ -36,6 +36,7 @@
 //! again (and parks again, for the supervisor to decide).
 
 use core::alloc::Layout;
+use core::any::Any;
 use core::fmt;
 use core::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -182,8 +183,11 @@ pub(crate) struct Parked {
     ops: &'static ParkedOps,
 }
 
+/// What a restart does to the new instance before it is installed.
+type Prepare<'a> = &'a mut dyn FnMut(&mut dyn Any);
+
 struct ParkedOps {
-    restart: unsafe fn(&JobRef, &StopReason) -> Result<(), ()>,
+    restart: unsafe fn(&JobRef, &StopReason, Prepare<'_>) -> Result<(), ()>,
     stop: unsafe fn(&JobRef, StopReason),
 }
 
@@ -207,13 +211,15 @@ impl Parked {
         &self.reason
     }
 
-    /// Rebuilds the child in place and schedules it. On `Err` (no memory for the next
-    /// notice, the factory panicked) the token comes back: drop it to end the child.
-    pub(crate) fn restart(mut self) -> Result<(), Parked> {
+    /// Rebuilds the child in place and schedules it; `prepare` sees the new instance
+    /// first (a supervisor hands its own bookkeeping to a child supervisor). On `Err`
+    /// (no memory for the next notice, the factory panicked) the token comes back: drop
+    /// it to end the child.
+    pub(crate) fn restart(mut self, prepare: &mut dyn FnMut(&mut dyn Any)) -> Result<(), Parked> {
         let job = self.job.take().expect("a token is used once");
         // SAFETY: the token holds the child's run right, handed on here (on `Ok`, to
         // its scheduler); `ops` is the child's type's.
-        match unsafe { (self.ops.restart)(&job, &self.reason) } {
+        match unsafe { (self.ops.restart)(&job, &self.reason, prepare) } {
             Ok(()) => Ok(()),
             Err(()) => {
                 self.job = Some(job);
@@ -250,7 +256,11 @@ impl fmt::Debug for Parked {
 ///
 /// `job` is a `Cell<A>`'s, and the caller holds its run right (a parked token), which
 /// is handed on on `Ok`.
-unsafe fn restart<A: Actor>(job: &JobRef, reason: &StopReason) -> Result<(), ()> {
+unsafe fn restart<A: Actor>(
+    job: &JobRef,
+    reason: &StopReason,
+    prepare: &mut dyn FnMut(&mut dyn Any),
+) -> Result<(), ()> {
     // SAFETY: the caller's duty.
     let cell = unsafe { Cell::<A>::from_job(job) };
     // SAFETY: the run right is ours (caller's duty).
@@ -265,9 +275,10 @@ unsafe fn restart<A: Actor>(job: &JobRef, reason: &StopReason) -> Result<(), ()>
         return Err(());
     };
     let factory = Arc::clone(&part.factory);
-    let Ok(actor) = catch_unwind(AssertUnwindSafe(move || factory())) else {
+    let Ok(mut actor) = catch_unwind(AssertUnwindSafe(move || factory())) else {
         return Err(());
     };
+    prepare(&mut actor);
     part.armed = Some(armed);
     core.reinstate(actor);
     if matches!(reason, StopReason::Killed) {

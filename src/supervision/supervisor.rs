@@ -33,6 +33,7 @@
 //! The decision allocates nothing: the restart's next notice comes from the
 //! supervisor's memory resource, the new instance from the factory.
 
+use core::any::{Any, TypeId};
 use core::fmt;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,6 +50,7 @@ use crate::context::Context;
 use crate::error::AskError;
 use crate::future::{Future, Reply};
 use crate::identity::ActorId;
+use crate::sync::{AtomicU64, Ordering};
 use crate::system::spawn_with;
 
 /// Which children a supervisor restarts when one of them ends and is restarted.
@@ -142,6 +144,83 @@ pub struct SupervisorStats {
     pub sibling_restarts: u64,
 }
 
+/// What ended how, counted by the supervisors of one tree (handed down to nested
+/// supervisors) for [`System::shutdown`](crate::System): see [`EndCounts`].
+#[derive(Debug, Default)]
+pub(crate) struct EndTally {
+    stopped: AtomicU64,
+    killed: AtomicU64,
+    panicked: AtomicU64,
+    linked: AtomicU64,
+    dropped: AtomicU64,
+    scheduler_stopped: AtomicU64,
+}
+
+impl EndTally {
+    pub(crate) fn count(&self, reason: &StopReason) {
+        let counter = match reason {
+            StopReason::Stopped => &self.stopped,
+            StopReason::Killed => &self.killed,
+            StopReason::Panicked(_) => &self.panicked,
+            StopReason::Linked(_) => &self.linked,
+            StopReason::Dropped => &self.dropped,
+            StopReason::SchedulerStopped => &self.scheduler_stopped,
+        };
+        // Relaxed: counters, read after the ends they count were waited for.
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn counts(&self) -> EndCounts {
+        // Relaxed: as above.
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        EndCounts {
+            stopped: read(&self.stopped),
+            killed: read(&self.killed),
+            panicked: read(&self.panicked),
+            linked: read(&self.linked),
+            dropped: read(&self.dropped),
+            scheduler_stopped: read(&self.scheduler_stopped),
+        }
+    }
+}
+
+/// Actors ended, by [`StopReason`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndCounts {
+    /// [`StopReason::Stopped`].
+    pub stopped: u64,
+    /// [`StopReason::Killed`].
+    pub killed: u64,
+    /// [`StopReason::Panicked`].
+    pub panicked: u64,
+    /// [`StopReason::Linked`].
+    pub linked: u64,
+    /// [`StopReason::Dropped`].
+    pub dropped: u64,
+    /// [`StopReason::SchedulerStopped`].
+    pub scheduler_stopped: u64,
+}
+
+impl EndCounts {
+    /// Every end counted.
+    pub fn total(&self) -> u64 {
+        self.stopped
+            + self.killed
+            + self.panicked
+            + self.linked
+            + self.dropped
+            + self.scheduler_stopped
+    }
+}
+
+/// Hands `tally` to `actor` if it is a supervisor.
+fn inherit(actor: &mut dyn Any, tally: &Option<Arc<EndTally>>) {
+    if let Some(supervisor) = actor.downcast_mut::<Supervisor>() {
+        supervisor.tally = tally.clone();
+    }
+}
+
 /// A static child: started by the supervisor's `on_start`, every time.
 trait StaticChild: Send + Sync {
     fn start(
@@ -175,8 +254,26 @@ struct Child {
     job: JobRef,
     restart: Restart,
     kill: unsafe fn(&JobRef),
+    /// An orderly end: `Shutdown` for a supervisor, `stop` for any other actor.
+    shutdown: unsafe fn(&JobRef),
     /// Tells the supervisor when the child ends for good.
     _monitor: Monitor,
+}
+
+/// # Safety
+///
+/// `job` is a `Cell<A>`'s.
+unsafe fn shutdown<A: Actor>(job: &JobRef) {
+    if TypeId::of::<A>() == TypeId::of::<Supervisor>() {
+        // SAFETY: the job is a `Cell<A>`'s and `A` is `Supervisor`.
+        let supervisor = unsafe { Address::<Supervisor>::from_job(job.clone()) };
+        // Err: it has ended, or cannot take the message: its end is on its way.
+        let _ = Supervisor::shutdown(&supervisor);
+    } else {
+        // SAFETY: the caller's duty.
+        let address = unsafe { Address::<A>::from_job(job.clone()) };
+        let _ = address.stop();
+    }
 }
 
 /// # Safety
@@ -200,6 +297,7 @@ enum Inner {
     Start(Starter),
     Parked(Parked),
     Stats(Reply<SupervisorStats>),
+    Shutdown,
 }
 
 impl SupervisorMsg {
@@ -221,6 +319,7 @@ impl fmt::Debug for SupervisorMsg {
             Inner::Start(_) => f.write_str("Start"),
             Inner::Parked(token) => f.debug_tuple("Parked").field(token).finish(),
             Inner::Stats(_) => f.write_str("Stats"),
+            Inner::Shutdown => f.write_str("Shutdown"),
         }
     }
 }
@@ -283,6 +382,11 @@ pub struct Supervisor {
     /// Siblings killed by the strategy, to restart when their notice comes.
     pending: Vec<ActorId>,
     stats: SupervisorStats,
+    /// Shutting down: no restarts; children stopped one by one, the last started
+    /// first; the supervisor stops when none is left.
+    shutting_down: bool,
+    /// The tree's count of ends, when the tree belongs to a `System`.
+    pub(crate) tally: Option<Arc<EndTally>>,
 }
 
 impl Supervisor {
@@ -296,6 +400,8 @@ impl Supervisor {
             restarts: VecDeque::with_capacity((intensity.max_restarts as usize).min(RECORDED)),
             pending: Vec::new(),
             stats: SupervisorStats::default(),
+            shutting_down: false,
+            tally: None,
         }
     }
 
@@ -344,6 +450,30 @@ impl Supervisor {
         supervisor.ask(|reply| SupervisorMsg(Inner::Stats(reply)))
     }
 
+    /// Asks `supervisor` to shut its tree down in order: no more restarts; its children
+    /// stopped one at a time, the last started first (a child supervisor shut down the
+    /// same way, so that every child ends before its parent's `on_stop`); then the
+    /// supervisor stops. Wait for it with [`Address::stopped`].
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`](crate::SendError) with the message, when the supervisor has ended
+    /// or cannot take it (no memory for it).
+    pub fn shutdown(
+        supervisor: &Address<Supervisor>,
+    ) -> Result<(), crate::error::SendError<SupervisorMsg>> {
+        supervisor.send_high(SupervisorMsg(Inner::Shutdown))
+    }
+
+    /// Stops the next child of an orderly shutdown, or the supervisor when none is left.
+    fn shutdown_next(&mut self, ctx: &mut Context<'_, Supervisor>) {
+        match self.children.last() {
+            // SAFETY: `shutdown` is the child's type's.
+            Some(child) => unsafe { (child.shutdown)(&child.job) },
+            None => ctx.stop(),
+        }
+    }
+
     /// Spawns a child next to the supervisor, supervised.
     fn spawn_child<A: Actor>(
         &mut self,
@@ -352,9 +482,10 @@ impl Supervisor {
         factory: Factory<A>,
     ) -> Result<Address<A>, StartError> {
         let make = Arc::clone(&factory);
-        let actor = catch_unwind(AssertUnwindSafe(move || make())).map_err(|payload| {
+        let mut actor = catch_unwind(AssertUnwindSafe(move || make())).map_err(|payload| {
             StartError::FactoryPanicked(crate::actor::PanicMessage::from_payload(&*payload))
         })?;
+        inherit(&mut actor, &self.tally);
         let child = spawn_with(actor, ctx.resource().clone(), ctx.scheduler().clone(), true)
             .map_err(|_| StartError::OutOfMemory)?;
         // SAFETY: `child` is fresh: its only reference is ours, and it has never run.
@@ -376,6 +507,7 @@ impl Supervisor {
             job: child.job().clone(),
             restart,
             kill: kill::<A>,
+            shutdown: shutdown::<A>,
             _monitor: monitor,
         });
         self.stats.children = self.children.len();
@@ -408,6 +540,11 @@ impl Supervisor {
     }
 
     fn on_parked(&mut self, token: Parked, ctx: &Context<'_, Supervisor>) {
+        if self.shutting_down {
+            // No restarts any more: it ends, and its `Down` moves the shutdown on.
+            token.stop();
+            return;
+        }
         let id = token.id();
         let Some(index) = self.children.iter().position(|child| child.id == id) else {
             // A child of an earlier instance of this supervisor: it ends.
@@ -422,7 +559,7 @@ impl Supervisor {
                 token.stop();
             } else {
                 self.stats.sibling_restarts += 1;
-                restart_or_end(token);
+                restart_or_end(token, &self.tally);
             }
             return;
         }
@@ -454,13 +591,14 @@ impl Supervisor {
             }
         }
         self.stats.restarts += 1;
-        restart_or_end(token);
+        restart_or_end(token, &self.tally);
     }
 }
 
-/// Restarts the child; if that cannot be done, it ends.
-fn restart_or_end(token: Parked) {
-    if let Err(token) = token.restart() {
+/// Restarts the child (a child supervisor gets the tree's tally); if that cannot be
+/// done, it ends.
+fn restart_or_end(token: Parked, tally: &Option<Arc<EndTally>>) {
+    if let Err(token) = token.restart(&mut |actor| inherit(actor, tally)) {
         token.stop();
     }
 }
@@ -488,13 +626,28 @@ impl Actor for Supervisor {
             Inner::Stats(reply) => {
                 let _ = reply.send(self.stats);
             }
+            Inner::Shutdown => {
+                self.shutting_down = true;
+                self.shutdown_next(ctx);
+            }
         }
     }
 
-    fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+    fn on_down(&mut self, down: Down, ctx: &mut Context<'_, Self>) {
+        let before = self.children.len();
         self.children.retain(|child| child.id != down.id);
+        if self.children.len() == before {
+            // A child of an earlier instance, or not ours: not counted twice.
+            return;
+        }
         self.pending.retain(|&id| id != down.id);
         self.stats.children = self.children.len();
+        if let Some(tally) = &self.tally {
+            tally.count(&down.reason);
+        }
+        if self.shutting_down {
+            self.shutdown_next(ctx);
+        }
     }
 
     fn on_stop(&mut self, _reason: StopReason) {
