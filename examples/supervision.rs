@@ -7,7 +7,7 @@
 //! prints the restarts, and checks its own result (exit status 1 if anything is wrong):
 //!
 //! - exactly the orders handled when a gateway panicked failed (their request resolved
-//!   with `NoReply`), and they are exactly the poisoned ones;
+//!   with `HandlerPanicked`), and they are exactly the poisoned ones;
 //! - every other order was served once, with the right fill;
 //! - per sender, each gateway handled a client's orders in the order sent, across its
 //!   restarts;
@@ -169,7 +169,7 @@ fn run() -> Result<(), String> {
         for (seq, answer) in answers.iter().enumerate() {
             let seq = seq as u64;
             match (poisoned(client, seq), answer) {
-                (true, Err(RequestError::NoReply)) => poisoned_orders += 1,
+                (true, Err(RequestError::HandlerPanicked)) => poisoned_orders += 1,
                 (false, Ok(price)) if *price == fill(client, seq) => {}
                 (poison, answer) => {
                     return Err(format!(

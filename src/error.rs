@@ -183,9 +183,13 @@ impl<A> std::error::Error for SpawnError<A> {}
 #[non_exhaustive]
 pub enum RequestError {
     /// It will never be answered: the handler dropped its `Reply`, or the actor stopped,
-    /// was killed or panicked before answering, or its scheduler stopped. Also returned
+    /// was killed or failed before handling it, or its scheduler stopped. Also returned
     /// when the value was already taken.
     NoReply,
+    /// It will never be answered: the handler that held it panicked (the `Reply` was
+    /// dropped by the unwinding). A supervised actor is rebuilt, and the requests
+    /// queued behind this one are answered by the new instance.
+    HandlerPanicked,
     /// The wait timed out; the request is still pending (the future stays usable).
     Timeout,
     /// Blocking to wait was refused because the thread is running an actor: a handler
@@ -198,6 +202,7 @@ impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::NoReply => "the request will never be answered",
+            Self::HandlerPanicked => "the request will never be answered: its handler panicked",
             Self::Timeout => "timed out waiting for the reply",
             Self::WouldBlock => "refused to block inside an actor's handler",
         })

@@ -111,15 +111,17 @@ impl<T> Future<T> {
     /// The result, if the request has resolved; never blocks.
     #[inline]
     pub fn try_take(&mut self) -> Option<Result<T, RequestError>> {
-        self.pending.try_take().map(map_result)
+        let result = self.pending.try_take()?;
+        Some(map_result(result, &self.pending))
     }
 
     /// Blocks until the request resolves, with the default [`WaitStrategy`].
     ///
     /// # Errors
     ///
-    /// [`RequestError::NoReply`] when no value will come; [`RequestError::WouldBlock`]
-    /// when called inside an actor.
+    /// [`RequestError::NoReply`] when no value will come
+    /// ([`RequestError::HandlerPanicked`] when that is because the handler holding the
+    /// request panicked); [`RequestError::WouldBlock`] when called inside an actor.
     pub fn wait(self) -> Result<T, RequestError> {
         self.wait_with(WaitStrategy::default())
     }
@@ -176,7 +178,7 @@ impl<T> Future<T> {
         }
         match strategy {
             WaitStrategy::Park => match self.pending.wait_until(deadline) {
-                Some(result) => map_result(result),
+                Some(result) => map_result(result, &self.pending),
                 None => Err(RequestError::Timeout),
             },
             WaitStrategy::Backoff => self.backoff(deadline),
@@ -212,8 +214,17 @@ impl<T> Future<T> {
 }
 
 #[inline]
-fn map_result<T>(result: Result<T, NoReply>) -> Result<T, RequestError> {
-    result.map_err(|NoReply| RequestError::NoReply)
+fn map_result<T>(
+    result: Result<T, NoReply>,
+    pending: &Pending<'static, T>,
+) -> Result<T, RequestError> {
+    result.map_err(|NoReply| {
+        if pending.abandoned_by_panic() {
+            RequestError::HandlerPanicked
+        } else {
+            RequestError::NoReply
+        }
+    })
 }
 
 // The value lives in the request node, never inside the `Future`, and nothing is
@@ -224,7 +235,10 @@ impl<T> core::future::Future for Future<T> {
     type Output = Result<T, RequestError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        self.get_mut().pending.poll_take(cx).map(map_result)
+        let this = self.get_mut();
+        this.pending
+            .poll_take(cx)
+            .map(|result| map_result(result, &this.pending))
     }
 }
 

@@ -11,8 +11,8 @@
 //!   2. an actor whose first panicking message is its `p`-th handles exactly its first
 //!      `p` messages, in order, then stops with `StopReason::Panicked` (seen by
 //!      `on_stop`, once); every later send to it is accepted and dropped unhandled or
-//!      comes back in a `SendError` (`ActorStopped`); its requests from `p` on (the
-//!      panicking one included) resolve to `NoReply`;
+//!      comes back in a `SendError` (`ActorStopped`); its requests after the `p`-th
+//!      resolve to `NoReply`, the panicking one's to `HandlerPanicked`;
 //!   3. the workers live on: the scheduler counts exactly one caught panic per panicked
 //!      actor, and actors spawned after all the panics are served;
 //!   4. every payload is dropped exactly once, and the memory resource ends at zero.
@@ -163,7 +163,7 @@ impl Actor for Victim {
                 reply,
             } => {
                 if poison {
-                    // The unwinding drops `reply` unsent: the asker gets `NoReply`.
+                    // The unwinding drops `reply` unsent: the asker gets `HandlerPanicked`.
                     panic!("{MARKER}: actor {} request {seq}", self.index);
                 }
                 self.seen.push(seq);
@@ -421,6 +421,9 @@ fn panicking_stream(seed: u64, max_throughput: usize) {
                             if let Some(mut future) = future {
                                 let expected = if seq < p {
                                     Ok(answer(index, seq))
+                                } else if seq == p {
+                                    // Held by the handler that panicked.
+                                    Err(RequestError::HandlerPanicked)
                                 } else {
                                     Err(RequestError::NoReply)
                                 };

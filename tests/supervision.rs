@@ -5,7 +5,7 @@
 //! policy); b's instance ends as the table says, with a request queued behind the end.
 //! Checked in every case: whether b is restarted in place (same address, a new
 //! instance) or ends for good; which siblings the strategy restarts; what each request
-//! resolves to (the one being handled at a panic: `NoReply`; the queued one: answered
+//! resolves to (the one being handled at a panic: `HandlerPanicked`; the queued one: answered
 //! by the new instance, or `NoReply` if b ends, or by the old one for a graceful stop);
 //! the supervisor's counts; and, after the supervisor is stopped, every block back in
 //! the `CountingResource`.
@@ -177,7 +177,7 @@ fn one_case(strategy: RestartStrategy, end: End, policy: Restart) {
     if let Some(mut doomed) = doomed {
         assert_eq!(
             doomed.try_take(),
-            Some(Err(RequestError::NoReply)),
+            Some(Err(RequestError::HandlerPanicked)),
             "{case}: the panicking request"
         );
     }

@@ -15,7 +15,7 @@
 //!
 //! # The slot protocol
 //!
-//! One atomic word holds six flags and a reference count:
+//! One atomic word holds seven flags and a reference count:
 //!
 //! | bit         | set by                          | cleared by                | meaning                                  |
 //! |-------------|---------------------------------|---------------------------|------------------------------------------|
@@ -25,6 +25,7 @@
 //! | `TAKEN`     | the `Pending`, taking the value | never                     | the value has been moved out             |
 //! | `WAKER`     | `poll_take`, after storing      | `poll_take`, to replace   | the waker cell holds the asker's waker   |
 //! | `PARKED`    | `wait_until`, before parking    | never                     | a thread may be parked on the slot       |
+//! | `PANICKED`  | `Reply` dropped while unwinding | never                     | with `CLOSED`: the handler panicked      |
 //! | refs (×64)  |                                 |                           | holders: the payload, the `Reply`, the `Pending` (3 at the start) |
 //!
 //! - `VALUE` and `CLOSED` are each set at most once, and never both: the `Reply` is
@@ -149,8 +150,11 @@ const TAKEN: usize = 8;
 const WAKER: usize = 16;
 /// A thread may be parked on the slot's address (see "Waiting by parking").
 const PARKED: usize = 32;
+/// Set with `CLOSED` when the `Reply` was dropped by an unwinding panic: the handler
+/// that held it panicked.
+const PANICKED: usize = 64;
 /// One holder's reference; the bits below are flags.
-const REF_ONE: usize = 64;
+const REF_ONE: usize = 128;
 
 /// The request is complete: a value came, or none will.
 const COMPLETE: usize = VALUE | CLOSED;
@@ -487,9 +491,16 @@ impl<T> Drop for Reply<'_, T> {
             node: self.node,
             slot: self.slot,
         };
+        // Dropped by an unwinding panic: the handler that held it panicked, and the
+        // asker may be told so.
+        let closed = if std::thread::panicking() {
+            CLOSED | PANICKED
+        } else {
+            CLOSED
+        };
         // Release: orders this before the Pending's Acquire that sees CLOSED. The waker,
         // if `prev` shows one, is acquired by the fence in `notify_slow`.
-        let prev = self.slot().state.fetch_or(CLOSED, Ordering::Release);
+        let prev = self.slot().state.fetch_or(closed, Ordering::Release);
         // SAFETY: we completed with the Release above, which returned `prev`; `_share`
         // keeps our reference until `notify` returns or unwinds.
         unsafe { notify(self.slot, prev) };
@@ -527,6 +538,15 @@ impl<T> Pending<'_, T> {
     fn slot(&self) -> &Slot<T> {
         // SAFETY: we hold a reference: the node is live.
         unsafe { self.slot.as_ref() }
+    }
+
+    /// Whether no value will come because the `Reply` was dropped by a panic's unwinding
+    /// (the handler holding it panicked), rather than dropped unsent otherwise. Read it
+    /// after [`try_take`](Pending::try_take) (or a wait) returned `Err(NoReply)`.
+    pub fn abandoned_by_panic(&self) -> bool {
+        // Relaxed: set together with CLOSED, which the caller acquired when it saw the
+        // request complete.
+        self.slot().state.load(Ordering::Relaxed) & PANICKED != 0
     }
 
     /// Whether [`try_take`](Pending::try_take) would return something now.

@@ -10,7 +10,7 @@
 //! 1. runs the old instance's `on_stop` with the reason and drops it; the queue (the
 //!    caches and the inbox) is left as it is, and only the message being handled when
 //!    it panicked is lost (its `Reply` was dropped by the unwinding: the asker gets
-//!    `NoReply`);
+//!    `RequestError::HandlerPanicked`);
 //! 2. writes a [`Parked`] token into the armed notice and pushes it into the
 //!    supervisor's inbox (at high priority), and returns `Awaiting` to its scheduler
 //!    without blocking the inbox. **The token is the run right now**: nobody resumes the
