@@ -653,7 +653,7 @@ impl<A: Actor> Core<A> {
             // Stopped already (a finished job is not resumed; kept for robustness).
             return Outcome::Stop(StopReason::Stopped);
         };
-        if !self.started && cell.killed.load(Ordering::Relaxed) {
+        if !self.started && cell.killed.load(Ordering::Relaxed) && !cell.accepts() {
             // Killed before it ever ran: no hooks at all.
             return Outcome::Stop(StopReason::Killed);
         }
@@ -677,7 +677,11 @@ impl<A: Actor> Core<A> {
             // guarantees it is seen is the seal that `kill` makes after the store
             // (Release): the runner's next Acquire on the inbox (`take_all`, or
             // `try_block` reporting `Sealed`; a sealed inbox never blocks) reads it.
-            if cell.killed.load(Ordering::Relaxed) {
+            // A kill counts once its seal is there too (`!accepts`, read only when the
+            // flag is up): the flag and the seal are one event, so that a supervised
+            // child restarted after a kill takes both back, not the flag alone with the
+            // seal still to come on the new instance.
+            if cell.killed.load(Ordering::Relaxed) && !cell.accepts() {
                 break Outcome::Stop(StopReason::Killed);
             }
             let Some(envelope) = self.cache.next_from(&cell.inbox) else {

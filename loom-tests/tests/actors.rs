@@ -1077,3 +1077,135 @@ fn monitor_registration_races_the_end() {
         );
     });
 }
+
+/// A supervised child for [`restart_racing_a_send`]: records its messages and stops in
+/// the shared [`Tally`], which every instance uses.
+struct Restartable {
+    tally: Arc<Tally>,
+}
+
+impl Actor for Restartable {
+    type Message = Counted;
+
+    fn handle(&mut self, message: Counted, _ctx: &mut Context<'_, Self>) {
+        self.tally.record(|seen| seen.handled += 1);
+        drop(message);
+    }
+
+    fn on_stop(&mut self, reason: StopReason) {
+        self.tally.record(|seen| seen.stops.push(reason));
+    }
+}
+
+/// A supervised child is killed (and so parked, and restarted in place by its
+/// supervisor) on one thread, while another sends it a message; both threads run the
+/// scheduler.
+///
+/// Whatever the order, the message is handled exactly once (by the old instance, or by
+/// the new one after the restart) or given back (`ActorStopped`, sent between the
+/// kill's seal and the restart's unseal); the old instance's `on_stop` runs once, with
+/// `Killed`, and nothing ends the new one; every handler and hook of either instance
+/// runs one at a time, in happens-before order (the [`Tally`]'s loom cell: the run right
+/// handed from the runner to the parked token, to the supervisor, and back to the
+/// scheduler); the child is alive at the end, with the same address; every block goes
+/// back.
+///
+/// It caught a real race: the runner counted a kill on its flag alone, before the
+/// kill's seal; the restart took the flag back, and the late seal then stopped the new
+/// instance (`[Killed, Stopped]`). A kill now counts once its seal is there too.
+#[test]
+fn restart_racing_a_send() {
+    explore("restart_racing_a_send", || {
+        let witness = Tally::new();
+        let memory = Memory::new(&witness);
+        let fifo = LoomFifo::new(16);
+        let counts = Counts::new();
+        let points = Interleave::new();
+        let tally = Tally::new();
+        let intensity = zeta::Intensity {
+            max_restarts: 8,
+            within: std::time::Duration::from_secs(3600),
+        };
+        let supervisor = zeta::spawn(
+            zeta::Supervisor::new(zeta::RestartStrategy::OneForOne, intensity),
+            memory.clone(),
+            fifo.clone(),
+        )
+        .unwrap_or_else(|_| panic!("the global allocator refused the cell"));
+        let factory = {
+            let tally = Arc::clone(&tally);
+            move || Restartable {
+                tally: Arc::clone(&tally),
+            }
+        };
+        let mut started =
+            zeta::Supervisor::start_child(&supervisor, zeta::Restart::Permanent, factory)
+                .unwrap_or_else(|_| panic!("the supervisor is alive"));
+        fifo.drain();
+        let child = started
+            .try_take()
+            .expect("answered")
+            .expect("a reply")
+            .expect("started");
+        drop(started);
+
+        let killer = {
+            let (child, fifo, points) = (child.clone(), fifo.clone(), points.clone());
+            thread::spawn(move || {
+                points.point();
+                child.kill().expect("alive");
+                fifo.drain();
+            })
+        };
+        let sender = {
+            let (child, fifo, counts, points) = (
+                child.clone(),
+                fifo.clone(),
+                Arc::clone(&counts),
+                points.clone(),
+            );
+            thread::spawn(move || {
+                points.point();
+                let accepted = match child.send(Counted::new(&counts)) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        assert_eq!(error.reason(), Undelivered::ActorStopped);
+                        false
+                    }
+                };
+                fifo.drain();
+                accepted
+            })
+        };
+        killer.join().expect("killer panicked");
+        let accepted = sender.join().expect("sender panicked");
+        fifo.drain();
+        assert!(child.is_alive(), "restarted in place");
+        // SAFETY: every thread that ran the child was joined, and the drain is over.
+        let seen = unsafe { tally.seen() };
+        assert_eq!(
+            seen.handled,
+            usize::from(accepted),
+            "handled once if accepted: {seen:?}"
+        );
+        assert_eq!(
+            seen.stops,
+            [StopReason::Killed],
+            "the old instance's on_stop, once"
+        );
+
+        let mut ended = child.stopped().expect("memory for the future");
+        supervisor.stop().expect("alive");
+        fifo.drain();
+        assert_eq!(
+            ended.try_take(),
+            Some(Ok(StopReason::Killed)),
+            "killed with its supervisor"
+        );
+        drop((ended, child, supervisor));
+        fifo.drain();
+        assert_eq!(fifo.stop().expect("stop").cancelled, 0);
+        assert_eq!(counts.assert_balanced(), 1);
+        assert_eq!(memory.live_blocks(), 0, "every cell and node went back");
+    });
+}
