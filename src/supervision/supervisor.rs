@@ -325,9 +325,15 @@ impl fmt::Debug for SupervisorMsg {
 }
 
 /// An actor that supervises children: restarts them in place (same address, same
-/// queue) by [`RestartStrategy`], [`Restart`] policy and [`Intensity`], and fails, escalating
-/// to its own supervisor, when they fail too often. See the module documentation of
-/// `supervision` in the guide to the runtime's semantics.
+/// queue) by [`RestartStrategy`], [`Restart`] policy and [`Intensity`], and fails,
+/// escalating to its own supervisor, when they fail too often. What is kept and lost at
+/// a restart, and the shutdown order: docs/runtime-semantics.md, "Supervision".
+///
+/// | policy | restarted after |
+/// |---|---|
+/// | [`Restart::Permanent`] | any end: a panic, a stop, a kill, a link's failure |
+/// | [`Restart::Transient`] | an abnormal end: not a stop |
+/// | [`Restart::Temporary`] | never |
 ///
 /// # Examples
 ///
