@@ -175,7 +175,7 @@ unsafe fn set_next(node: *mut Header, next: *mut Header) {
 }
 
 /// The cell's word for its watch list (module doc, "The cell's word").
-pub(crate) struct WatchWord(AtomicUsize);
+pub(crate) struct WatchWord(AtomicPtr<Watchers>);
 
 /// What a watcher finds.
 enum Found<'a> {
@@ -184,8 +184,9 @@ enum Found<'a> {
     Ended(StopReason),
 }
 
-/// The odd word of an actor that ended, unwatched, with `reason`.
-fn encode(reason: &StopReason) -> usize {
+/// The odd word of an actor that ended, unwatched, with `reason`: a tag with no
+/// provenance, never dereferenced.
+fn encode(reason: &StopReason) -> *mut Watchers {
     let code = match reason {
         StopReason::Stopped => 0,
         StopReason::Killed => 1,
@@ -195,7 +196,7 @@ fn encode(reason: &StopReason) -> usize {
         // `close` keeps the list for these: never encoded.
         StopReason::Linked(_) => 4,
     };
-    (code << 1) | 1
+    ptr::without_provenance_mut((code << 1) | 1)
 }
 
 /// What a non-zero `word` says.
@@ -204,13 +205,13 @@ fn encode(reason: &StopReason) -> usize {
 ///
 /// `word` was read from a live cell's [`WatchWord`] with Acquire, so that a list it
 /// points to is initialised; the list lives as long as the cell's strong side.
-unsafe fn decode<'a>(word: usize) -> Found<'a> {
-    if word & 1 == 0 {
-        // SAFETY: an even non-zero word is the address of the list, initialised before
-        // the CAS that published it (Release) and acquired by the caller.
-        return Found::List(unsafe { &*(word as *const Watchers) });
+unsafe fn decode<'a>(word: *mut Watchers) -> Found<'a> {
+    if word.addr() & 1 == 0 {
+        // SAFETY: an even non-null word is the list (with its provenance), initialised
+        // before the CAS that published it (Release) and acquired by the caller.
+        return Found::List(unsafe { &*word });
     }
-    Found::Ended(match word >> 1 {
+    Found::Ended(match word.addr() >> 1 {
         0 => StopReason::Stopped,
         1 => StopReason::Killed,
         2 => StopReason::Panicked(PanicMessage::opaque()),
@@ -221,7 +222,7 @@ unsafe fn decode<'a>(word: usize) -> Found<'a> {
 
 impl WatchWord {
     pub(crate) fn new() -> Self {
-        Self(AtomicUsize::new(0))
+        Self(AtomicPtr::new(ptr::null_mut()))
     }
 
     /// The list, allocated from `home` if nobody has watched yet; or the reason, if the
@@ -230,7 +231,7 @@ impl WatchWord {
         // Acquire: the list's contents, written before the CAS that published it; or
         // the actor's end, before the CAS that wrote the odd word.
         let word = self.0.load(Ordering::Acquire);
-        if word != 0 {
+        if !word.is_null() {
             // SAFETY: read with Acquire from our cell, kept alive by the caller.
             return Ok(unsafe { decode(word) });
         }
@@ -240,8 +241,8 @@ impl WatchWord {
         // AcqRel: Release publishes the list's contents to later Acquire loads; Acquire
         // (also on failure) reads what the winner published.
         match self.0.compare_exchange(
-            0,
-            block.as_ptr() as usize,
+            ptr::null_mut(),
+            block.as_ptr(),
             Ordering::AcqRel,
             Ordering::Acquire,
         ) {
@@ -281,7 +282,7 @@ impl WatchWord {
         loop {
             // Acquire: a list's contents (as in `find`).
             let word = self.0.load(Ordering::Acquire);
-            if word == 0 {
+            if word.is_null() {
                 let keep = match reason {
                     StopReason::Panicked(message) => message.as_str().is_some(),
                     StopReason::Linked(_) => true,
@@ -299,7 +300,12 @@ impl WatchWord {
                 // Release: the actor's end, to a watcher that reads the odd word.
                 if self
                     .0
-                    .compare_exchange(0, encode(reason), Ordering::Release, Ordering::Relaxed)
+                    .compare_exchange(
+                        ptr::null_mut(),
+                        encode(reason),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
                 {
                     return;
@@ -326,9 +332,8 @@ impl WatchWord {
     pub(crate) unsafe fn free<R: MemoryResource>(&self, home: &R) {
         // Relaxed: the caller is alone with the cell (the strong count's last release
         // ordered every other use before it).
-        let word = self.0.load(Ordering::Relaxed);
-        if word != 0 && word & 1 == 0 {
-            let list = word as *mut Watchers;
+        let list = self.0.load(Ordering::Relaxed);
+        if !list.is_null() && list.addr() & 1 == 0 {
             // SAFETY: the caller's duty: the list is ours alone now, closed and empty;
             // freed once, to the resource it came from.
             unsafe {
