@@ -96,7 +96,9 @@
 //! - **kill** sets `killed`, then seals. The runner checks `killed` before every message,
 //!   so at most the message being handled finishes; the seal's Release (even when the
 //!   inbox was sealed already, the CAS is made) publishes the flag to the runner's next
-//!   Acquire on the inbox, and wakes a blocked actor.
+//!   Acquire on the inbox, and wakes a blocked actor. The runner acts on the flag once
+//!   the seal is there too: the two are one event, which a supervised child's restart
+//!   takes back whole (`restart_racing_a_send` in `loom-tests/` is the race it closes).
 //!
 //! # Drops the engine runs
 //!
