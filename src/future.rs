@@ -24,18 +24,21 @@ pub type Reply<T> = zeta_mailbox::Reply<'static, T>;
 
 /// How [`Future::wait`] waits.
 ///
-/// Measured (`cargo bench -p zeta-bench --bench actors`, group `actors/outside-ask`, an
-/// outside thread asking an actor on a 1-worker `SharingScheduler`, one request at a
-/// time, 2-core VM): `Backoff` p50 211 ns, p99.9 85.9 µs (a "1 µs" sleep lasts the OS
-/// timer slack); `Park` p50 281 ns, p99.9 0.58 µs. Backoff's spin catches most replies
-/// a little sooner; Park has the far shorter tail. Prefer `Park` when tail latency
-/// matters.
+/// Both spin briefly first, then park the thread on the request's slot, so the reply
+/// wakes the waiter at once. `Backoff` parks for doubling spans (1 µs up to 1 ms) and
+/// looks between them; `Park` parks until the reply or the deadline. Measured
+/// (`cargo bench -p zeta-bench --bench actors -- outside-ask`, an outside thread asking
+/// an actor on a `SharingScheduler`, one request at a time, 2-core VM, two sittings,
+/// 1 worker): `Backoff` p50 331 / 301 ns, p99.9 6.29 / 1.11 µs; `Park` p50 291 / 381 ns,
+/// p99.9 1.33 / 3.96 µs. Before `Backoff` parked (it slept, and a "1 µs" sleep lasts the
+/// OS timer slack), its p99.9 was 68.80, 24.47 and 2.18 µs in three sittings of the
+/// same day. BENCHMARKS.md has the whole table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitStrategy {
     /// Spin briefly, then sleep with exponential backoff from 1 µs, doubling up to
-    /// 1 ms between checks (actor-zeta's strategy). No wake-up is needed from the
-    /// replier, but a reply can wait up to one sleep before it is seen.
+    /// 1 ms between checks (actor-zeta's strategy), each sleep a park with that
+    /// timeout: the reply wakes the waiter at once, as with `Park`.
     #[default]
     Backoff,
     /// Spin briefly, then park the thread until the replier unparks it (or the deadline
@@ -197,9 +200,9 @@ impl<T> Future<T> {
             if let Some(result) = self.try_take() {
                 return result;
             }
+            let now = Instant::now();
             let nap = match deadline {
                 Some(deadline) => {
-                    let now = Instant::now();
                     if now >= deadline {
                         return Err(RequestError::Timeout);
                     }
@@ -207,7 +210,10 @@ impl<T> Future<T> {
                 }
                 None => pause,
             };
-            std::thread::sleep(nap);
+            // Parked for the nap, not slept: the reply wakes the waiter at once.
+            if let Some(result) = self.pending.sleep_until(now + nap) {
+                return map_result(result, &self.pending);
+            }
             pause = (pause * 2).min(MAX_SLEEP);
         }
     }

@@ -755,10 +755,53 @@ impl<T> Pending<'_, T> {
         }
     }
 
+    /// Like [`wait_until`](Pending::wait_until) without its spin: parks at once until
+    /// the request completes or `deadline` passes. A caller that keeps its own schedule
+    /// of checks (a doubling backoff) sleeps with it, and the reply still wakes it at
+    /// once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// use zeta_arena::PoolResource;
+    /// use zeta_mailbox::{Envelope, Priority, Reply};
+    ///
+    /// let pool = PoolResource::new();
+    /// let (message, mut pending) =
+    ///     Envelope::new_request_in(&pool, Priority::Normal, |reply: Reply<'_, u32>| reply)
+    ///         .unwrap();
+    /// let soon = Instant::now() + Duration::from_micros(50);
+    /// assert_eq!(pending.sleep_until(soon), None); // nobody answered in time
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || message.into_payload().send(7).unwrap());
+    ///     // A long span, cut short by the reply.
+    ///     let later = Instant::now() + Duration::from_secs(30);
+    ///     let mut answer = None;
+    ///     while answer.is_none() {
+    ///         answer = pending.sleep_until(later);
+    ///     }
+    ///     assert_eq!(answer, Some(Ok(7)));
+    /// });
+    /// ```
+    pub fn sleep_until(&mut self, deadline: Instant) -> Option<Result<T, NoReply>> {
+        match self.try_take() {
+            Some(result) => Some(result),
+            None => self.park_until(Some(deadline)),
+        }
+    }
+
     #[cold]
     fn wait_slow(&mut self, deadline: Option<Instant>) -> Option<Result<T, NoReply>> {
         // Replies often come within a microsecond: cheaper than a park and an unpark.
         sync::spin_until(|| self.is_ready());
+        self.park_until(deadline)
+    }
+
+    /// Parks until the request completes or `deadline` passes (see "Waiting by
+    /// parking"), then looks.
+    fn park_until(&mut self, deadline: Option<Instant>) -> Option<Result<T, NoReply>> {
         let key = self.slot.as_ptr().addr();
         loop {
             let slot = self.slot();
