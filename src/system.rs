@@ -2,14 +2,14 @@
 //! [`spawn`], the free function underneath.
 
 use core::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use zeta_arena::{MemoryResource, PoolResource};
 use zeta_scheduler::{ManualScheduler, Scheduler, SchedulerError, SharingScheduler, StopReport};
 
-use crate::actor::Actor;
-use crate::actor::StopReason;
+use crate::actor::{Actor, StopReason};
 use crate::address::Address;
 use crate::cell::{spawn_cell, SharedResource};
 use crate::error::SpawnError;
@@ -322,7 +322,7 @@ impl<S: Scheduler + 'static> System<S> {
         let address = self.spawn(supervisor)?;
         // Err: the scheduler has stopped; the supervisor ended at once.
         let _ = self.scheduler.schedule(address.job().clone());
-        lock(&self.roots).push(address.clone());
+        self.roots.lock().push(address.clone());
         Ok(address)
     }
 
@@ -333,7 +333,7 @@ impl<S: Scheduler + 'static> System<S> {
         &self,
         mut wait: impl FnMut(&mut Future<StopReason>) -> Option<StopReason>,
     ) -> Result<ShutdownReport, SchedulerError> {
-        let roots = core::mem::take(&mut *lock(&self.roots));
+        let roots = core::mem::take(&mut *self.roots.lock());
         let mut timed_out = false;
         for root in roots.iter().rev() {
             let Ok(mut ended) = root.stopped() else {
@@ -421,11 +421,4 @@ impl<S: Scheduler + fmt::Debug + 'static> fmt::Debug for System<S> {
             .field("scheduler", &self.scheduler)
             .finish_non_exhaustive()
     }
-}
-
-/// The roots' lock, whatever a panic did while it was held (it guards a plain list).
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -516,7 +516,6 @@ impl Supervisor {
             shutdown: shutdown::<A>,
             _monitor: monitor,
         });
-        self.stats.children = self.children.len();
         Ok(child)
     }
 
@@ -630,7 +629,10 @@ impl Actor for Supervisor {
             Inner::Start(start) => start(self, ctx),
             Inner::Parked(token) => self.on_parked(token, ctx),
             Inner::Stats(reply) => {
-                let _ = reply.send(self.stats);
+                let _ = reply.send(SupervisorStats {
+                    children: self.children.len(),
+                    ..self.stats
+                });
             }
             Inner::Shutdown => {
                 self.shutting_down = true;
@@ -647,7 +649,6 @@ impl Actor for Supervisor {
             return;
         }
         self.pending.retain(|&id| id != down.id);
-        self.stats.children = self.children.len();
         if let Some(tally) = &self.tally {
             tally.count(&down.reason);
         }
