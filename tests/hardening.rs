@@ -471,6 +471,13 @@ fn an_actor_spawns_children_on_its_own_scheduler_and_resource() {
         let children = asked.wait_timeout(HANG).unwrap();
         drop(asked);
         assert_eq!(children.len(), 4);
+        // On a worker the reply can be seen before the handler has returned and
+        // its message node (and the reply's share of the slot) have gone back to
+        // the parent's memory: wait for the worker to finish the turn.
+        let deadline = std::time::Instant::now() + HANG;
+        while memory.live_blocks() != 1 + 3 && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
         assert_eq!(
             memory.live_blocks(),
             1 + 3,
