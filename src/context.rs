@@ -162,6 +162,48 @@ impl<'a, A: Actor> Context<'a, A> {
         self.stop
     }
 
+    /// The actor's scheduler's clock: the real one, or a
+    /// [`ManualScheduler`](crate::ManualScheduler)'s virtual one (then handlers that
+    /// read time through here run the same under a test as in production). A scheduler
+    /// that keeps no time gives `Instant::now()`.
+    pub fn now(&self) -> std::time::Instant {
+        match self.cell.scheduler.timers() {
+            Some(timers) => timers.now(),
+            None => std::time::Instant::now(),
+        }
+    }
+
+    /// Sends `message` to this actor once `delay` has passed:
+    /// [`Address::send_after`] on its own address.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Address::send_after`].
+    pub fn send_after(
+        &self,
+        delay: std::time::Duration,
+        message: A::Message,
+    ) -> Result<crate::Timer, crate::SendError<A::Message>> {
+        self.myself.send_after(delay, message)
+    }
+
+    /// Sends `make()` to this actor every `period`: [`Address::send_interval`] on its
+    /// own address.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Address::send_interval`].
+    pub fn send_interval<F>(
+        &self,
+        period: std::time::Duration,
+        make: F,
+    ) -> Result<crate::Timer, ControlError>
+    where
+        F: FnMut() -> A::Message + Send + 'static,
+    {
+        self.myself.send_interval(period, make)
+    }
+
     /// A waker that, when woken, makes the actor run [`Actor::on_wake`]. Poll a
     /// [`Future`](crate::Future) with it (or register it on one) to learn when a reply
     /// has come in without blocking the worker.

@@ -11,6 +11,11 @@ pub enum Undelivered {
     SchedulerStopped,
     /// The actor's memory resource could not allocate the message node.
     OutOfMemory,
+    /// A timer was asked of a scheduler that keeps no time
+    /// ([`Scheduler::timers`](zeta_scheduler::Scheduler::timers) is `None`).
+    NoTimers,
+    /// A timer's period is zero, or its deadline is beyond what the clock can hold.
+    BadTime,
 }
 
 impl fmt::Display for Undelivered {
@@ -19,6 +24,8 @@ impl fmt::Display for Undelivered {
             Self::ActorStopped => "the actor has stopped",
             Self::SchedulerStopped => "the actor's scheduler has stopped",
             Self::OutOfMemory => "the actor's memory resource is out of memory",
+            Self::NoTimers => "the actor's scheduler keeps no time: timers cannot be armed",
+            Self::BadTime => "the timer's period is zero or its deadline out of the clock's range",
         })
     }
 }

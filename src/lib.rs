@@ -77,6 +77,7 @@ mod router;
 mod supervision;
 mod sync;
 mod system;
+mod time;
 mod waker;
 
 pub use zeta_arena as arena;
@@ -97,8 +98,9 @@ pub use crate::supervision::{
     SupervisorMsg, SupervisorStats,
 };
 pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, ShutdownReport, System};
+pub use crate::time::Timer;
 pub use zeta_mailbox::Priority;
-pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};
+pub use zeta_scheduler::{CancelOutcome, ManualScheduler, Scheduler, SharingScheduler};
 
 /// The README's examples, compiled and run as doc tests so that it stays true.
 #[cfg(doctest)]

@@ -36,7 +36,9 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::lock::{lock, wait, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::sync::lock::{lock, wait, wait_for, Condvar, Mutex};
 use crate::sync::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 const EMPTY: u8 = 0;
@@ -59,8 +61,8 @@ impl Parker {
         }
     }
 
-    /// Blocks until a token is available, and consumes it.
-    pub(crate) fn park(&self) {
+    /// Blocks until a token is available (and consumes it) or `deadline` passes.
+    pub(crate) fn park_until(&self, deadline: Option<Instant>) {
         // Fast path: a token is already there. Acquire: pairs with the unparker's
         // Release swap, so what it did before unparking is visible.
         if self
@@ -84,7 +86,19 @@ impl Parker {
             Err(other) => unreachable!("parker in state {other} while its owner parks"),
         }
         loop {
-            wait(&self.cond, &mut guard);
+            match deadline {
+                None => wait(&self.cond, &mut guard),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left == Duration::ZERO {
+                        // Timed out: take PARKED back (or a token that came just now).
+                        // Acquire: as above, if it is a token.
+                        self.state.swap(EMPTY, Ordering::Acquire);
+                        return;
+                    }
+                    wait_for(&self.cond, &mut guard, left);
+                }
+            }
             // Spurious wake-ups loop; a real one finds NOTIFIED.
             if self
                 .state
@@ -153,11 +167,18 @@ impl Idle {
         self.unregister(worker);
     }
 
-    /// Step 5: park until notified, then un-register. Returns after any wake-up; the
-    /// caller looks for work again.
-    pub(crate) fn sleep(&self, worker: usize) {
-        self.parkers[worker].park();
+    /// Step 5: park until notified (or `deadline`, the earliest timer's), then
+    /// un-register. Returns after any wake-up; the caller looks for work again.
+    pub(crate) fn sleep(&self, worker: usize, deadline: Option<Instant>) {
+        self.parkers[worker].park_until(deadline);
         self.unregister(worker);
+    }
+
+    /// Wakes worker `worker` (the timer sleeper: an earlier deadline was armed), even
+    /// if it is not registered as sleeping: an unpark before its park makes that park
+    /// return at once.
+    pub(crate) fn unpark(&self, worker: usize) {
+        self.parkers[worker].unpark();
     }
 
     fn unregister(&self, worker: usize) {

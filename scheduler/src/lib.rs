@@ -21,7 +21,11 @@
 //!   allocation-free injector for outside threads, spin-then-park idling with no lost
 //!   wake-up, and a stop that accounts for every job.
 //! - [`ManualScheduler`]: no threads; the caller runs jobs (`run_once`, `run_until_idle`,
-//!   `run_for`), optionally shuffled by a seed, reproducibly.
+//!   `run_for`), optionally shuffled by a seed, reproducibly; its clock is virtual
+//!   (`advance`, `advance_to`).
+//! - [`Timers`]: a hierarchical timing wheel owned by a scheduler, with a lock-free
+//!   arming path; entries of any type behind a [`TimerHeader`]. The sharing scheduler's
+//!   idle workers park until the earliest deadline (no timer thread).
 //!
 //! Bad configuration (0 workers, `max_throughput` 0) is an `Err`, never a panic.
 //!
@@ -70,6 +74,7 @@ mod resumable;
 mod scheduler;
 mod sharing;
 mod sync;
+mod timer;
 
 pub use job::{JobHeader, JobRef, JobVTable, QueuedJob, Ran, RunRight};
 pub use local_submit::LocalSubmit;
@@ -78,4 +83,7 @@ pub use resumable::{Resumable, ResumeInfo, ResumeResult};
 pub use scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 pub use sharing::{
     SharingScheduler, SharingSchedulerBuilder, WorkerStats, MAX_WORKERS, MIN_STACK_SIZE,
+};
+pub use timer::{
+    Armed, CancelOutcome, Fire, Polled, TimerHeader, TimerVTable, Timers, CHECK_INTERVAL,
 };

@@ -26,6 +26,7 @@ use crate::job::QueuedJob;
 use crate::local_submit::{Kind, LocalSubmit};
 use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 use crate::sync::{AtomicBool, AtomicU64, Ordering, UnsafeCell};
+use crate::timer::Timers;
 
 /// What a `run_*` call of a [`ManualScheduler`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +37,8 @@ pub struct RunStats {
     pub messages: u64,
     /// Resumes that panicked (caught; the job completed).
     pub panics: u64,
+    /// Timers fired (each repeating timer once per deadline it reached).
+    pub timers_fired: u64,
 }
 
 /// A scheduler with no threads: the caller runs the jobs, when it wants, for as long as
@@ -83,6 +86,8 @@ pub struct ManualScheduler {
     driving: AtomicBool,
     max_throughput: usize,
     cancelled: AtomicU64,
+    /// On a virtual clock, moved only by `advance`/`advance_to`.
+    timers: Timers,
 }
 
 // SAFETY: `ready` and `rng` are only accessed by the thread that holds `driving` (an
@@ -209,6 +214,8 @@ impl ManualScheduler {
         if max_throughput == 0 {
             return Err(SchedulerError::ZeroThroughput);
         }
+        let timers = Timers::with_virtual_clock();
+        timers.set_tie_seed(rng);
         Ok(Self {
             injector: Injector::new(),
             ready: UnsafeCell::new(Ready::default()),
@@ -216,6 +223,7 @@ impl ManualScheduler {
             driving: AtomicBool::new(false),
             max_throughput,
             cancelled: AtomicU64::new(0),
+            timers,
         })
     }
 
@@ -277,6 +285,19 @@ impl ManualScheduler {
             }
             ready.pop_front()
         });
+        let next = match next {
+            Some(job) => Some(job),
+            // Nothing ready: timers due at the clock's reading fire (they schedule
+            // through the injector), then look again.
+            None if self.timers.is_due() => {
+                stats.timers_fired += self.timers.poll().fired as u64;
+                self.with_ready(drive, |ready, rng| {
+                    Self::refill(ready, rng, &self.injector);
+                    ready.pop_front()
+                })
+            }
+            None => None,
+        };
         let Some(job) = next else {
             return false;
         };
@@ -376,6 +397,64 @@ impl ManualScheduler {
         Ok(())
     }
 
+    /// The virtual clock's reading. It starts at the scheduler's creation and moves
+    /// only with [`advance`](ManualScheduler::advance) and
+    /// [`advance_to`](ManualScheduler::advance_to).
+    pub fn now(&self) -> Instant {
+        self.timers.now()
+    }
+
+    /// Moves the virtual clock `by` forward, firing every timer that comes due on the
+    /// way in deadline order (equal deadlines in arming order, or in an order drawn
+    /// from the seed), and runs what they make ready: the clock stops at each deadline,
+    /// the jobs run until idle, and only then does it go on. So a timer armed by a
+    /// handler on the way fires too if it comes due within the advance. A minute of
+    /// timers runs in the time their handlers take.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run_once`](ManualScheduler::run_once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta_scheduler::ManualScheduler;
+    ///
+    /// let scheduler = ManualScheduler::new(64).unwrap();
+    /// let start = scheduler.now();
+    /// scheduler.advance(Duration::from_secs(60)).unwrap();
+    /// assert_eq!(scheduler.now() - start, Duration::from_secs(60));
+    /// ```
+    pub fn advance(&self, by: Duration) -> Result<RunStats, SchedulerError> {
+        self.advance_with(|timers, between| timers.advance_by(by, between))
+    }
+
+    /// Moves the virtual clock to `deadline` (never back: an earlier `deadline` only
+    /// fires and runs what is due now), as [`advance`](ManualScheduler::advance) does.
+    ///
+    /// # Errors
+    ///
+    /// As for [`run_once`](ManualScheduler::run_once).
+    pub fn advance_to(&self, deadline: Instant) -> Result<RunStats, SchedulerError> {
+        self.advance_with(|timers, between| timers.advance_to(deadline, between))
+    }
+
+    fn advance_with(
+        &self,
+        advance: impl FnOnce(&Timers, &mut dyn FnMut()) -> Result<usize, ()>,
+    ) -> Result<RunStats, SchedulerError> {
+        let drive = self.drive()?;
+        let mut stats = RunStats::default();
+        while self.step(&drive, &mut stats) {}
+        let mut between = || while self.step(&drive, &mut stats) {};
+        let fired =
+            advance(&self.timers, &mut between).map_err(|()| SchedulerError::AlreadyRunning)?;
+        stats.timers_fired += fired as u64;
+        while self.step(&drive, &mut stats) {}
+        Ok(stats)
+    }
+
     /// The `max_throughput` each resume gets.
     pub fn max_throughput(&self) -> usize {
         self.max_throughput
@@ -394,6 +473,11 @@ impl Scheduler for ManualScheduler {
 
     fn local_submit(&self) -> Option<LocalSubmit<'_>> {
         Some(LocalSubmit(Kind::Manual(self), core::marker::PhantomData))
+    }
+
+    /// Virtual time: see [`advance`](ManualScheduler::advance).
+    fn timers(&self) -> Option<&Timers> {
+        Some(&self.timers)
     }
 
     /// Nothing to start: the caller drives it.
@@ -419,6 +503,9 @@ impl Scheduler for ManualScheduler {
                 cancelled += 1;
             }
         });
+        // Pending timers are dropped undelivered (their payloads may end actors,
+        // which no longer reach the closed injector).
+        self.timers.close();
         self.cancelled.fetch_add(cancelled, Ordering::Relaxed);
         Ok(StopReport { cancelled })
     }

@@ -4,6 +4,7 @@ use core::fmt;
 
 use crate::job::{JobRef, QueuedJob};
 use crate::local_submit::LocalSubmit;
+use crate::timer::Timers;
 
 /// Something that runs jobs: the built-in [`SharingScheduler`](crate::SharingScheduler)
 /// and [`ManualScheduler`](crate::ManualScheduler), or your own.
@@ -58,6 +59,25 @@ pub trait Scheduler: Send + Sync {
     fn local_submit(&self) -> Option<LocalSubmit<'_>> {
         None
     }
+
+    /// The scheduler's [`Timers`], if it keeps time: the built-in schedulers do (the
+    /// sharing one on the real clock, the manual one on a virtual clock). The default
+    /// is `None`: a scheduler without time, on which timers cannot be armed (the actor
+    /// layer's timer calls return an error and hand the message back; nothing starts a
+    /// thread behind your back). To give a custom scheduler time, keep a `Timers` in it,
+    /// return it here, call [`Timers::poll`] from its loop, and sleep no longer than
+    /// [`Timers::next_deadline`]; [`Timers::arm`] returning [`Armed::Earlier`] is the
+    /// moment to wake a sleeping loop ([`Timers::close`] at stop).
+    ///
+    /// [`Armed::Earlier`]: crate::Armed::Earlier
+    fn timers(&self) -> Option<&Timers> {
+        None
+    }
+
+    /// Tells a scheduler that keeps time that an armed timer's deadline is now the
+    /// earliest ([`Armed::Earlier`](crate::Armed::Earlier)): a sleeping worker must look
+    /// again. The default does nothing.
+    fn timer_armed_earlier(&self) {}
 
     /// Starts running jobs (spawns threads, for a threaded scheduler). Jobs scheduled
     /// before `start` wait until then.

@@ -92,6 +92,17 @@ pub(crate) mod lock {
         cond.wait(guard);
     }
 
+    /// Waits on `cond` for at most `timeout`, releasing and re-taking `guard`.
+    #[cfg(not(zeta_loom))]
+    #[inline]
+    pub(crate) fn wait_for<T>(
+        cond: &Condvar,
+        guard: &mut MutexGuard<'_, T>,
+        timeout: std::time::Duration,
+    ) {
+        let _ = cond.wait_for(guard, timeout);
+    }
+
     #[cfg(not(zeta_loom))]
     #[inline]
     pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,6 +118,17 @@ pub(crate) mod lock {
         // loom's `wait` takes the guard by value and hands it back: move it out of the
         // slot and put the returned one back.
         take_mut(guard, |g| cond.wait(g).unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Loom has no time: a timed wait is a plain wait (the models arm no timers, so
+    /// every timed park there is woken by an unpark).
+    #[cfg(zeta_loom)]
+    pub(crate) fn wait_for<'a, T>(
+        cond: &Condvar,
+        guard: &mut MutexGuard<'a, T>,
+        _timeout: std::time::Duration,
+    ) {
+        wait(cond, guard);
     }
 
     #[cfg(zeta_loom)]

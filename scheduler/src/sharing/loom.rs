@@ -565,7 +565,7 @@ fn sleeper(idle: &Idle, index: usize, work: &Work, sched: &Interleave) {
             idle.cancel_sleep(index);
             continue;
         }
-        idle.sleep(index);
+        idle.sleep(index, None);
     }
 }
 

@@ -34,6 +34,7 @@ use crate::scheduler::{Scheduler, SchedulerError, StopReport, Stopped};
 use crate::sync::lock::{lock, Mutex};
 use crate::sync::thread::{spawn_named, JoinHandle};
 use crate::sync::{Arc, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::timer::Timers;
 
 /// The most workers a scheduler can have.
 pub const MAX_WORKERS: usize = 1024;
@@ -88,9 +89,27 @@ pub(crate) struct Shared {
     pub(crate) cancelled: AtomicU64,
     /// Jobs told shutdown because they were scheduled after the stop.
     rejected: AtomicUsize,
+    /// On the real clock; driven by the workers (`worker.rs`, "Timers").
+    pub(crate) timers: Timers,
+    /// The worker that sleeps until the earliest deadline, plus one (0: none).
+    pub(crate) timer_sleeper: CachePadded<AtomicUsize>,
 }
 
 impl Shared {
+    /// An armed timer is now the earliest: the timer sleeper must look again, or, if
+    /// nobody holds that role, any sleeping worker (it takes the role as it goes back
+    /// to sleep). See "Timers" in `worker.rs`.
+    pub(crate) fn timer_armed_earlier(&self) {
+        // The armer's `fetch_min` of the earliest deadline, a fence, then the role;
+        // the sleeper's claim of the role, a fence, then the deadline: the
+        // store-buffering shape, which the two SeqCst fences order.
+        crate::sync::fence(Ordering::SeqCst);
+        match self.timer_sleeper.load(Ordering::Relaxed) {
+            0 => self.idle.notify_one(),
+            sleeper => self.idle.unpark(sleeper - 1),
+        }
+    }
+
     #[inline]
     pub(crate) fn is_stopping(&self) -> bool {
         // Acquire: pairs with the SeqCst swap in `stop`; a worker that sees STOPPING
@@ -239,6 +258,8 @@ impl SharingSchedulerBuilder {
                 .collect(),
             cancelled: AtomicU64::new(0),
             rejected: AtomicUsize::new(0),
+            timers: Timers::new(),
+            timer_sleeper: CachePadded::new(AtomicUsize::new(0)),
         });
         Ok(SharingScheduler {
             shared,
@@ -365,6 +386,9 @@ impl SharingScheduler {
                 let _ = thread.join();
             }
         }
+        // Pending timers are dropped undelivered (on this thread, or by a worker
+        // firing them right now as it lets go of them).
+        self.shared.timers.close();
         let drained = self.shared.cancelled.swap(0, Ordering::Relaxed);
         StopReport {
             cancelled: cancelled + drained,
@@ -412,6 +436,15 @@ impl Scheduler for SharingScheduler {
             Kind::Sharing(self.shared.id),
             core::marker::PhantomData,
         ))
+    }
+
+    /// The real clock; idle workers park until the earliest deadline.
+    fn timers(&self) -> Option<&Timers> {
+        Some(&self.shared.timers)
+    }
+
+    fn timer_armed_earlier(&self) {
+        self.shared.timer_armed_earlier();
     }
 
     fn start(&self) -> Result<(), SchedulerError> {

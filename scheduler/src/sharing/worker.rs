@@ -18,6 +18,28 @@
 //!
 //! Then it spins a little (`spin_before_park` rounds), then sleeps (see `idle.rs`).
 //!
+//! # Timers
+//!
+//! The workers drive the scheduler's [`Timers`](crate::Timers) (`timer/mod.rs`): no
+//! thread of their own. A worker looks at them every
+//! [`CHECK_INTERVAL`](crate::CHECK_INTERVAL) jobs while busy (one load when no timer is
+//! armed, else a clock reading) and whenever it runs out of jobs; whoever finds a
+//! deadline passed fires what is due (a try: if another worker is firing, it goes on).
+//! Fired timers schedule their actors onto this worker like sends from a handler.
+//!
+//! An idle worker about to park takes the *timer sleeper* role if nobody holds it
+//! (`Shared::timer_sleeper`, a CAS), then reads the earliest deadline, and parks until
+//! it (a deadline already passed: it fires instead). The others park without a
+//! timeout. An armer whose deadline became the earliest (`Armed::Earlier`) reads the
+//! role after its `fetch_min` of the earliest deadline: it unparks the role's holder,
+//! or, if nobody holds it, notifies one sleeping worker, which takes the role as it
+//! goes back to sleep. Both sides are a store then a load of different words, with a
+//! SeqCst fence between: either the sleeper reads the new deadline, or the armer sees
+//! the role taken and unparks its holder (an unpark before the park makes the park
+//! return at once).
+//! When every worker is busy, nobody needs waking: each looks at the timers within
+//! `CHECK_INTERVAL` jobs, and before it parks.
+//!
 //! # Overflow: a full local queue
 //!
 //! The local queue holds at most [`CAPACITY`] jobs (64: beyond that crossbeam-deque
@@ -83,6 +105,8 @@ pub(crate) struct Worker {
     ticks: Cell<u32>,
     /// Jobs the closed injector refused (overflow at stop): told shutdown by `drain`.
     refused: Cell<Batch>,
+    /// Jobs run since the last look at the timers.
+    timer_ticks: Cell<u32>,
 }
 
 /// Runs `f` with the current thread's worker if it belongs to the scheduler `id`.
@@ -108,6 +132,7 @@ impl Worker {
             lifo_streak: Cell::new(0),
             ticks: Cell::new(0),
             refused: Cell::new(Batch::default()),
+            timer_ticks: Cell::new(0),
         }
     }
 
@@ -127,6 +152,11 @@ impl Worker {
             }
             if let Some(job) = self.next_job() {
                 self.run_job(job);
+                self.timer_tick();
+                continue;
+            }
+            if shared.timers.is_due() {
+                shared.timers.poll();
                 continue;
             }
             if let Some(job) = self.spin() {
@@ -145,8 +175,46 @@ impl Worker {
                 shared.idle.cancel_sleep(self.index);
                 continue;
             }
+            // The timer sleeper role, a fence, then the earliest deadline (module doc,
+            // "Timers"; the armer's side is `Shared::timer_armed_earlier`).
+            let sleeper = shared
+                .timer_sleeper
+                .compare_exchange(0, self.index + 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok();
+            let deadline = if sleeper {
+                crate::sync::fence(Ordering::SeqCst);
+                shared.timers.next_deadline()
+            } else {
+                None
+            };
+            if deadline.is_some_and(|d| d <= std::time::Instant::now()) {
+                // Due already: fire instead of sleeping.
+                shared.timer_sleeper.store(0, Ordering::Release);
+                shared.idle.cancel_sleep(self.index);
+                shared.timers.poll();
+                continue;
+            }
             self.stats().parks.fetch_add(1, Ordering::Relaxed);
-            shared.idle.sleep(self.index);
+            shared.idle.sleep(self.index, deadline);
+            if sleeper {
+                // Release the role. An armer that still sees it unparks us for nothing
+                // (a token that makes a later park return at once: one more loop).
+                shared.timer_sleeper.store(0, Ordering::Release);
+            }
+        }
+    }
+
+    /// Every `CHECK_INTERVAL` jobs, fires the timers that are due.
+    #[inline]
+    fn timer_tick(&self) {
+        let ticks = self.timer_ticks.get() + 1;
+        if ticks < crate::timer::CHECK_INTERVAL {
+            self.timer_ticks.set(ticks);
+            return;
+        }
+        self.timer_ticks.set(0);
+        if self.shared.timers.is_due() {
+            self.shared.timers.poll();
         }
     }
 
