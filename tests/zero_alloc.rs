@@ -13,7 +13,11 @@
 //!   delivered and handled, each future answered (the monitors and futures are made
 //!   outside the measured region: watching allocates, from the pool);
 //! - when a supervised child is restarted in place: killed, parked, restarted by its
-//!   supervisor, and its next message handled, on a `ManualScheduler`.
+//!   supervisor, and its next message handled, on a `ManualScheduler`;
+//! - when timers are armed and fire: one-shot timers and an interval's ticks on a
+//!   `ManualScheduler`'s virtual clock, and one-shot timers on a `SharingScheduler`
+//!   worker that parks until their deadline (arming takes the entry and the message
+//!   node from the pool; firing is a push).
 //!
 //! Messages, request nodes and wake-up nodes come from the actors' `PoolResource`; the
 //! global allocator must see nothing once the pool has its chunks and every thread has
@@ -28,6 +32,7 @@ use std::future::Future as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use zeta::arena::{CountingResource, PoolResource};
 use zeta::scheduler::Scheduler;
@@ -597,6 +602,84 @@ fn restarts_on_manual() -> u64 {
     count
 }
 
+/// Per run, 64 one-shot timers armed (their handles dropped: they stay armed) and an
+/// interval armed, all fired by advancing a `ManualScheduler`'s virtual clock by 64 µs
+/// (the interval ticks 64 times), each tick handled, then the interval cancelled.
+/// Returns the global allocations of the measured runs.
+fn timers_on_manual() -> u64 {
+    let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let listener = system
+        .spawn(Listener {
+            ticks: ticks.clone(),
+        })
+        .unwrap();
+    let mut count = 0;
+    let mut expected = 0;
+    for run in 0..FAN_RUNS + 1 {
+        let before = allocations();
+        for i in 0..64 {
+            drop(
+                listener
+                    .send_after(Duration::from_micros(i + 1), ())
+                    .unwrap(),
+            );
+        }
+        let interval = listener
+            .send_interval(Duration::from_micros(1), || ())
+            .unwrap();
+        scheduler.advance(Duration::from_micros(64)).unwrap();
+        assert_eq!(interval.cancel(), zeta::CancelOutcome::Cancelled);
+        if run > 0 {
+            // The first run is the warm-up.
+            count += allocations() - before;
+        }
+        expected += 64 + 64;
+        assert_eq!(
+            ticks.load(Ordering::Acquire),
+            expected,
+            "every tick handled"
+        );
+    }
+    drop(listener);
+    drop(system);
+    count
+}
+
+/// Per run, 16 one-shot timers of 50 to 200 µs armed from this thread on a
+/// one-worker `SharingScheduler`, whose worker parks until the earliest deadline and
+/// fires them. Returns the global allocations of the measured runs.
+fn timers_on_sharing() -> u64 {
+    let scheduler = started(1);
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let listener = system
+        .spawn(Listener {
+            ticks: ticks.clone(),
+        })
+        .unwrap();
+    let mut expected = 0;
+    let (count, _) = measure_runs_and(
+        &scheduler,
+        || {
+            for i in 0..16 {
+                drop(
+                    listener
+                        .send_after(Duration::from_micros(50 + 10 * i), ())
+                        .unwrap(),
+                );
+            }
+            expected += 16;
+            wait_for(&ticks, expected);
+        },
+        || 0,
+    );
+    drop(listener);
+    scheduler.stop().unwrap();
+    count
+}
+
 #[test]
 fn zero_global_allocations_in_steady_state() {
     let per_message = [
@@ -609,6 +692,8 @@ fn zero_global_allocations_in_steady_state() {
     ];
     let downs = downs_on_manual();
     let restarts = restarts_on_manual();
+    let timers_manual = timers_on_manual();
+    let timers_sharing = timers_on_sharing();
     let many_ready = [
         (
             "sharing, 1 worker, broadcast to 1,000",
@@ -651,6 +736,14 @@ fn zero_global_allocations_in_steady_state() {
         "manual, a supervised child killed and restarted in place: {restarts} global allocations over {FAN_RUNS} restarts"
     );
     assert_eq!(restarts, 0, "restarts in place");
+    println!(
+        "manual, 64 one-shot timers + an interval's 64 ticks per run: {timers_manual} global allocations over {FAN_RUNS} runs"
+    );
+    println!(
+        "sharing, 1 worker, 16 one-shot timers per run: {timers_sharing} global allocations over {FAN_RUNS} runs"
+    );
+    assert_eq!(timers_manual, 0, "timers armed and fired on virtual time");
+    assert_eq!(timers_sharing, 0, "timers armed and fired by a worker");
     for (path, count) in per_message
         .into_iter()
         .chain(many_ready.map(|(path, (count, _))| (path, count)))
