@@ -4,8 +4,8 @@
 //!
 //! # How a timer is made, fired and freed
 //!
-//! Arming allocates one *entry* from the target actor's memory resource (through the
-//! cell, as request nodes are, so the entry holds the cell's memory alive): a
+//! Arming allocates one *entry* from the target actor's memory resource (it holds an
+//! address of the target, which keeps the cell and its resource alive): a
 //! [`TimerHeader`] (zeta-scheduler's; its state word decides fire against cancel), the
 //! target's address, and the payload. For [`send_after`](Address::send_after) the
 //! payload is the message *already in its node*, allocated now from the same resource:
@@ -57,7 +57,7 @@ use zeta_scheduler::{Armed, CancelOutcome, Fire, TimerHeader, TimerVTable};
 
 use crate::actor::Actor;
 use crate::address::Address;
-use crate::cell::{Mail, Shelter};
+use crate::cell::Mail;
 use crate::error::{ControlError, SendError, Undelivered};
 
 /// A handle to an armed timer: cancel it, or ask whether it is still pending.
@@ -273,17 +273,17 @@ unsafe fn discard<A: Actor, P: Payload<A>>(header: NonNull<TimerHeader>) {
 /// is gone.
 unsafe fn release<A: Actor, P: Payload<A>>(header: NonNull<TimerHeader>) {
     let entry = header.cast::<Entry<A, P>>();
-    // SAFETY: the last reference: the entry is ours. The shelter is read before the
-    // target goes: the entry's block holds a weak reference on the cell (taken by the
-    // shelter's `allocate`), so the shelter stays valid until the `deallocate` below
-    // gives it back.
+    // SAFETY: the last reference: the entry is ours. The target is moved out first: it
+    // keeps the cell, hence its `home`, alive while the block goes back to it.
     unsafe {
         let target = ManuallyDrop::take(&mut (*entry.as_ptr()).target);
-        let shelter: &'static Shelter<A> = Shelter::from_job(target.job());
+        target
+            .cell()
+            .home()
+            .deallocate(entry.cast(), Layout::new::<Entry<A, P>>());
         // A panicking drop here (an actor's drop, as the last address goes) must not
         // unwind into the wheel.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(target)));
-        shelter.deallocate(entry.cast(), Layout::new::<Entry<A, P>>());
     }
 }
 
@@ -330,11 +330,9 @@ fn arm<A: Actor, P: Payload<A>>(
         }
         Deadline::At(instant) => Some(instant),
     };
-    // SAFETY: `target` is a `Cell<A>`'s address; the entry's block holds a weak
-    // reference for as long as it lives (the shelter's `allocate`), which is what the
-    // `'static` stands for.
-    let shelter: &'static Shelter<A> = unsafe { Shelter::from_job(target.job()) };
-    let Ok(block) = shelter.allocate(Layout::new::<Entry<A, P>>()) else {
+    // From the actor's own memory, like its message nodes: the entry holds an address,
+    // which keeps the cell and its `home` alive until the entry is freed (`release`).
+    let Ok(block) = target.cell().home().allocate(Layout::new::<Entry<A, P>>()) else {
         return Err((payload, Undelivered::OutOfMemory));
     };
     let entry = block.cast::<Entry<A, P>>();

@@ -85,7 +85,7 @@ use crate::sync::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering
 /// How many jobs a [`SharingScheduler`](crate::SharingScheduler) worker runs between
 /// two looks at its timers while it is busy (it also looks before it parks). A due
 /// timer waits at most this many resumes of a busy worker.
-pub const CHECK_INTERVAL: u32 = 61;
+pub const CHECK_INTERVAL: u32 = 16;
 
 /// A sweep of cancelled entries is considered once at least this many were cancelled.
 const SWEEP_AFTER: usize = if cfg!(zeta_loom) { 1 } else { 64 };
