@@ -69,6 +69,7 @@ mod actor;
 mod address;
 mod cell;
 mod context;
+mod continuation;
 mod error;
 mod future;
 mod identity;
