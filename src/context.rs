@@ -337,6 +337,11 @@ impl<'a, A: Actor> Context<'a, A> {
     /// with it costs what the future does with it: a request that must wait keeps a
     /// clone (one refcount increment), and gives that up when it wakes the actor.
     ///
+    /// This is the advanced path, for polling futures of any kind. For a request to
+    /// another actor, [`ask`](Context::ask) does what the example below does by hand
+    /// (keep the future, poll it, take the answer on the wake-up) in one call, with the
+    /// answer handled by a closure.
+    ///
     /// # Examples
     ///
     /// ```
