@@ -602,8 +602,17 @@ where
     // SAFETY: as above: still ours alone (a taker finds `UNARMED` and does nothing).
     unsafe { ptr::addr_of_mut!((*block.as_ptr()).pending).write(ManuallyDrop::new(pending)) };
     let expiry = with_expiry.then(|| Expiry(header));
+    // Until armed or delivered, the envelope and the strong reference are ours: given
+    // up by the guard if the push unwinds (a refusing scheduler's or a dropped
+    // payload's panic) or is refused.
+    let unarmed = Unarmed::<A> {
+        envelope,
+        strong,
+        _actor: PhantomData,
+    };
     match target.push(request) {
         Ok(()) => {
+            let envelope = ManuallyDrop::new(unarmed).envelope;
             // SAFETY: we hold the envelope, hence the payload's reference: the block is
             // live; after a successful arm we touch it no more.
             let header_ref = unsafe { header.as_ref() };
@@ -622,14 +631,29 @@ where
         Err((mail, reason)) => {
             // The target is gone: the continuation is dropped uncalled (never armed,
             // so no taker delivers it), and the message comes back.
-            // SAFETY: the envelope is ours (never armed), a node of the asker's inbox
-            // type; dropping it drops the contents through the payload.
-            drop(unsafe { Envelope::<'static, Mail<A::Message>>::from_raw(envelope) });
-            // SAFETY: the strong reference that went with the envelope, given up once.
-            drop(unsafe { Address::<A>::from_job(zeta_scheduler::JobRef::from_raw(strong)) });
+            drop(unarmed);
             drop(expiry);
             Err(AskError::Undelivered(SendError::new(user(mail), reason)))
         }
+    }
+}
+
+/// The envelope and the strong reference of a block not armed: dropped, they drop the
+/// contents (through the payload) and give up the reference.
+struct Unarmed<A: Actor> {
+    envelope: NonNull<Header>,
+    strong: NonNull<JobHeader>,
+    _actor: PhantomData<fn(A)>,
+}
+
+impl<A: Actor> Drop for Unarmed<A> {
+    fn drop(&mut self) {
+        // SAFETY: the envelope is ours (never armed, so no taker has it), a node of the
+        // asker's inbox type; dropping it drops the contents through its payload.
+        drop(unsafe { Envelope::<'static, Mail<A::Message>>::from_raw(self.envelope) });
+        // SAFETY: the strong reference that goes with the envelope, a `Cell<A>`'s,
+        // given up once.
+        drop(unsafe { Address::<A>::from_job(zeta_scheduler::JobRef::from_raw(self.strong)) });
     }
 }
 
