@@ -149,6 +149,7 @@ use zeta_scheduler::{JobHeader, JobRef, JobVTable, LocalSubmit, ResumeInfo, RunR
 
 use crate::actor::{Actor, PanicMessage, StopReason};
 use crate::context::Context;
+use crate::continuation::ContinuationRef;
 use crate::identity::ActorId;
 use crate::supervision::monitor::Notice;
 use crate::supervision::restart::{self, RestartPart};
@@ -168,6 +169,9 @@ pub(crate) enum Mail<M> {
     Wake,
     /// An actor this one monitors has ended (`supervision::monitor`).
     Down(Notice),
+    /// A request this actor made with `Context::ask` is answered (or expired): run its
+    /// continuation (`continuation`).
+    Continue(ContinuationRef),
 }
 
 impl<M> Mail<M> {
@@ -442,6 +446,19 @@ impl<A: Actor> Shelter<A> {
         // pointer keeps the provenance of the cell's allocation.
         unsafe { job.as_ptr().cast::<Shelter<A>>().as_ref() }
     }
+
+    /// The cell at `header`, as a resource: for a holder of a weak reference that keeps
+    /// a pointer, not a job (a continuation's block, `continuation`).
+    ///
+    /// # Safety
+    ///
+    /// `header` is a `Cell<A>`'s, with the provenance of its allocation, and the caller
+    /// holds a weak reference on it for as long as it uses the shelter.
+    #[inline(always)]
+    pub(crate) unsafe fn from_header(header: NonNull<JobHeader>) -> &'static Shelter<A> {
+        // SAFETY: as in `from_job`; the weak reference keeps the memory (caller's duty).
+        unsafe { header.cast::<Shelter<A>>().as_ref() }
+    }
 }
 
 // SAFETY: `allocate` hands out blocks of the actor's own resource (which upholds the
@@ -700,6 +717,8 @@ impl<A: Actor> Core<A> {
                         break Outcome::Stop(reason);
                     }
                 }
+                // A panic in the continuation unwinds from here, as one in `handle`.
+                Mail::Continue(continuation) => continuation.run(actor, &mut ctx),
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);

@@ -6,19 +6,23 @@ use std::sync::Arc;
 
 use core::ptr::NonNull;
 
+use zeta_mailbox::Priority;
 use zeta_scheduler::{JobHeader, JobRef, Scheduler};
 
 use crate::actor::Actor;
 use crate::address::Address;
 use crate::cell::{Cell, SharedResource};
-use crate::error::{ControlError, SpawnError};
+use crate::continuation::{self, Expiry};
+use crate::error::{AskError, ControlError, RequestError, SpawnError};
+use crate::future::Reply;
 use crate::identity::ActorId;
 use crate::supervision::Monitor;
 use crate::sync::Ordering;
 use crate::system::{spawn_shared, IntoSharedResource};
 
 /// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
-/// scheduler, a way to stop itself, and a waker.
+/// scheduler, a way to stop itself, requests whose answers come back as messages
+/// ([`ask`](Context::ask)), and a waker.
 ///
 /// Sends made from a handler schedule the receiver on the current worker's local queue
 /// when the receiver runs on the same [`SharingScheduler`](zeta_scheduler::SharingScheduler):
@@ -214,11 +218,171 @@ impl<'a, A: Actor> Context<'a, A> {
         crate::waker::actor_waker::<A>(self.myself.job())
     }
 
+    /// Asks `target` on this actor's behalf; the answer comes back as a message to
+    /// this actor, and `continuation` runs then with `&mut` the actor, its context and
+    /// the result. No future to keep, poll or wake: the short form of the
+    /// [`waker_ref`](Context::waker_ref) example.
+    ///
+    /// `make` builds the message around the [`Reply`] the target answers through, as
+    /// for [`Address::ask`]. The continuation is a message like any other: it runs on
+    /// this actor's worker, in its turn among the actor's messages, at normal priority
+    /// (see [`ask_high`](Context::ask_high)), never concurrently with a handler.
+    ///
+    /// | what happens | the continuation |
+    /// |---|---|
+    /// | the target replies `v` | runs with `Ok(v)` |
+    /// | the target drops the `Reply` unsent, stops or is killed before answering, its scheduler stops | runs with `Err(RequestError::NoReply)` |
+    /// | the target's handler panics holding the `Reply` | runs with `Err(RequestError::HandlerPanicked)` |
+    /// | this actor stops, is killed or fails before the answer is handled | never runs: it is dropped, with what it captured |
+    /// | this actor (supervised) is restarted before the answer is handled | runs on the new instance |
+    /// | the request cannot be delivered (the target has ended) | never runs: `Err` here, with the message |
+    ///
+    /// A panic in the continuation is a panic in a handler of this actor.
+    ///
+    /// # Memory
+    ///
+    /// Three blocks, from memory resources: the request node from the target's (as
+    /// for `Address::ask`), and from this actor's a message node for the answer's
+    /// arrival, made now so that the arrival allocates nothing, and a block holding the
+    /// continuation inline. With a `PoolResource` (the default), a continuation whose
+    /// captures take up to **4,048 bytes** (4,032 if aligned to 32 or 64) makes no
+    /// global allocation; larger ones make one, through the pool's upstream. A pending
+    /// continuation keeps this actor alive, as a waker from [`waker`](Context::waker)
+    /// does, until the answer is delivered.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::OutOfMemory`] when a block cannot be allocated (`make` is not
+    /// called); [`AskError::Undelivered`] with the message when the target has ended
+    /// or its scheduler has stopped. The continuation is dropped uncalled either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Address, Context, Reply, System};
+    ///
+    /// struct Doubler;
+    /// impl Actor for Doubler {
+    ///     type Message = (u64, Reply<u64>);
+    ///     fn handle(&mut self, (n, reply): (u64, Reply<u64>), _ctx: &mut Context<'_, Self>) {
+    ///         reply.send(2 * n).unwrap();
+    ///     }
+    /// }
+    ///
+    /// /// Asks the doubler, and learns of the answer in the continuation.
+    /// struct Asker {
+    ///     doubler: Address<Doubler>,
+    ///     answer: std::sync::mpsc::Sender<u64>,
+    /// }
+    /// impl Actor for Asker {
+    ///     type Message = u64;
+    ///     fn handle(&mut self, n: u64, ctx: &mut Context<'_, Self>) {
+    ///         ctx.ask(&self.doubler, |reply| (n, reply), |this: &mut Self, _ctx, answer| {
+    ///             this.answer.send(answer.unwrap()).unwrap();
+    ///         })
+    ///         .unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::sharing(1).unwrap();
+    /// let doubler = system.spawn(Doubler).unwrap();
+    /// let (answer, answers) = std::sync::mpsc::channel();
+    /// let asker = system.spawn(Asker { doubler, answer }).unwrap();
+    /// asker.send(21).unwrap();
+    /// assert_eq!(answers.recv().unwrap(), 42);
+    /// ```
+    ///
+    /// [`Reply`]: crate::Reply
+    /// [`Address::ask`]: crate::Address::ask
+    #[inline]
+    pub fn ask<B, T, K>(
+        &self,
+        target: &Address<B>,
+        make: impl FnOnce(Reply<T>) -> B::Message,
+        continuation: K,
+    ) -> Result<(), AskError<B::Message>>
+    where
+        B: Actor,
+        T: Send + 'static,
+        K: FnOnce(&mut A, &mut Context<'_, A>, Result<T, RequestError>) + Send + 'static,
+    {
+        self.ask_with(Priority::Normal, target, make, continuation)
+    }
+
+    /// [`ask`](Context::ask) at high priority: the request is handled before the
+    /// target's queued normal messages, and the continuation before this actor's.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Context::ask).
+    #[inline]
+    pub fn ask_high<B, T, K>(
+        &self,
+        target: &Address<B>,
+        make: impl FnOnce(Reply<T>) -> B::Message,
+        continuation: K,
+    ) -> Result<(), AskError<B::Message>>
+    where
+        B: Actor,
+        T: Send + 'static,
+        K: FnOnce(&mut A, &mut Context<'_, A>, Result<T, RequestError>) + Send + 'static,
+    {
+        self.ask_with(Priority::High, target, make, continuation)
+    }
+
+    /// [`ask`](Context::ask) at `priority` (both the request and the continuation).
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Context::ask).
+    pub fn ask_with<B, T, K>(
+        &self,
+        priority: Priority,
+        target: &Address<B>,
+        make: impl FnOnce(Reply<T>) -> B::Message,
+        continuation: K,
+    ) -> Result<(), AskError<B::Message>>
+    where
+        B: Actor,
+        T: Send + 'static,
+        K: FnOnce(&mut A, &mut Context<'_, A>, Result<T, RequestError>) + Send + 'static,
+    {
+        continuation::ask(&self.myself, target, priority, make, continuation, false).map(drop)
+    }
+
+    /// [`ask_with`](Context::ask_with), and the handle that expires the request: a
+    /// timer keeps it and calls [`Expiry::expire`] at the deadline (the continuation
+    /// then runs with `Err(RequestError::Timeout)` unless the answer came first), or
+    /// drops it once the continuation has run. The base of a timeout variant.
+    #[cfg_attr(any(not(test), zeta_loom), allow(dead_code))]
+    pub(crate) fn ask_expiring<B, T, K>(
+        &self,
+        priority: Priority,
+        target: &Address<B>,
+        make: impl FnOnce(Reply<T>) -> B::Message,
+        continuation: K,
+    ) -> Result<Expiry, AskError<B::Message>>
+    where
+        B: Actor,
+        T: Send + 'static,
+        K: FnOnce(&mut A, &mut Context<'_, A>, Result<T, RequestError>) + Send + 'static,
+    {
+        match continuation::ask(&self.myself, target, priority, make, continuation, true)? {
+            Some(expiry) => Ok(expiry),
+            None => unreachable!("asked with an expiry"),
+        }
+    }
+
     /// The same waker as [`waker`](Context::waker), lent for the current message: it
     /// holds no reference of its own (it stands on the one that keeps the actor alive
     /// while it runs), so making it and letting it go cost nothing. Polling a future
     /// with it costs what the future does with it: a request that must wait keeps a
     /// clone (one refcount increment), and gives that up when it wakes the actor.
+    ///
+    /// This is the advanced path, for polling futures of any kind. For a request to
+    /// another actor, [`ask`](Context::ask) does what the example below does by hand
+    /// (keep the future, poll it, take the answer on the wake-up) in one call, with the
+    /// answer handled by a closure.
     ///
     /// # Examples
     ///

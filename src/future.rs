@@ -219,8 +219,9 @@ impl<T> Future<T> {
     }
 }
 
+/// A request's outcome as the asker is told it.
 #[inline]
-fn map_result<T>(
+pub(crate) fn map_result<T>(
     result: Result<T, NoReply>,
     pending: &Pending<'static, T>,
 ) -> Result<T, RequestError> {

@@ -17,6 +17,9 @@
 //!   [`Address::enqueue`]: enqueue and let the caller schedule.
 //! - [`Address::ask`]: a request whose reply slot lives in the message's own node; the
 //!   [`Future`] waits (spin, backoff or park), times out, cancels, or is `.await`ed.
+//! - [`Context::ask`]: a request from inside an actor whose answer comes back as a
+//!   message to the asker, handled by a closure with `&mut` the actor: no future to
+//!   poll.
 //! - [`Address::stop`] (graceful) and [`Address::kill`] (now); [`Actor::on_start`] and
 //!   [`Actor::on_stop`].
 //! - [`Balancer`] and [`Broadcast`]: routers that forward without an inbox of their own.
@@ -69,6 +72,7 @@ mod actor;
 mod address;
 mod cell;
 mod context;
+mod continuation;
 mod error;
 mod future;
 mod identity;

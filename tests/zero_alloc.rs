@@ -1,8 +1,9 @@
 //! Zero global allocations in a steady state:
 //!
-//! - per message, actor to actor: plain sends (ping-pong) and ask + reply (the asker
-//!   polls the future with its actor waker and takes the answer in `on_wake`), on a
-//!   `SharingScheduler` (1 and 2 workers) and on a `ManualScheduler`;
+//! - per message, actor to actor: plain sends (ping-pong), ask + reply (the asker
+//!   polls the future with its actor waker and takes the answer in `on_wake`), and
+//!   `Context::ask` with a small continuation (the answer runs it on the asker, as a
+//!   message), on a `SharingScheduler` (1 and 2 workers) and on a `ManualScheduler`;
 //! - when many actors become ready at once on one worker, more than its run queue holds
 //!   (the overflow goes to the scheduler's injector), on a `SharingScheduler` (1 and 2
 //!   workers): an actor broadcasting to 1,000 actors from its handler, and an actor
@@ -19,7 +20,7 @@
 //!   worker that parks until their deadline (arming takes the entry and the message
 //!   node from the pool; firing is a push).
 //!
-//! Messages, request nodes and wake-up nodes come from the actors' `PoolResource`; the
+//! Messages, request nodes, wake-up nodes and continuation blocks come from the actors' `PoolResource`; the
 //! global allocator must see nothing once the pool has its chunks and every thread has
 //! done its one-time registrations (a pool shard, parking_lot's thread data). Worker
 //! threads are spawned by the scheduler, so allocations are counted globally; the binary
@@ -111,16 +112,27 @@ impl Actor for Ponger {
 struct Pinger {
     ponger: Address<Ponger>,
     remaining: u64,
-    asking: bool,
+    mode: Mode,
     pending: Option<Future<u64>>,
     done: Option<Reply<u64>>,
     rounds: u64,
 }
 
 enum PingerMsg {
-    /// Run this many rounds (`true`: ask + reply; `false`: ping-pong), then reply.
-    Run(u64, bool, Reply<u64>),
+    /// Run this many rounds in this mode, then reply.
+    Run(u64, Mode, Reply<u64>),
     Pong(u64),
+}
+
+/// How a round is made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Ping-pong: plain sends.
+    Send,
+    /// `Address::ask`, the future polled with the actor waker, the answer in `on_wake`.
+    Ask,
+    /// `Context::ask`, the answer in a continuation capturing 64 bytes.
+    Continue,
 }
 
 impl Pinger {
@@ -132,13 +144,27 @@ impl Pinger {
             return;
         }
         self.remaining -= 1;
-        if !self.asking {
+        if self.mode == Mode::Send {
             self.ponger
                 .send(PongerMsg::Ping(self.rounds))
                 .expect("alive");
             return;
         }
         let n = self.rounds;
+        if self.mode == Mode::Continue {
+            // A small continuation: its captures (64 bytes) live in the block, inline.
+            let check = [n; 8];
+            ctx.ask(
+                &self.ponger,
+                |reply| PongerMsg::Question(n, reply),
+                move |this: &mut Self, ctx, answer| {
+                    assert!(check.iter().all(|&c| c == n));
+                    this.answered(answer.expect("answered"), ctx);
+                },
+            )
+            .expect("alive");
+            return;
+        }
         let mut future = self
             .ponger
             .ask(|reply| PongerMsg::Question(n, reply))
@@ -169,9 +195,9 @@ impl Actor for Pinger {
 
     fn handle(&mut self, message: PingerMsg, ctx: &mut Context<'_, Self>) {
         match message {
-            PingerMsg::Run(rounds, asking, done) => {
+            PingerMsg::Run(rounds, mode, done) => {
                 self.remaining = rounds;
-                self.asking = asking;
+                self.mode = mode;
                 self.done = Some(done);
                 self.next(ctx);
             }
@@ -200,7 +226,7 @@ fn pair<S: Scheduler + 'static>(system: &System<S>) -> Address<Pinger> {
         .spawn(Pinger {
             ponger: ponger.clone(),
             remaining: 0,
-            asking: false,
+            mode: Mode::Send,
             pending: None,
             done: None,
             rounds: 0,
@@ -223,7 +249,7 @@ fn measure(mut run: impl FnMut(u64)) -> u64 {
     allocations() - before
 }
 
-fn on_sharing(workers: usize, asking: bool) -> u64 {
+fn on_sharing(workers: usize, mode: Mode) -> u64 {
     let scheduler = SharingScheduler::builder()
         .workers(workers)
         .build()
@@ -235,7 +261,7 @@ fn on_sharing(workers: usize, asking: bool) -> u64 {
     let mut total = 0;
     let mut run = |rounds: u64| {
         let future = pinger
-            .ask(|reply| PingerMsg::Run(rounds, asking, reply))
+            .ask(|reply| PingerMsg::Run(rounds, mode, reply))
             .unwrap();
         total += rounds;
         assert_eq!(future.wait_with(WaitStrategy::Park), Ok(total));
@@ -252,14 +278,14 @@ fn on_sharing(workers: usize, asking: bool) -> u64 {
     count
 }
 
-fn on_manual(asking: bool) -> u64 {
+fn on_manual(mode: Mode) -> u64 {
     let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
     let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
     let pinger = pair(&system);
     let mut total = 0;
     let mut run = |rounds: u64| {
         let mut future = pinger
-            .ask(|reply| PingerMsg::Run(rounds, asking, reply))
+            .ask(|reply| PingerMsg::Run(rounds, mode, reply))
             .unwrap();
         total += rounds;
         scheduler.run_until_idle().unwrap();
@@ -683,12 +709,21 @@ fn timers_on_sharing() -> u64 {
 #[test]
 fn zero_global_allocations_in_steady_state() {
     let per_message = [
-        ("sharing, 1 worker, send", on_sharing(1, false)),
-        ("sharing, 1 worker, ask + reply", on_sharing(1, true)),
-        ("sharing, 2 workers, send", on_sharing(2, false)),
-        ("sharing, 2 workers, ask + reply", on_sharing(2, true)),
-        ("manual, send", on_manual(false)),
-        ("manual, ask + reply", on_manual(true)),
+        ("sharing, 1 worker, send", on_sharing(1, Mode::Send)),
+        ("sharing, 1 worker, ask + reply", on_sharing(1, Mode::Ask)),
+        (
+            "sharing, 1 worker, ctx.ask + continuation",
+            on_sharing(1, Mode::Continue),
+        ),
+        ("sharing, 2 workers, send", on_sharing(2, Mode::Send)),
+        ("sharing, 2 workers, ask + reply", on_sharing(2, Mode::Ask)),
+        (
+            "sharing, 2 workers, ctx.ask + continuation",
+            on_sharing(2, Mode::Continue),
+        ),
+        ("manual, send", on_manual(Mode::Send)),
+        ("manual, ask + reply", on_manual(Mode::Ask)),
+        ("manual, ctx.ask + continuation", on_manual(Mode::Continue)),
     ];
     let downs = downs_on_manual();
     let restarts = restarts_on_manual();

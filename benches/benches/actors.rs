@@ -36,6 +36,13 @@
 //!   `on_wake` takes the answer with `try_take` and asks the next question. One
 //!   operation is one request: two messages (the question and the wake-up), the waker's
 //!   registration and wake, the reply slot's hand-off. Runs as for ping-pong.
+//! - `actors/ask-reply/continuation/<scheduler>`: the same pair and runs, in the same
+//!   group, but the pinger asks with `Context::ask` and takes the answer in the
+//!   continuation, which asks the next question: per request, the request node, and
+//!   from the pinger's pool the continuation block and the node of the answer's
+//!   arrival (made at the ask), the block's waker registered in the slot, and the
+//!   answer pushing that node (no `on_wake`, no future kept in the actor). Two
+//!   messages per request, as with the waker.
 //!
 //!   `<scheduler>` is `manual` (`ManualScheduler` on the measuring thread: no thread
 //!   hand-off), `sharing/1-worker` (both actors on one worker: every send is a push to
@@ -77,8 +84,8 @@
 //!   small machine have long tails; a mean hides them).
 //! - `actors/spawn-stop/<resource>`: on a `ManualScheduler` driven by the measuring
 //!   thread, per actor: `zeta::spawn` of a small actor (one cell allocated from the
-//!   resource), `Address::stop` (a `Stop` message node from the same resource, which
-//!   schedules the idle actor), `run_until_idle` (the first resume: `on_start`, the
+//!   resource), `Address::stop` (a seal of the inbox, no allocation, which schedules
+//!   the idle actor), `run_until_idle` (the first resume: `on_start`, the
 //!   stop, `on_stop`, the actor dropped, its inbox closed), and the drop of the address
 //!   (the last reference: the cell goes back to the resource). `<resource>` is
 //!   `PoolResource` (warmed), `MonotonicResource` (a bump arena: nothing is freed one
@@ -245,13 +252,16 @@ enum Shape {
     PingPong,
     /// `ask` + reply, the answer taken in `on_wake`.
     AskReply,
+    /// `Context::ask`, the answer handled in the continuation; measured in the
+    /// ask-reply group, beside `AskReply`.
+    Continuation,
 }
 
 impl Shape {
     fn name(self) -> &'static str {
         match self {
             Shape::PingPong => "ping-pong",
-            Shape::AskReply => "ask-reply",
+            Shape::AskReply | Shape::Continuation => "ask-reply",
         }
     }
 }
@@ -303,6 +313,16 @@ impl Pinger {
                 match Pin::new(&mut future).poll(&mut TaskContext::from_waker(ctx.waker_ref())) {
                     Poll::Ready(answer) => self.answered(answer.ok(), ctx),
                     Poll::Pending => self.pending = Some(future),
+                }
+            }
+            Shape::Continuation => {
+                let asked = ctx.ask(
+                    &self.ponger,
+                    |reply| PongerMsg::Question(n, reply),
+                    |this: &mut Self, ctx, answer| this.answered(answer.ok(), ctx),
+                );
+                if asked.is_err() {
+                    panic!("the ponger stopped mid-run");
                 }
             }
         }
@@ -398,11 +418,6 @@ impl Driver {
             .expect("a valid configuration");
         scheduler.start().expect("start the scheduler");
         Driver::Sharing(Arc::new(scheduler))
-    }
-
-    /// The schedulers of the actor-to-actor groups.
-    fn all() -> impl Iterator<Item = Driver> {
-        core::iter::once_with(Driver::manual).chain(WORKERS.into_iter().map(Driver::sharing))
     }
 
     fn name(&self) -> String {
@@ -697,7 +712,7 @@ fn floor_pair(
                     words.push(ponger_word);
                     ctx.send(ponger, FloorMsg::Ping(rounds))
                 }
-                Shape::AskReply => {
+                Shape::AskReply | Shape::Continuation => {
                     let reply = FloorReply {
                         slot: slot.clone(),
                         asker: ctx.me(),
@@ -728,7 +743,7 @@ fn floor_pair(
     }
     let per = match shape {
         Shape::PingPong => "round trips",
-        Shape::AskReply => "requests",
+        Shape::AskReply | Shape::Continuation => "requests",
     };
     check_allocations(&what, COUNTED_RUNS * RUN, per, Some(0), || {
         for _ in 0..COUNTED_RUNS {
@@ -757,8 +772,20 @@ fn actor_to_actor(c: &mut Criterion, shape: Shape) {
             floor_pair(&mut group, shape, rmw, &mut ratios);
         }
     }
-    for driver in Driver::all() {
-        let name = driver.name();
+    // The ask-reply group also measures `Context::ask` on each scheduler, as
+    // `continuation/<scheduler>`.
+    let shapes = match shape {
+        Shape::AskReply => vec![Shape::AskReply, Shape::Continuation],
+        _ => vec![shape],
+    };
+    let kinds = core::iter::once(None).chain(WORKERS.map(Some));
+    for (workers, shape) in kinds.flat_map(|kind| shapes.iter().map(move |&shape| (kind, shape))) {
+        // Made one at a time: only the measured scheduler exists.
+        let driver = workers.map_or_else(Driver::manual, Driver::sharing);
+        let name = match shape {
+            Shape::Continuation => format!("continuation/{}", driver.name()),
+            _ => driver.name(),
+        };
         let what = format!("actors/{}/{name}", shape.name());
         let pool = Arc::new(PoolResource::new());
         let ponger = driver.spawn(Ponger { pinger: None }, &pool);
@@ -792,7 +819,7 @@ fn actor_to_actor(c: &mut Criterion, shape: Shape) {
         driver.settle();
         let per = match shape {
             Shape::PingPong => "round trips",
-            Shape::AskReply => "requests",
+            Shape::AskReply | Shape::Continuation => "requests",
         };
         check_allocations(&what, COUNTED_RUNS * RUN, per, Some(0), || {
             for _ in 0..COUNTED_RUNS {
@@ -1002,9 +1029,10 @@ fn spawn_stop<R>(
             let stats = scheduler
                 .run_until_idle()
                 .expect("driven by the measuring thread only");
+            // A stop seals the inbox: no message, one resume that ends the actor.
             assert!(
-                stats.resumes == 1 && stats.messages == 1 && stats.panics == 0,
-                "one resume handling the stop"
+                stats.resumes == 1 && stats.messages == 0 && stats.panics == 0,
+                "one resume acting on the stop: {stats:?}"
             );
             drop(address);
         }

@@ -650,14 +650,58 @@ impl<T> Pending<'_, T> {
             // SAFETY: read with Acquire just now, and complete.
             return Poll::Ready(unsafe { self.take_completed(state) });
         }
-        self.register(cx.waker(), state)
+        match self.register(cx.waker(), state) {
+            // SAFETY: `register` returns a complete word read by an Acquire
+            // read-modify-write of this `Pending`.
+            Poll::Ready(prev) => Poll::Ready(unsafe { self.take_completed(prev) }),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Like [`poll_take`](Pending::poll_take), but takes nothing: `Ready(())` if the
+    /// request is complete (the value, if one came, stays in the slot for
+    /// [`try_take`](Pending::try_take)), otherwise `Pending`, with `cx`'s waker stored
+    /// to be woken once at completion. For a caller that registers a waker now and
+    /// reads the result later, elsewhere.
+    ///
+    /// # Panics
+    ///
+    /// As for [`poll_take`](Pending::poll_take).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    ///
+    /// use zeta_arena::PoolResource;
+    /// use zeta_mailbox::{Envelope, Priority, Reply};
+    ///
+    /// let pool = PoolResource::new();
+    /// let (message, mut pending) =
+    ///     Envelope::new_request_in(&pool, Priority::Normal, |reply: Reply<'_, u32>| reply)
+    ///         .unwrap();
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(pending.poll_ready(&mut cx).is_pending()); // the waker is stored
+    /// message.into_payload().send(7).unwrap();
+    /// assert_eq!(pending.poll_ready(&mut cx), Poll::Ready(()));
+    /// assert_eq!(pending.try_take(), Some(Ok(7))); // still there
+    /// ```
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Acquire: as in `try_take`, so that a later `try_take` on this thread finds
+        // what this saw (it loads again anyway).
+        let state = self.slot().state.load(Ordering::Acquire);
+        if state & COMPLETE != 0 {
+            return Poll::Ready(());
+        }
+        self.register(cx.waker(), state).map(|_| ())
     }
 
     /// Stores `waker` to be woken at completion (see "Waiting with a waker" in the
-    /// module doc), or returns `Ready` if the request completes meanwhile.
+    /// module doc), or returns `Ready` with the complete word, read by an Acquire
+    /// read-modify-write, if the request completes meanwhile (nothing is taken).
     ///
     /// `state` is a word this `Pending` read, without `VALUE` or `CLOSED`.
-    fn register(&mut self, waker: &Waker, state: usize) -> Poll<Result<T, NoReply>> {
+    fn register(&mut self, waker: &Waker, state: usize) -> Poll<usize> {
         let slot = self.slot();
         // Set when the cell holds a waker we take back; dropped at the end of the scope,
         // after the new one is published (its drop is user code and may panic).
@@ -686,9 +730,8 @@ impl<T> Pending<'_, T> {
                 // `WAKER`, and our own later release (Release) orders this bit before
                 // the free.
                 slot.state.fetch_or(WAKER, Ordering::Relaxed);
-                // SAFETY: `prev` was read by an Acquire read-modify-write, and is
-                // complete.
-                return Poll::Ready(unsafe { self.take_completed(prev) });
+                // `prev` was read by an Acquire read-modify-write, and is complete.
+                return Poll::Ready(prev);
             }
             // SAFETY: we cleared `WAKER` before any completion (`prev` has none), so the
             // replier will see it clear and never read the cell: it is ours. It held a
@@ -711,9 +754,9 @@ impl<T> Pending<'_, T> {
         let prev = slot.state.fetch_or(WAKER, Ordering::AcqRel);
         if prev & COMPLETE != 0 {
             // The replier completed before `WAKER` was set, so it wakes nobody: the
-            // waker stays stored, with `WAKER` set, for the free to drop.
-            // SAFETY: `prev` was read by an Acquire read-modify-write, and is complete.
-            return Poll::Ready(unsafe { self.take_completed(prev) });
+            // waker stays stored, with `WAKER` set, for the free to drop. `prev` was
+            // read by an Acquire read-modify-write, and is complete.
+            return Poll::Ready(prev);
         }
         Poll::Pending
     }
