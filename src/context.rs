@@ -245,7 +245,7 @@ impl<'a, A: Actor> Context<'a, A> {
     /// for `Address::ask`), and from this actor's a message node for the answer's
     /// arrival, made now so that the arrival allocates nothing, and a block holding the
     /// continuation inline. With a `PoolResource` (the default), a continuation whose
-    /// captures take up to **4,048 bytes** (4,032 if aligned to 32 or 64) makes no
+    /// captures take up to **4,040 bytes** (4,032 if aligned to 32 or 64) makes no
     /// global allocation; larger ones make one, through the pool's upstream. A pending
     /// continuation keeps this actor alive, as a waker from [`waker`](Context::waker)
     /// does, until the answer is delivered.
@@ -350,11 +350,91 @@ impl<'a, A: Actor> Context<'a, A> {
         continuation::ask(&self.myself, target, priority, make, continuation, false).map(drop)
     }
 
+    /// [`ask`](Context::ask) with a deadline: if no answer has come `timeout` from now
+    /// (on this actor's scheduler's clock: virtual on a
+    /// [`ManualScheduler`](crate::ManualScheduler)), the continuation runs with
+    /// `Err(RequestError::Timeout)` and the request is cancelled (a late
+    /// `Reply::send` gets its value back). An answer that comes first runs it with the
+    /// answer; exactly one of the two delivers it, and the result is read when it runs
+    /// (an answer that arrives after the deadline but before the continuation runs
+    /// still wins).
+    ///
+    /// The timer is one more entry from this actor's memory (no global allocation with
+    /// a pool), which stays armed until the deadline even when the answer came first
+    /// (it then fires into nothing); the continuation's block stays with it. If the
+    /// timer cannot be armed after the request went out (the scheduler has just stopped,
+    /// or the resource has no room for the entry), the request times out at once.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](Context::ask), and [`AskError::NoTimers`] if this actor's
+    /// scheduler keeps no time (`make` is not called).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, Address, Context, Reply, RequestError, System};
+    ///
+    /// /// Holds every `Reply` and never answers.
+    /// struct Silent(Vec<Reply<u64>>);
+    /// impl Actor for Silent {
+    ///     type Message = Reply<u64>;
+    ///     fn handle(&mut self, reply: Reply<u64>, _ctx: &mut Context<'_, Self>) {
+    ///         self.0.push(reply);
+    ///     }
+    /// }
+    ///
+    /// struct Asker {
+    ///     silent: Address<Silent>,
+    ///     outcome: std::sync::mpsc::Sender<Result<u64, RequestError>>,
+    /// }
+    /// impl Actor for Asker {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+    ///         let timeout = Duration::from_millis(250);
+    ///         ctx.ask_timeout(&self.silent, timeout, |reply| reply, |this: &mut Self, _ctx, result| {
+    ///             this.outcome.send(result).unwrap();
+    ///         })
+    ///         .unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let silent = system.spawn(Silent(Vec::new())).unwrap();
+    /// let (outcome, outcomes) = std::sync::mpsc::channel();
+    /// let asker = system.spawn(Asker { silent, outcome }).unwrap();
+    /// asker.send(()).unwrap();
+    /// // Virtual time: a quarter of a second passes in no time.
+    /// system.scheduler().advance(Duration::from_millis(249)).unwrap();
+    /// assert!(outcomes.try_recv().is_err(), "not yet");
+    /// system.scheduler().advance(Duration::from_millis(1)).unwrap();
+    /// assert_eq!(outcomes.try_recv().unwrap(), Err(RequestError::Timeout));
+    /// ```
+    pub fn ask_timeout<B, T, K>(
+        &self,
+        target: &Address<B>,
+        timeout: std::time::Duration,
+        make: impl FnOnce(Reply<T>) -> B::Message,
+        continuation: K,
+    ) -> Result<(), AskError<B::Message>>
+    where
+        B: Actor,
+        T: Send + 'static,
+        K: FnOnce(&mut A, &mut Context<'_, A>, Result<T, RequestError>) + Send + 'static,
+    {
+        if self.cell.scheduler.timers().is_none() {
+            return Err(AskError::NoTimers);
+        }
+        let expiry = self.ask_expiring(Priority::Normal, target, make, continuation)?;
+        crate::time::arm_expiry(&self.myself, timeout, expiry);
+        Ok(())
+    }
+
     /// [`ask_with`](Context::ask_with), and the handle that expires the request: a
     /// timer keeps it and calls [`Expiry::expire`] at the deadline (the continuation
     /// then runs with `Err(RequestError::Timeout)` unless the answer came first), or
     /// drops it once the continuation has run. The base of a timeout variant.
-    #[cfg_attr(any(not(test), zeta_loom), allow(dead_code))]
     pub(crate) fn ask_expiring<B, T, K>(
         &self,
         priority: Priority,

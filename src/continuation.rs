@@ -25,14 +25,15 @@
 //! |   vtable: &'static BlockVTable      |  deliver, call, discard, free for A, T, K
 //! |   asker: NonNull<JobHeader>         |  the asker's cell; a strong reference that
 //! |                                     |  goes with the envelope (below)
+//! |   timer: AtomicPtr<TimerHeader>     |  the timeout's timer, if any (below)
 //! | pending: Pending<'static, T>        |  the request's asker side
 //! | continuation: K                     |  the user's closure, inline
 //! +-------------------------------------+
 //! ```
 //!
-//! 48 bytes before `K` on a 64-bit target. The asker's memory is a `PoolResource` by
+//! 56 bytes before `K` on a 64-bit target. The asker's memory is a `PoolResource` by
 //! default, whose largest size class is 4,096 bytes aligned to at most 64
-//! (`zeta_arena::pool::MAX_BLOCK`): a continuation whose captures take up to **4,048
+//! (`zeta_arena::pool::MAX_BLOCK`): a continuation whose captures take up to **4,040
 //! bytes** (4,032 if they need an alignment of 32 or 64) is served by the pool, and a
 //! request makes no global allocation in a steady state. Larger captures go to the
 //! pool's upstream resource, the global allocator by default, one allocation per
@@ -90,6 +91,26 @@
 //! race with the reference count: a reply's wake, an expiry and a late arm, the block
 //! freed once and after every use, the contents consumed once.
 //!
+//! # The timeout's timer
+//!
+//! [`Context::ask_timeout`] arms a timer whose entry holds an [`Expiry`]. So that the
+//! entry (and the block it keeps) goes as soon as the continuation is consumed, not at
+//! the deadline, the block keeps the timer's handle in `timer`, a word with three
+//! states: `NO_TIMER`, the entry, `SETTLED`. Two parties, one swap each:
+//!
+//! - the asker, once the timer is armed (in the handler that asked), `swap(entry)`:
+//!   finding `SETTLED`, the contents are consumed already, and it cancels the timer
+//!   itself;
+//! - whoever consumes the contents (`call` at dispatch, `discard` when dropped
+//!   undelivered, on any thread), first `swap(SETTLED)`: finding an entry, it cancels
+//!   that timer (the expiry in it is dropped; a timer that fired already is left be).
+//!   A block made without an expiry starts `SETTLED`, and its consumer only loads the
+//!   word: a continuation without a timeout pays no atomic operation for this.
+//!
+//! The two swaps are ordered on the one word, so exactly one party finds the other's
+//! value and cancels, and the handle's reference is given up once. AcqRel: the entry's
+//! pointer is published to the consumer, and a consumer's `SETTLED` to the asker.
+//!
 //! # Orderings
 //!
 //! - Arming is a Release (the contents written before it are published to the taker
@@ -112,7 +133,7 @@ use core::task::{Context as TaskContext, RawWaker, RawWakerVTable, Waker};
 
 use zeta_arena::MemoryResource;
 use zeta_mailbox::{Envelope, Header, Pending, Priority};
-use zeta_scheduler::JobHeader;
+use zeta_scheduler::{JobHeader, TimerHeader};
 
 use crate::actor::Actor;
 use crate::address::Address;
@@ -133,6 +154,63 @@ pub(crate) struct BlockHeader {
     /// The asker's cell. Its strong reference goes with the envelope (module doc), and
     /// the pointer stays valid for `free` through the block's weak reference.
     asker: NonNull<JobHeader>,
+    /// The timeout's timer (`Context::ask_timeout`): see "The timeout's timer" in the
+    /// module doc.
+    timer: TimerSlot,
+}
+
+/// The word of "The timeout's timer" (module doc): `NO_TIMER`, an entry (its handle's
+/// reference, handed to the block), or `SETTLED`.
+pub(crate) struct TimerSlot(AtomicPtr<TimerHeader>);
+
+impl TimerSlot {
+    /// A slot for a block with an expiry (`timed`) or without one (settled from the
+    /// start: nothing will be handed over).
+    pub(crate) fn new(timed: bool) -> Self {
+        Self(AtomicPtr::new(if timed { NO_TIMER } else { settled() }))
+    }
+
+    /// The consumer's half: marks the slot settled, and gives `cancel` the entry handed
+    /// over before, if any.
+    #[inline]
+    pub(crate) fn settle(&self, cancel: impl FnOnce(NonNull<TimerHeader>)) {
+        // An untimed block starts `SETTLED` and is never changed: one plain load, no
+        // swap, for every continuation without a timeout. A timed block starts
+        // `NO_TIMER`, which only its one consumer changes to `SETTLED`. Relaxed: the
+        // value is immutable for untimed blocks; a timed one is decided by the swap.
+        if self.0.load(Ordering::Relaxed) == settled() {
+            return;
+        }
+        // AcqRel: Acquire to own an entry handed over (published by `hand`'s Release),
+        // Release so that `hand` finding `SETTLED` sees the consumer done.
+        let previous = self.0.swap(settled(), Ordering::AcqRel);
+        if previous != NO_TIMER && previous != settled() {
+            // SAFETY: neither sentinel: an entry `hand` stored.
+            cancel(unsafe { NonNull::new_unchecked(previous) });
+        }
+    }
+
+    /// The asker's half: hands over `entry`; if the slot is settled already, gives it
+    /// to `cancel` instead (nobody else will).
+    #[inline]
+    pub(crate) fn hand(
+        &self,
+        entry: NonNull<TimerHeader>,
+        cancel: impl FnOnce(NonNull<TimerHeader>),
+    ) {
+        // AcqRel: as in `settle`.
+        let previous = self.0.swap(entry.as_ptr(), Ordering::AcqRel);
+        debug_assert!(
+            previous == NO_TIMER || previous == settled(),
+            "handed twice"
+        );
+        if previous == settled() {
+            // The consumer came first and will not look again: put its mark back (only
+            // for tidiness: nobody reads the slot after both halves) and cancel here.
+            self.0.store(settled(), Ordering::Relaxed);
+            cancel(entry);
+        }
+    }
 }
 
 /// The block's operations for one asker type `A`, reply type `T` and closure `K`.
@@ -153,6 +231,34 @@ pub(crate) struct BlockVTable {
 
 /// The envelope is with the asker, who is building the block.
 const UNARMED: *mut Header = ptr::null_mut();
+
+/// No timer has been handed to the block (yet).
+const NO_TIMER: *mut TimerHeader = ptr::null_mut();
+
+/// The contents have been consumed: a timer handed over now is cancelled by its giver.
+/// A dangling, aligned address that no entry has.
+#[inline(always)]
+fn settled() -> *mut TimerHeader {
+    NonNull::<TimerHeader>::dangling().as_ptr()
+}
+
+/// The consumer's half of "The timeout's timer", for an `A` asker's block.
+///
+/// # Safety
+///
+/// The caller consumes `block`'s contents (it holds the payload's reference), and the
+/// block's asker is an `A`.
+#[inline]
+unsafe fn settle_timer<A: Actor>(block: NonNull<BlockHeader>) {
+    // SAFETY: the caller's reference keeps the block alive.
+    let header = unsafe { block.as_ref() };
+    header.timer.settle(|entry| {
+        // SAFETY: an entry handed over by `BlockTimer::hand`, with its handle's
+        // reference, which the block owned and gives up here, once; its target is the
+        // asker, an `A` (the caller's duty).
+        unsafe { crate::time::cancel_handed::<A>(entry) }
+    });
+}
 
 /// The envelope has been taken (or a taker came before it was armed). Never a node's
 /// address: a node is a live allocation, and this is a dangling, aligned address that
@@ -325,13 +431,20 @@ impl Expiry {
     /// Call it from any thread (a timer's, a worker's): it pushes a message and may
     /// schedule the asker like a send, and allocates nothing. It may run user code as a
     /// send does: if the asker has stopped, the continuation is dropped here.
-    #[cfg_attr(any(not(test), zeta_loom), allow(dead_code))]
     pub(crate) fn expire(self) -> bool {
         let this = ManuallyDrop::new(self);
         // The handle's reference, given up after the delivery (also if it unwinds).
         let _release = Releasing(this.0);
         // SAFETY: the handle's reference keeps the block alive for the call.
         unsafe { fire(this.0) }
+    }
+
+    /// A handle on the same block, to hand it the timer that will own this expiry
+    /// ([`BlockTimer::hand`]).
+    pub(crate) fn block_timer(&self) -> BlockTimer {
+        // SAFETY: the handle's reference keeps the block alive while we take another.
+        unsafe { self.0.as_ref() }.acquire();
+        BlockTimer(self.0)
     }
 
     /// Whether the continuation has been delivered (or is being): an expiry would now
@@ -348,6 +461,39 @@ impl Expiry {
 impl Drop for Expiry {
     fn drop(&mut self) {
         // SAFETY: the handle's reference, given up once.
+        unsafe { release(self.0) }
+    }
+}
+
+/// The asker's half of "The timeout's timer": one reference on the block, to hand it
+/// the timer's handle once the timer is armed.
+pub(crate) struct BlockTimer(NonNull<BlockHeader>);
+
+impl BlockTimer {
+    /// Hands the block the timer's handle reference (`entry`, an `A` asker's timer):
+    /// the block cancels it when its contents are consumed. If they are already, the
+    /// timer is cancelled here.
+    ///
+    /// # Safety
+    ///
+    /// `entry` carries a timer handle's reference (its `Timer` forgotten), for an entry
+    /// whose target is the block's asker, an `A`.
+    pub(crate) unsafe fn hand<A: Actor>(self, entry: NonNull<TimerHeader>) {
+        let this = ManuallyDrop::new(self);
+        let _release = Releasing(this.0);
+        // SAFETY: our reference keeps the block alive.
+        let header = unsafe { this.0.as_ref() };
+        header.timer.hand(entry, |entry| {
+            // SAFETY: the handle's reference, ours (the caller's duty), given up once:
+            // the contents were consumed already, so nobody will take it from the block.
+            unsafe { crate::time::cancel_handed::<A>(entry) }
+        });
+    }
+}
+
+impl Drop for BlockTimer {
+    fn drop(&mut self) {
+        // SAFETY: our reference, given up once.
         unsafe { release(self.0) }
     }
 }
@@ -481,6 +627,8 @@ where
 {
     // Declared first, dropped last: the payload's reference, also on unwind.
     let _release = Releasing(block);
+    // SAFETY: the contents are ours (the caller's duty); the asker is an `A`.
+    unsafe { settle_timer::<A>(block) };
     // SAFETY: the caller's duty: the contents are ours.
     let (pending, continuation) = unsafe { take_contents::<A, T, K>(block) };
     // The `Pending` goes before the closure runs: the request node can be freed even if
@@ -497,6 +645,8 @@ where
 /// dropped undelivered or unhandled), given up here with the payload's reference.
 unsafe fn discard<A: Actor, T, K>(block: NonNull<BlockHeader>) {
     let _release = Releasing(block);
+    // SAFETY: the contents are ours (the caller's duty); the asker is an `A`.
+    unsafe { settle_timer::<A>(block) };
     // SAFETY: the caller's duty. Dropped in order (the `Pending`, then the closure),
     // the second also if the first unwinds.
     drop(unsafe { take_contents::<A, T, K>(block) });
@@ -582,6 +732,7 @@ where
         ptr::addr_of_mut!((*block.as_ptr()).header).write(BlockHeader {
             refs: AtomicUsize::new(1 + usize::from(with_expiry)),
             envelope: AtomicPtr::new(UNARMED),
+            timer: TimerSlot::new(with_expiry),
             vtable: &VTableFor::<A, T, K>::VTABLE,
             asker: strong,
         });
@@ -889,16 +1040,16 @@ mod tests {
         setup.finish();
     }
 
-    /// The figures of the module doc: 48 bytes before the continuation's captures, so
-    /// that 4,048 bytes of captures fill the pool's largest class, and `Mail` is no
+    /// The figures of the module doc: 56 bytes before the continuation's captures, so
+    /// that 4,040 bytes of captures fill the pool's largest class, and `Mail` is no
     /// larger than before it had `Continue` (its largest other variant: one word).
     #[test]
     fn layout() {
         use core::mem::size_of;
         type Capture<const N: usize> = [u8; N];
-        assert_eq!(size_of::<Block<Asker, u64, Capture<0>>>(), 48);
+        assert_eq!(size_of::<Block<Asker, u64, Capture<0>>>(), 56);
         assert_eq!(
-            size_of::<Block<Asker, u64, Capture<4048>>>(),
+            size_of::<Block<Asker, u64, Capture<4040>>>(),
             zeta_arena::pool::MAX_BLOCK
         );
         #[repr(align(64))]

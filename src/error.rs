@@ -99,6 +99,9 @@ pub enum AskError<M> {
     /// The actor's memory resource could not allocate the request node; the message was
     /// never built.
     OutOfMemory,
+    /// A request with a timeout ([`Context::ask_timeout`](crate::Context::ask_timeout))
+    /// on a scheduler that keeps no time; the message was never built.
+    NoTimers,
 }
 
 impl<M> AskError<M> {
@@ -107,6 +110,7 @@ impl<M> AskError<M> {
         match self {
             Self::Undelivered(error) => error.reason(),
             Self::OutOfMemory => Undelivered::OutOfMemory,
+            Self::NoTimers => Undelivered::NoTimers,
         }
     }
 }
@@ -116,6 +120,7 @@ impl<M> fmt::Debug for AskError<M> {
         match self {
             Self::Undelivered(error) => f.debug_tuple("Undelivered").field(error).finish(),
             Self::OutOfMemory => f.write_str("OutOfMemory"),
+            Self::NoTimers => f.write_str("NoTimers"),
         }
     }
 }

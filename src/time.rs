@@ -58,6 +58,7 @@ use zeta_scheduler::{Armed, CancelOutcome, Fire, TimerHeader, TimerVTable};
 use crate::actor::Actor;
 use crate::address::Address;
 use crate::cell::Mail;
+use crate::continuation::Expiry;
 use crate::error::{ControlError, SendError, Undelivered};
 
 /// A handle to an armed timer: cancel it, or ask whether it is still pending.
@@ -159,6 +160,12 @@ enum Once<M: Send + 'static> {
     Kill,
 }
 
+/// The timer half of [`Context::ask_timeout`](crate::Context::ask_timeout): at the
+/// deadline, the request's continuation is delivered unless its answer delivered it
+/// first (`Expiry::expire`: exactly once against the answer). Dropped unfired (the
+/// scheduler stopped), it lets the expiry go: the answer alone delivers then.
+struct Expire(Expiry);
+
 /// A repeating payload.
 struct Every<F> {
     make: F,
@@ -197,6 +204,57 @@ impl<A: Actor> Payload<A> for Once<A::Message> {
         }
         Fire::Once
     }
+}
+
+impl<A: Actor> Payload<A> for Expire {
+    const REPEATING: bool = false;
+
+    fn fire(this: FireWith<'_, A, Self>) -> Fire {
+        let FireWith::Owned(_, Expire(expiry)) = this else {
+            unreachable!("a one-shot payload is moved out to fire")
+        };
+        expiry.expire();
+        Fire::Once
+    }
+}
+
+/// Arms the timeout of a continuation request on `asker`'s scheduler: `expiry` fires
+/// `after` from now. The timer's handle goes to the continuation's block, which
+/// cancels it once the continuation is consumed (`continuation.rs`, "The timeout's
+/// timer"). If the timer cannot be armed (the scheduler stopped, or the resource has no
+/// room for the entry), the request expires now.
+pub(crate) fn arm_expiry<A: Actor>(asker: &Address<A>, after: Duration, expiry: Expiry) {
+    let block = expiry.block_timer();
+    match arm(asker, Deadline::After(after), Expire(expiry)) {
+        Ok(timer) => {
+            let this = ManuallyDrop::new(timer);
+            // SAFETY: the handle's reference goes to the block (the `Timer` is
+            // forgotten), for an entry whose target is the asker, an `A`.
+            unsafe { block.hand::<A>(this.entry) };
+        }
+        Err((Expire(expiry), _)) => {
+            drop(block);
+            expiry.expire();
+        }
+    }
+}
+
+/// Cancels a timer whose handle was handed to a continuation's block, and gives up the
+/// handle's reference.
+///
+/// # Safety
+///
+/// `entry` carries a handle's reference (given up here, once) on an entry whose target
+/// is an `A`.
+pub(crate) unsafe fn cancel_handed<A: Actor>(entry: NonNull<TimerHeader>) {
+    // The handle the caller's reference belongs to (the caller's duty), rebuilt: its
+    // `cancel` gives the reference up after cancelling. Too late (`Fired`) or dropped
+    // at a stop is fine: the entry then goes on its own.
+    let timer = Timer {
+        entry,
+        cancel: cancel::<A>,
+    };
+    let _ = timer.cancel();
 }
 
 impl<A: Actor, F> Payload<A> for Every<F>

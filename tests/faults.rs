@@ -274,6 +274,9 @@ fn panicking_stream(seed: u64, max_throughput: usize) {
                                     Sent::Returned(reason)
                                 }
                                 Err(AskError::OutOfMemory) => panic!("out of memory"),
+                                Err(AskError::NoTimers) => {
+                                    unreachable!("a plain ask needs no timers")
+                                }
                             }
                         } else {
                             match address.send(Job::Work { seq, poison, token }) {
@@ -667,6 +670,7 @@ fn hooks_on_a_sharing_scheduler(each: usize) {
                             None
                         }
                         Err(AskError::OutOfMemory) => panic!("out of memory"),
+                        Err(AskError::NoTimers) => unreachable!("a plain ask needs no timers"),
                     };
                     asked.push((index, work_id, ask_id, answer));
                 }

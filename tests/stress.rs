@@ -651,6 +651,7 @@ fn sender(env: SenderEnv) -> SenderLog {
                         log.give_back(error.into_message().into_token(), id, reason, &env);
                     }
                     Err(AskError::OutOfMemory) => panic!("out of memory"),
+                    Err(AskError::NoTimers) => unreachable!("a plain ask needs no timers"),
                 }
             }
             _ => {

@@ -576,3 +576,162 @@ fn handlers_arm_timers_on_a_sharing_scheduler() {
     );
     system.shutdown(HANG).unwrap();
 }
+
+/// Holds every `Reply` it gets, or answers at once, as told.
+struct Server {
+    answer: bool,
+    held: Vec<zeta::Reply<u64>>,
+}
+
+impl Actor for Server {
+    type Message = zeta::Reply<u64>;
+    fn handle(&mut self, reply: zeta::Reply<u64>, _ctx: &mut Context<'_, Self>) {
+        if self.answer {
+            let _ = reply.send(7);
+        } else {
+            self.held.push(reply);
+        }
+    }
+}
+
+/// Asks the server with a timeout on every message; records each outcome.
+struct TimedAsker {
+    server: Address<Server>,
+    timeout: Duration,
+    outcomes: Arc<Mutex<Vec<Result<u64, zeta::RequestError>>>>,
+}
+
+impl Actor for TimedAsker {
+    type Message = ();
+    fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+        ctx.ask_timeout(
+            &self.server,
+            self.timeout,
+            |reply| reply,
+            |this: &mut Self, _ctx, result| this.outcomes.lock().unwrap().push(result),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn ask_timeout_on_virtual_time() {
+    for answer in [false, true] {
+        let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+        let memory = Arc::new(CountingResource::new(PoolResource::new()));
+        let system = System::new(scheduler.clone(), memory.clone());
+        let server = system
+            .spawn(Server {
+                answer,
+                held: Vec::new(),
+            })
+            .unwrap();
+        let outcomes = Arc::new(Mutex::new(Vec::new()));
+        let asker = system
+            .spawn(TimedAsker {
+                server: server.clone(),
+                timeout: Duration::from_millis(100),
+                outcomes: outcomes.clone(),
+            })
+            .unwrap();
+        for _ in 0..10 {
+            asker.send(()).unwrap();
+        }
+        scheduler.run_until_idle().unwrap();
+        let expected: Vec<Result<u64, zeta::RequestError>> =
+            if answer { vec![Ok(7); 10] } else { Vec::new() };
+        assert_eq!(*outcomes.lock().unwrap(), expected, "answered {answer}");
+        scheduler.advance(Duration::from_millis(99)).unwrap();
+        assert_eq!(
+            outcomes.lock().unwrap().len(),
+            expected.len(),
+            "never early"
+        );
+        scheduler.advance(Duration::from_millis(1)).unwrap();
+        let expected = if answer {
+            vec![Ok(7); 10]
+        } else {
+            vec![Err(zeta::RequestError::Timeout); 10]
+        };
+        assert_eq!(*outcomes.lock().unwrap(), expected, "exactly once each");
+        drop((asker, server));
+        scheduler.advance(Duration::from_secs(1)).unwrap();
+        drop(system);
+        assert_eq!(
+            memory.live_blocks(),
+            0,
+            "answered {answer}: every block back"
+        );
+    }
+}
+
+#[test]
+fn ask_timeout_on_a_sharing_scheduler_and_without_time() {
+    let system = System::sharing(2).unwrap();
+    let server = system
+        .spawn(Server {
+            answer: false,
+            held: Vec::new(),
+        })
+        .unwrap();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let asker = system
+        .spawn(TimedAsker {
+            server,
+            timeout: Duration::from_millis(2),
+            outcomes: outcomes.clone(),
+        })
+        .unwrap();
+    let started = Instant::now();
+    asker.send(()).unwrap();
+    let deadline = Instant::now() + HANG;
+    while outcomes.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the timeout never came");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    assert!(started.elapsed() >= Duration::from_millis(2), "never early");
+    assert_eq!(
+        *outcomes.lock().unwrap(),
+        vec![Err(zeta::RequestError::Timeout)]
+    );
+    system.shutdown(HANG).unwrap();
+
+    // A scheduler that keeps no time refuses the request before building it.
+    let scheduler = Arc::new(Timeless::default());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    struct Probe(Address<Server>, Arc<Mutex<Option<Undelivered>>>);
+    impl Actor for Probe {
+        type Message = ();
+        fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+            let refused = ctx
+                .ask_timeout(
+                    &self.0,
+                    Duration::from_millis(1),
+                    |_| unreachable!("never built"),
+                    |_: &mut Self, _, _: Result<u64, _>| unreachable!(),
+                )
+                .unwrap_err();
+            *self.1.lock().unwrap() = Some(refused.reason());
+        }
+    }
+    let server = system
+        .spawn(Server {
+            answer: true,
+            held: Vec::new(),
+        })
+        .unwrap();
+    let seen = Arc::new(Mutex::new(None));
+    let probe = system.spawn(Probe(server, seen.clone())).unwrap();
+    probe.send(()).unwrap();
+    // Drive the timeless scheduler by hand.
+    loop {
+        let next = scheduler.0.lock().unwrap().pop_front();
+        let Some(job) = next else { break };
+        let ran = job.run(64);
+        if let Some(again) = ran.requeue {
+            scheduler.0.lock().unwrap().push_back(again);
+        }
+    }
+    assert_eq!(*seen.lock().unwrap(), Some(Undelivered::NoTimers));
+    scheduler.stop().unwrap();
+}

@@ -133,6 +133,9 @@ enum Mode {
     Ask,
     /// `Context::ask`, the answer in a continuation capturing 64 bytes.
     Continue,
+    /// `Context::ask_timeout` (an hour), the same continuation: a timer armed per
+    /// request, cancelled when the answer's continuation runs.
+    Timeout,
 }
 
 impl Pinger {
@@ -151,17 +154,27 @@ impl Pinger {
             return;
         }
         let n = self.rounds;
-        if self.mode == Mode::Continue {
+        if self.mode == Mode::Continue || self.mode == Mode::Timeout {
             // A small continuation: its captures (64 bytes) live in the block, inline.
             let check = [n; 8];
-            ctx.ask(
-                &self.ponger,
-                |reply| PongerMsg::Question(n, reply),
-                move |this: &mut Self, ctx, answer| {
+            let continuation =
+                move |this: &mut Self,
+                      ctx: &mut Context<'_, Self>,
+                      answer: Result<u64, zeta::RequestError>| {
                     assert!(check.iter().all(|&c| c == n));
                     this.answered(answer.expect("answered"), ctx);
-                },
-            )
+                };
+            let question = |reply| PongerMsg::Question(n, reply);
+            if self.mode == Mode::Timeout {
+                ctx.ask_timeout(
+                    &self.ponger,
+                    std::time::Duration::from_secs(3600),
+                    question,
+                    continuation,
+                )
+            } else {
+                ctx.ask(&self.ponger, question, continuation)
+            }
             .expect("alive");
             return;
         }
@@ -724,6 +737,14 @@ fn zero_global_allocations_in_steady_state() {
         ("manual, send", on_manual(Mode::Send)),
         ("manual, ask + reply", on_manual(Mode::Ask)),
         ("manual, ctx.ask + continuation", on_manual(Mode::Continue)),
+        (
+            "manual, ctx.ask_timeout + continuation",
+            on_manual(Mode::Timeout),
+        ),
+        (
+            "sharing, 1 worker, ctx.ask_timeout + continuation",
+            on_sharing(1, Mode::Timeout),
+        ),
     ];
     let downs = downs_on_manual();
     let restarts = restarts_on_manual();

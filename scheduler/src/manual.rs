@@ -141,6 +141,8 @@ impl Drop for Drive<'_> {
 struct Ready {
     head: Option<QueuedJob>,
     rest: VecDeque<QueuedJob>,
+    /// Jobs run since the last look at the timers.
+    ticks: u32,
 }
 
 impl Ready {
@@ -277,16 +279,28 @@ impl ManualScheduler {
 
     /// Runs one job; returns whether there was one.
     fn step(&self, drive: &Drive<'_>, stats: &mut RunStats) -> bool {
-        let next = self.with_ready(drive, |ready, rng| {
+        let (next, look) = self.with_ready(drive, |ready, rng| {
             // Outside submissions join behind what is ready now, before the next job:
             // jobs scheduled straight into `ready` cannot starve them.
             if ready.is_empty() || self.injector.has_jobs() {
                 Self::refill(ready, rng, &self.injector);
             }
-            ready.pop_front()
+            ready.ticks += 1;
+            let look = ready.ticks >= crate::timer::CHECK_INTERVAL;
+            if look {
+                ready.ticks = 0;
+            }
+            (ready.pop_front(), look)
         });
         let next = match next {
-            Some(job) => Some(job),
+            Some(job) => {
+                // While jobs keep coming, a look every `CHECK_INTERVAL` of them: timers
+                // due at the clock's reading, and cancelled entries to take out.
+                if look && self.timers.is_due() {
+                    stats.timers_fired += self.timers.poll().fired as u64;
+                }
+                Some(job)
+            }
             // Nothing ready: timers due at the clock's reading fire (they schedule
             // through the injector), then look again.
             None if self.timers.is_due() => {

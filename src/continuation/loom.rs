@@ -40,7 +40,7 @@ use ::loom::thread;
 use zeta_arena::{CountingResource, GlobalResource, MemoryResource};
 use zeta_mailbox::{Envelope, Header, Priority};
 
-use super::{borrowed_waker, BlockHeader, BlockVTable, Expiry, UNARMED};
+use super::{borrowed_waker, BlockHeader, BlockVTable, Expiry, TimerSlot, UNARMED};
 use crate::sync::{AtomicPtr, AtomicUsize as HeaderCount};
 
 /// The memory of the blocks and their envelopes, counted. One per `#[test]`: `cargo
@@ -172,6 +172,7 @@ fn build(
                 envelope: AtomicPtr::new(UNARMED),
                 vtable: &VTABLE,
                 asker: NonNull::dangling(),
+                timer: TimerSlot::new(false),
             },
             contents: UnsafeCell::new(Some(Contents(Arc::clone(&shared)))),
             shared: Arc::clone(&shared),
@@ -281,5 +282,40 @@ fn wake_racing_an_expiry_and_the_dispatch() {
         assert_eq!(shared.consumed.load(Relaxed), 1);
         drop(shared);
         assert_eq!(resource.live_blocks(), 0, "block and envelope freed");
+    });
+}
+
+/// The timeout's timer slot (parent module, "The timeout's timer"): the asker hands the
+/// timer over while the contents are consumed on another thread (a `discard` after the
+/// asker was killed). Exactly one of the two cancels the timer, once. Seen to fail
+/// ("cancelled once": none, or two) with `hand` made a load and a store instead of one
+/// swap.
+#[test]
+fn a_timer_handed_over_racing_the_consumer() {
+    // A distinct address for the entry (never dereferenced by the slot).
+    let storage = Box::leak(Box::new(core::mem::MaybeUninit::<
+        zeta_scheduler::TimerHeader,
+    >::uninit()));
+    let entry = NonNull::from(storage).cast::<zeta_scheduler::TimerHeader>();
+    let address = entry.as_ptr() as usize;
+    loom::model(move || {
+        let slot = Arc::new(TimerSlot::new(true));
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        let consumer = {
+            let (slot, cancelled) = (slot.clone(), cancelled.clone());
+            thread::spawn(move || {
+                slot.settle(|seen| {
+                    assert_eq!(seen.as_ptr() as usize, address, "the entry handed over");
+                    cancelled.fetch_add(1, Relaxed);
+                })
+            })
+        };
+        // SAFETY: the leaked storage's address: non-null.
+        let entry = unsafe { NonNull::new_unchecked(address as *mut zeta_scheduler::TimerHeader) };
+        slot.hand(entry, |_| {
+            cancelled.fetch_add(1, Relaxed);
+        });
+        consumer.join().unwrap();
+        assert_eq!(cancelled.load(Relaxed), 1, "cancelled once");
     });
 }

@@ -45,9 +45,10 @@
 //!   loom model `arming_races_the_driver` checks it, and fails with the re-check
 //!   removed.
 //! - **Cancelled entries do not pile up.** A cancelled entry leaves the wheel when the
-//!   driver meets it, or earlier: when more than half of the wheel's entries are
-//!   cancelled (and at least [`SWEEP_AFTER`]), the driver sweeps them out, so memory
-//!   stays within twice the live timers however many are cancelled.
+//!   driver meets it, or earlier: once the cancelled entries number half the wheel (and
+//!   at least [`SWEEP_AFTER`]), a look is due ([`is_due`](Timers::is_due)) even if no
+//!   deadline has come, and the driver drops them, from the arming stack and from the
+//!   wheel. Memory stays within about twice the live timers however many are cancelled.
 //!
 //! Firing runs on the driver's thread inside [`poll`](Timers::poll): the entry's `fire`
 //! must not unwind (the actor layer catches panics), and firing may arm new timers
@@ -131,8 +132,11 @@ pub struct Timers {
     driving: AtomicBool,
     /// Owned by the holder of `driving`.
     wheel: UnsafeCell<Box<Driver>>,
-    /// Entries cancelled since the last sweep (a hint for `sweep`).
+    /// Entries cancelled and not yet taken out (a hint for the sweep).
     cancelled: AtomicUsize,
+    /// `cancelled` at which a look is due to take them out: half the wheel, at least
+    /// `SWEEP_AFTER` (set by the driver).
+    sweep_at: AtomicUsize,
     closed: AtomicBool,
     /// Seeded shuffle of entries due at the same nanosecond (0: arming order).
     seed: AtomicU64,
@@ -209,6 +213,7 @@ impl Timers {
                 rng: 0,
             })),
             cancelled: AtomicUsize::new(0),
+            sweep_at: AtomicUsize::new(SWEEP_AFTER),
             closed: AtomicBool::new(false),
             seed: AtomicU64::new(0),
         }
@@ -277,13 +282,16 @@ impl Timers {
         }
     }
 
-    /// Whether a timer may be due: one load when none is armed, else a clock reading.
+    /// Whether a look is due: a deadline has passed, or enough timers were cancelled
+    /// that their entries should be taken out (memory). Two loads when no timer is
+    /// armed, else also a clock reading.
     #[inline]
     pub fn is_due(&self) -> bool {
-        // Relaxed: a hint; a stale value only delays the look to the next check, and
+        // Relaxed: hints; a stale value only delays the look to the next check, and
         // the sleeper's reading before it parks is ordered by fences.
         let earliest = self.earliest.load(Ordering::Relaxed);
-        earliest != NONE && earliest <= self.now_ns()
+        (earliest != NONE && earliest <= self.now_ns())
+            || self.cancelled.load(Ordering::Relaxed) >= self.sweep_at.load(Ordering::Relaxed)
     }
 
     /// Arms `entry` to fire at `deadline` (at once, at the next poll, if it has
@@ -487,12 +495,14 @@ impl Timers {
             reversed = entry.as_ptr();
         }
         let mut due = List::EMPTY;
+        let mut dropped = 0;
         while let Some(entry) = NonNull::new(reversed) {
             // SAFETY: as above.
             let header = unsafe { entry.as_ref() };
             reversed = header.next();
             if !header.is_pending() {
                 // Cancelled before it reached the wheel.
+                dropped += 1;
                 // SAFETY: the wheel's reference, given up once.
                 unsafe { TimerHeader::release(entry) };
                 continue;
@@ -504,6 +514,15 @@ impl Timers {
                 // SAFETY: unlisted; its deadline is after `elapsed` (≤ now < it).
                 unsafe { driver.wheel.insert(entry) };
             }
+        }
+        if dropped > 0 {
+            // Relaxed: a hint. Saturating: a cancel counts itself after its CAS, so
+            // its entry can be dropped here before it is counted.
+            let _ = self
+                .cancelled
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(dropped))
+                });
         }
         self.fire_all(driver, due, polled);
     }
@@ -581,18 +600,20 @@ impl Timers {
     }
 
     fn maybe_sweep(&self, driver: &mut Driver) {
-        // Relaxed: a hint (see `cancel`).
-        let cancelled = self.cancelled.load(Ordering::Relaxed);
-        if cancelled < SWEEP_AFTER || cancelled * 2 < driver.wheel.len {
-            return;
+        // Relaxed: hints (see `cancel`).
+        if self.cancelled.load(Ordering::Relaxed) >= self.sweep_at.load(Ordering::Relaxed) {
+            self.cancelled.store(0, Ordering::Relaxed);
+            driver.wheel.retain(
+                // SAFETY: wheel entries are alive (the wheel's reference).
+                |entry| unsafe { entry.as_ref() }.is_pending(),
+                // SAFETY: the wheel's reference, given up once.
+                |entry| unsafe { TimerHeader::release(entry) },
+            );
         }
-        self.cancelled.store(0, Ordering::Relaxed);
-        driver.wheel.retain(
-            // SAFETY: wheel entries are alive (the wheel's reference).
-            |entry| unsafe { entry.as_ref() }.is_pending(),
-            // SAFETY: the wheel's reference, given up once.
-            |entry| unsafe { TimerHeader::release(entry) },
-        );
+        // The next sweep when half the wheel is cancelled: memory stays within twice
+        // the live timers, and the sweeps' cost is amortised over the cancels.
+        self.sweep_at
+            .store(SWEEP_AFTER.max(driver.wheel.len / 2), Ordering::Relaxed);
     }
 
     /// Refuses further arming and drops every pending entry undelivered (its handle's
