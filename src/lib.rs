@@ -67,6 +67,7 @@
 
 mod actor;
 mod address;
+mod bounded;
 mod cell;
 mod context;
 mod error;
@@ -85,9 +86,12 @@ pub use zeta_scheduler as scheduler;
 
 pub use crate::actor::{Actor, PanicMessage, StopReason};
 pub use crate::address::{Address, Enqueued, MustSchedule, ScheduleDuty};
+pub use crate::bounded::send::SendFuture;
 pub use crate::cell::SharedResource;
 pub use crate::context::Context;
-pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnError, Undelivered};
+pub use crate::error::{
+    AskError, ControlError, RequestError, SendError, SpawnError, SpawnFailure, Undelivered,
+};
 pub use crate::future::{Future, Reply, WaitStrategy};
 pub use crate::identity::ActorId;
 pub use crate::registry::{LookupError, RegisterError, Registry};
@@ -96,7 +100,9 @@ pub use crate::supervision::{
     Down, EndCounts, Intensity, Monitor, Restart, RestartStrategy, StartError, Supervisor,
     SupervisorMsg, SupervisorStats,
 };
-pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, ShutdownReport, System};
+pub use crate::system::{
+    spawn, spawn_bounded, IntoSharedResource, IntoSharedScheduler, ShutdownReport, System,
+};
 pub use zeta_mailbox::Priority;
 pub use zeta_scheduler::{ManualScheduler, Scheduler, SharingScheduler};
 
