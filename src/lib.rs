@@ -20,6 +20,9 @@
 //! - [`Address::stop`] (graceful) and [`Address::kill`] (now); [`Actor::on_start`] and
 //!   [`Actor::on_stop`].
 //! - [`Balancer`] and [`Broadcast`]: routers that forward without an inbox of their own.
+//! - [`spawn_bounded`] / [`System::spawn_bounded`]: a mailbox with a capacity;
+//!   [`Address::try_send`], [`Address::send_blocking`] and [`Address::send_async`] choose
+//!   what a send to a full one does (a handler's plain send is never refused or blocked).
 //!
 //! The layers underneath are re-exported: [`arena`] (memory resources), [`mailbox`]
 //! (message nodes and the inbox), [`scheduler`] (jobs and schedulers). The runtime's

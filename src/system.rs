@@ -117,9 +117,9 @@ impl IntoSharedScheduler for Arc<dyn Scheduler> {
 ///
 /// | send | from outside an actor | from inside an actor (a handler, a hook) |
 /// |---|---|---|
-/// | [`Address::try_send`] | `Err` with [`Undelivered::Full`] | the same |
+/// | [`Address::try_send`] | `Err` with [`Undelivered::Full`](crate::Undelivered::Full) | the same |
 /// | [`Address::send`], `send_high`, `enqueue`, `ask` | as `try_send` | admitted over capacity; the sending actor yields after its current message |
-/// | [`Address::send_blocking`], [`Address::send_timeout`] | waits for room (until the deadline: then `Full`) | `Err` with [`Undelivered::WouldBlock`] |
+/// | [`Address::send_blocking`], [`Address::send_timeout`] | waits for room (until the deadline: then `Full`) | `Err` with [`Undelivered::WouldBlock`](crate::Undelivered::WouldBlock) |
 /// | [`Address::send_async`] | resolves when there is room | admitted over capacity, as `send` |
 ///
 /// Stop and kill are not messages and are never refused; the engine's own mail (an
@@ -132,8 +132,8 @@ impl IntoSharedScheduler for Arc<dyn Scheduler> {
 ///
 /// # Errors
 ///
-/// [`SpawnError`] with the actor: [`SpawnFailure::InvalidCapacity`] for a capacity of
-/// 0 or above `u32::MAX`; [`SpawnFailure::OutOfMemory`] when `resource` has no room.
+/// [`SpawnError`] with the actor: [`SpawnFailure::InvalidCapacity`](crate::SpawnFailure::InvalidCapacity) for a capacity of
+/// 0 or above `u32::MAX`; [`SpawnFailure::OutOfMemory`](crate::SpawnFailure::OutOfMemory) when `resource` has no room.
 ///
 /// # Examples
 ///
