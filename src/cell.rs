@@ -581,6 +581,13 @@ impl Drop for InActor {
 
 /// Messages handled in a run, and how many of them are already added to
 /// `Cell::handled` and given back to a bounded mailbox's [`Bound`].
+///
+/// A run that unwinds (a handler's panic) gives nothing back: the panic ends the actor,
+/// and the count no longer matters then (its end wakes every waiter). That holds
+/// because a supervised child, which outlives its instance's panic, cannot be bounded
+/// (`spawn_with` gives it capacity 0); bounding one would need the park path to give
+/// back what the panicking run dispatched. (A `Drop` here doing it on unwind cost the
+/// plain resume 18 instructions per message, counted by `scripts/rmw-count.sh`.)
 struct Count<A: Actor> {
     handled: usize,
     recorded: usize,
@@ -616,30 +623,6 @@ impl<A: Actor> Count<A> {
                 // given, and the run right keeps the cell alive while we run.
                 unsafe { bound_of::<A>(self.header) }.release(new);
             }
-        }
-    }
-}
-
-impl<A: Actor> Drop for Count<A> {
-    /// Unwinding out of a handler: gives back the slots of what this run dispatched
-    /// (the panicking message included), so that a supervised child restarted in place
-    /// keeps its whole capacity. On every other way out of a run the count is recorded
-    /// already (before `try_block`, after which the cell is not ours to touch), and this
-    /// does nothing.
-    fn drop(&mut self) {
-        let new = self.handled - self.recorded;
-        if new == 0 {
-            return;
-        }
-        self.recorded = self.handled;
-        // SAFETY: a run is unwinding: the entry being run still holds the run right's
-        // reference, so the cell is alive; only its atomic parts are read.
-        let bounded = unsafe { self.header.cast::<Cell<A>>().as_ref() }.capacity != 0;
-        if bounded {
-            // SAFETY: as in `record`. A panicking waker must not abort the unwinding
-            // (the waiters not woken stay linked, and the actor's end wakes them).
-            let bound = unsafe { bound_of::<A>(self.header) };
-            let _ = catch_unwind(AssertUnwindSafe(|| bound.release(new)));
         }
     }
 }

@@ -25,7 +25,7 @@
 //! | a sender with room | `try_acquire` before it allocates and pushes | CAS `used → used + 1` if `used < capacity`, else `Full` (nothing changed) |
 //! | a handler's send to a full mailbox, control mail (`Wake`, `Down`) | `charge` | `fetch_add(1)` whatever `used` is |
 //! | a sender whose push failed after admission (closed, out of memory, scheduler stopped) | `release(1)` | `fetch_sub(1)`; wakes all if `WAITERS` was set |
-//! | the runner, once per run (before `try_block`, before requeueing, before ending; also while unwinding out of a handler) | `release(n)`, n = messages dispatched in that run | `fetch_sub(n)`; wakes all if `WAITERS` was set |
+//! | the runner, once per run (before `try_block`, before requeueing, before ending) | `release(n)`, n = messages dispatched in that run | `fetch_sub(n)`; wakes all if `WAITERS` was set |
 //! | a waiter (blocking or async), after a failed `try_acquire` | `announce`, then parks or returns `Pending` unless the old word shows room | `fetch_or(WAITERS)` |
 //! | whoever wakes (`wake_all`) | clears `WAITERS`, `unpark_all`s the key, drains the async list and wakes each waker outside the lock | `fetch_and(!WAITERS)` |
 //! | a seal (stop, kill) and the actor's end (`finish`) | `wake_all` unconditionally | as above |
@@ -33,11 +33,11 @@
 //! Every message that enters a bounded inbox is counted: user messages through
 //! admission, the engine's own (`Mail::Wake` from an actor waker, `Mail::Down` from a
 //! monitor or link) through `charge`, never refused. The runner gives back exactly what
-//! it dispatched, so the count is `admitted - dispatched` whatever the mix. A panic in a
-//! handler unwinds through the runner's count (`cell::Count`'s `Drop`), which gives back
-//! what that run dispatched, the panicking message included. Messages dropped
-//! undispatched when the actor ends are never given back: the count no longer matters
-//! then, and the end wakes every waiter, who finds the inbox closed.
+//! it dispatched, so the count is `admitted - dispatched` whatever the mix. Messages
+//! dropped undispatched when the actor ends, and those of a run a panic cut short, are
+//! never given back: the count no longer matters then (a panic ends a bounded actor: a
+//! supervised child, which outlives its instance's panic, cannot be bounded), and the
+//! end wakes every waiter, who finds the inbox closed.
 //!
 //! **No lost wake-up, blocking.** A blocked sender announces, and parks with
 //! `parking_lot_core` keyed on the word's address, validated under the bucket lock by
