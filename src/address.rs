@@ -3,14 +3,17 @@
 use core::fmt;
 use core::marker::PhantomData;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use zeta_mailbox::{Enqueued as InboxEnqueued, Envelope, Priority, Seal};
 use zeta_scheduler::{JobRef, QueuedJob, Scheduler, Stopped};
 
 use crate::actor::{Actor, StopReason};
-use crate::cell::{Cell, Mail, Shelter};
+use crate::bounded::send::SendFuture;
+use crate::bounded::{Bound, NoRoom};
+use crate::cell::{bound_of, in_actor, request_yield, Cell, Mail, Shelter};
 use crate::error::{AskError, ControlError, SendError, Undelivered};
-use crate::future::{Future, Reply};
+use crate::future::{Future, Reply, WaitStrategy};
 use crate::identity::ActorId;
 use crate::supervision::monitor::{self, Monitor};
 use crate::supervision::watch::{Entry, Kind};
@@ -113,6 +116,12 @@ impl<A: Actor> Address<A> {
         self.cell().accepts()
     }
 
+    /// The capacity of the actor's bounded mailbox; `None` if it is unbounded (see
+    /// [`spawn_bounded`](crate::spawn_bounded)).
+    pub fn capacity(&self) -> Option<usize> {
+        self.bound().map(Bound::capacity)
+    }
+
     /// How many messages the actor has handled (updated at the end of each run: a
     /// statistic, e.g. for [`Balancer`](crate::Balancer)'s least-loaded choice).
     pub fn handled(&self) -> u64 {
@@ -121,10 +130,18 @@ impl<A: Actor> Address<A> {
 
     /// Sends `message` at normal priority, scheduling the actor if needed.
     ///
+    /// To a bounded mailbox ([`spawn_bounded`](crate::spawn_bounded)) that is full, a
+    /// send from outside an actor is refused ([`Undelivered::Full`]), and one from a
+    /// handler is admitted over capacity (the sending actor then yields after its
+    /// current message); [`try_send`](Address::try_send),
+    /// [`send_blocking`](Address::send_blocking) and [`send_async`](Address::send_async)
+    /// choose otherwise.
+    ///
     /// # Errors
     ///
     /// [`SendError`] with the message when the actor has stopped, its scheduler has
-    /// stopped, or its memory resource is out of memory.
+    /// stopped, its memory resource is out of memory, or (from outside an actor) its
+    /// bounded mailbox is full.
     #[inline]
     pub fn send(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
         self.send_with(Priority::Normal, message)
@@ -152,8 +169,276 @@ impl<A: Actor> Address<A> {
         priority: Priority,
         message: A::Message,
     ) -> Result<(), SendError<A::Message>> {
-        self.deliver(priority, Mail::User(message))
+        // The one cost of bounded mailboxes to an unbounded actor: a load and a branch.
+        if let Some(bound) = self.bound() {
+            return self.send_bounded(bound, priority, message, Admit::Send);
+        }
+        let pushed = match Envelope::new_in(self.cell().home(), priority, Mail::User(message)) {
+            Ok(envelope) => self.push_raw(envelope),
+            Err(failed) => Err((failed.payload, Undelivered::OutOfMemory)),
+        };
+        pushed.map_err(|(mail, reason)| SendError::new(user(mail), reason))
+    }
+
+    /// Sends `message` at normal priority unless the actor's mailbox is bounded and
+    /// full, inside an actor or not: then it comes back with [`Undelivered::Full`].
+    /// For an unbounded actor, the same as [`send`](Address::send). A handler sheds
+    /// load with it where a plain `send` would be admitted over capacity (see
+    /// [`spawn_bounded`](crate::spawn_bounded)).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the message: [`Undelivered::Full`], or as for
+    /// [`send`](Address::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System, Undelivered};
+    ///
+    /// struct Log(Vec<u32>);
+    /// impl Actor for Log {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, n: u32, _ctx: &mut Context<'_, Self>) {
+    ///         self.0.push(n);
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let log = system.spawn_bounded(Log(Vec::new()), 3).unwrap();
+    /// let mut shed = Vec::new();
+    /// for n in 0..5 {
+    ///     if let Err(full) = log.try_send(n) {
+    ///         assert_eq!(full.reason(), Undelivered::Full);
+    ///         shed.push(full.into_message());
+    ///     }
+    /// }
+    /// assert_eq!(shed, [3, 4]);
+    /// ```
+    pub fn try_send(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
+        match self.bound() {
+            None => self.send(message),
+            Some(bound) => self.send_bounded(bound, Priority::Normal, message, Admit::Try),
+        }
+    }
+
+    /// Sends `message` at normal priority, waiting while the actor's bounded mailbox is
+    /// full: spins briefly, then parks (as `strategy` says, as a request's
+    /// [`Future::wait_with`] does) until the actor's runner makes room, or the actor
+    /// stops. For an unbounded actor, the same as [`send`](Address::send).
+    ///
+    /// Inside an actor it never blocks: a full mailbox is refused with
+    /// [`Undelivered::WouldBlock`] (a blocked worker can deadlock its scheduler). On a
+    /// [`ManualScheduler`](zeta_scheduler::ManualScheduler), the thread that drives the
+    /// scheduler must not wait for an actor it drives: use
+    /// [`send_timeout`](Address::send_timeout) or [`try_send`](Address::try_send).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the message: [`Undelivered::WouldBlock`] inside an actor;
+    /// [`Undelivered::ActorStopped`] if the actor stops while the sender waits; or as
+    /// for [`send`](Address::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System, WaitStrategy};
+    ///
+    /// struct Sum(u64);
+    /// impl Actor for Sum {
+    ///     type Message = u64;
+    ///     fn handle(&mut self, n: u64, _ctx: &mut Context<'_, Self>) {
+    ///         self.0 += n;
+    ///     }
+    /// }
+    ///
+    /// let system = System::sharing(1).unwrap();
+    /// let sum = system.spawn_bounded(Sum(0), 4).unwrap();
+    /// for n in 0..1_000 {
+    ///     // Never refused: waits while 4 are queued.
+    ///     sum.send_blocking(n, WaitStrategy::Park).unwrap();
+    /// }
+    /// ```
+    pub fn send_blocking(
+        &self,
+        message: A::Message,
+        strategy: WaitStrategy,
+    ) -> Result<(), SendError<A::Message>> {
+        self.send_until(message, strategy, None)
+    }
+
+    /// [`send_blocking`](Address::send_blocking), giving up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] with the message: [`Undelivered::Full`] when the mailbox was still
+    /// full at the deadline; or as for [`send_blocking`](Address::send_blocking).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, Context, System, Undelivered, WaitStrategy};
+    ///
+    /// struct Idle;
+    /// impl Actor for Idle {
+    ///     type Message = u8;
+    ///     fn handle(&mut self, _: u8, _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap(); // nobody runs it
+    /// let idle = system.spawn_bounded(Idle, 1).unwrap();
+    /// idle.send(1).unwrap();
+    /// let late = idle.send_timeout(2, WaitStrategy::Park, Duration::from_millis(5));
+    /// assert_eq!(late.unwrap_err().reason(), Undelivered::Full);
+    /// ```
+    pub fn send_timeout(
+        &self,
+        message: A::Message,
+        strategy: WaitStrategy,
+        timeout: Duration,
+    ) -> Result<(), SendError<A::Message>> {
+        self.send_until(message, strategy, Instant::now().checked_add(timeout))
+    }
+
+    fn send_until(
+        &self,
+        message: A::Message,
+        strategy: WaitStrategy,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError<A::Message>> {
+        let Some(bound) = self.bound() else {
+            return self.send(message);
+        };
+        let waited = if bound.try_acquire() {
+            Ok(())
+        } else if in_actor() {
+            Err(Undelivered::WouldBlock)
+        } else {
+            let cell = self.cell();
+            bound
+                .acquire_blocking(|| cell.accepts(), strategy, deadline)
+                .map_err(|why| match why {
+                    NoRoom::Stopped => Undelivered::ActorStopped,
+                    NoRoom::TimedOut => Undelivered::Full,
+                })
+        };
+        match waited {
+            Ok(()) => self
+                .push_admitted(bound, Priority::Normal, Mail::User(message))
+                .map_err(|(mail, reason)| SendError::new(user(mail), reason)),
+            Err(reason) => Err(SendError::new(message, reason)),
+        }
+    }
+
+    /// Sends `message` at normal priority once the actor's bounded mailbox has room: a
+    /// future that resolves when the message is in (or refused for another reason),
+    /// for async code, with no runtime. Waiting allocates nothing: the future holds its
+    /// own place in the mailbox's list of waiters, and the actor's runner wakes it when
+    /// it makes room. For an unbounded actor, it resolves at its first poll, as
+    /// [`send`](Address::send).
+    ///
+    /// Polled inside an actor, it resolves at once as a plain `send` there does
+    /// (admitted over capacity). Dropping it before it resolves drops the message and
+    /// takes its place out of the list; [`SendFuture::cancel`] takes the message back
+    /// instead.
+    ///
+    /// # Errors
+    ///
+    /// The future resolves to [`SendError`] with the message:
+    /// [`Undelivered::ActorStopped`] if the actor stops while it waits, or as for
+    /// [`send`](Address::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::Future as _;
+    /// use std::pin::pin;
+    /// use std::task::{Context as TaskContext, Poll, Waker};
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Sink;
+    /// impl Actor for Sink {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, _: u32, _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let sink = system.spawn_bounded(Sink, 1).unwrap();
+    /// sink.send(1).unwrap();
+    /// let mut task = TaskContext::from_waker(Waker::noop());
+    /// let mut second = pin!(sink.send_async(2));
+    /// assert!(second.as_mut().poll(&mut task).is_pending()); // full: it waits
+    /// system.scheduler().run_until_idle().unwrap(); // the actor makes room
+    /// assert!(matches!(second.as_mut().poll(&mut task), Poll::Ready(Ok(()))));
+    /// ```
+    pub fn send_async(&self, message: A::Message) -> SendFuture<'_, A> {
+        SendFuture::new(self, message)
+    }
+
+    /// The bound of a bounded actor: `None` (one load, one branch) for the others.
+    #[inline(always)]
+    pub(crate) fn bound(&self) -> Option<&Bound> {
+        if self.cell().capacity == 0 {
+            return None;
+        }
+        // SAFETY: a cell with a capacity, reached through the job's pointer (which
+        // covers its whole block); our reference keeps it alive for the borrow.
+        Some(unsafe { bound_of::<A>(self.job.as_ptr()) })
+    }
+
+    /// A user message to a bounded actor: admission by `admit`'s rule, then the push.
+    #[cold]
+    #[inline(never)]
+    fn send_bounded(
+        &self,
+        bound: &Bound,
+        priority: Priority,
+        message: A::Message,
+        admit: Admit,
+    ) -> Result<(), SendError<A::Message>> {
+        if let Err(reason) = self.admit(bound, admit) {
+            return Err(SendError::new(message, reason));
+        }
+        self.push_admitted(bound, priority, Mail::User(message))
             .map_err(|(mail, reason)| SendError::new(user(mail), reason))
+    }
+
+    /// Takes a slot for a user message by the rule of `admit` (`bounded` module doc, "A
+    /// handler's send to a full mailbox").
+    pub(crate) fn admit(&self, bound: &Bound, admit: Admit) -> Result<(), Undelivered> {
+        if bound.try_acquire() {
+            return Ok(());
+        }
+        if !self.cell().accepts() {
+            return Err(Undelivered::ActorStopped);
+        }
+        match admit {
+            Admit::Send if in_actor() => {
+                bound.charge();
+                request_yield();
+                Ok(())
+            }
+            Admit::Send | Admit::Try => Err(Undelivered::Full),
+        }
+    }
+
+    /// Allocates and pushes `mail`, which holds a slot of `bound`; the slot goes back
+    /// if the message does not get in.
+    pub(crate) fn push_admitted(
+        &self,
+        bound: &Bound,
+        priority: Priority,
+        mail: Mail<A::Message>,
+    ) -> Result<(), (Mail<A::Message>, Undelivered)> {
+        let pushed = match Envelope::new_in(self.cell().home(), priority, mail) {
+            Ok(envelope) => self.push_raw(envelope),
+            Err(failed) => Err((failed.payload, Undelivered::OutOfMemory)),
+        };
+        if pushed.is_err() {
+            bound.release(1);
+        }
+        pushed
     }
 
     /// The low-level send: enqueues `message` and reports whether the actor must now be
@@ -199,14 +484,21 @@ impl<A: Actor> Address<A> {
         message: A::Message,
     ) -> Result<Enqueued<'_, A>, SendError<A::Message>> {
         let cell = self.cell();
+        let bound = self.bound();
+        if let Some(bound) = bound {
+            if let Err(reason) = self.admit(bound, Admit::Send) {
+                return Err(SendError::new(message, reason));
+            }
+        }
+        let refused = |payload, reason| {
+            if let Some(bound) = bound {
+                bound.release(1);
+            }
+            Err(SendError::new(user(payload), reason))
+        };
         let envelope = match Envelope::new_in(cell.home(), priority, Mail::User(message)) {
             Ok(envelope) => envelope,
-            Err(failed) => {
-                return Err(SendError::new(
-                    user(failed.payload),
-                    Undelivered::OutOfMemory,
-                ))
-            }
+            Err(failed) => return refused(failed.payload, Undelivered::OutOfMemory),
         };
         match cell.inbox.push(envelope) {
             InboxEnqueued::Queued => Ok(Enqueued::Queued),
@@ -214,10 +506,9 @@ impl<A: Actor> Address<A> {
                 address: self,
                 done: false,
             })),
-            InboxEnqueued::Closed(envelope) => Err(SendError::new(
-                user(envelope.into_payload()),
-                Undelivered::ActorStopped,
-            )),
+            InboxEnqueued::Closed(envelope) => {
+                refused(envelope.into_payload(), Undelivered::ActorStopped)
+            }
         }
     }
 
@@ -272,7 +563,20 @@ impl<A: Actor> Address<A> {
                 .map_err(|_| AskError::OutOfMemory)?;
         // The node now holds its own reference on the cell; from here the request
         // travels like any message.
-        match self.push(envelope) {
+        let pushed = match self.bound() {
+            None => self.push_raw(envelope),
+            Some(bound) => match self.admit(bound, Admit::Send) {
+                Ok(()) => {
+                    let pushed = self.push_raw(envelope);
+                    if pushed.is_err() {
+                        bound.release(1);
+                    }
+                    pushed
+                }
+                Err(reason) => Err((envelope.into_payload(), reason)),
+            },
+        };
+        match pushed {
             Ok(()) => Ok(Future::new(pending)),
             Err((mail, reason)) => {
                 drop(pending);
@@ -512,7 +816,13 @@ impl<A: Actor> Address<A> {
     /// runs and ends.
     fn seal(&self) -> Result<(), ControlError> {
         let cell = self.cell();
-        match cell.inbox.seal() {
+        let sealed = cell.inbox.seal();
+        if let Some(bound) = self.bound() {
+            // Senders waiting for room find the seal (`bounded` module doc, "Seal and
+            // end": unconditionally, not only when `WAITERS` is set).
+            bound.wake_all();
+        }
+        match sealed {
             Seal::Sealed | Seal::AlreadySealed => Ok(()),
             Seal::Closed => Err(ControlError::new(Undelivered::ActorStopped)),
             // The seal unblocked the actor: we hold the run right, as an unblocking
@@ -527,8 +837,9 @@ impl<A: Actor> Address<A> {
         }
     }
 
-    /// Allocates a node for `mail`, pushes it, and schedules the actor if the push
-    /// unblocked it.
+    /// Allocates a node for the engine's own `mail` (a wake-up), pushes it, and
+    /// schedules the actor if the push unblocked it. Never refused for a bounded
+    /// mailbox's fullness (it counts against the bound: [`push`](Address::push)).
     #[inline(always)]
     pub(crate) fn deliver(
         &self,
@@ -541,8 +852,39 @@ impl<A: Actor> Address<A> {
         }
     }
 
+    /// Pushes the engine's own mail (a wake-up, a monitor's `Down`, a supervisor's
+    /// notice) and schedules the actor if the push unblocked it. A bounded mailbox
+    /// counts it but never refuses it (`bounded` module doc).
     #[inline(always)]
     pub(crate) fn push(
+        &self,
+        envelope: Envelope<'static, Mail<A::Message>>,
+    ) -> Result<(), (Mail<A::Message>, Undelivered)> {
+        match self.bound() {
+            None => self.push_raw(envelope),
+            Some(bound) => self.push_charged(bound, envelope),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn push_charged(
+        &self,
+        bound: &Bound,
+        envelope: Envelope<'static, Mail<A::Message>>,
+    ) -> Result<(), (Mail<A::Message>, Undelivered)> {
+        bound.charge();
+        let pushed = self.push_raw(envelope);
+        if pushed.is_err() {
+            bound.release(1);
+        }
+        pushed
+    }
+
+    /// Pushes `envelope` and schedules the actor if the push unblocked it; a bounded
+    /// mailbox's slot, if any, is the caller's business.
+    #[inline(always)]
+    fn push_raw(
         &self,
         envelope: Envelope<'static, Mail<A::Message>>,
     ) -> Result<(), (Mail<A::Message>, Undelivered)> {
@@ -580,6 +922,16 @@ impl<A: Actor> Address<A> {
             .expect("the message that unblocked the inbox is still in it")
             .into_payload()
     }
+}
+
+/// How a user message is admitted into a full bounded mailbox (`bounded` module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// `send`, `enqueue`, `ask`, a polled `send_async`: refused from outside an actor,
+    /// admitted over capacity from inside one (which then yields).
+    Send,
+    /// `try_send`: refused wherever it is made.
+    Try,
 }
 
 /// The user message inside a `Mail` built from one.

@@ -10,6 +10,7 @@
 //! | inbox: Inbox<Mail<A::Message>>|  the lock-free LIFO every sender pushes onto
 //! | killed: AtomicBool            |  kill requested: checked before every message
 //! | trap_exits: AtomicBool        |  a linked actor's failure is a `Down`, not a stop
+//! | capacity: u32                 |  0, or a bounded mailbox's capacity (in padding)
 //! | handled: AtomicU64            |  messages handled (one writer, the runner)
 //! | weak: AtomicUsize             |  request nodes + 1 (see below)
 //! | home: Home                    |  the memory resource (cell and message nodes)
@@ -20,6 +21,9 @@
 //! | watch: WatchWord              |  who is told when the actor ends (a list
 //! |                               |  allocated at the first watch)
 //! | id: ActorId                   |  given at spawn
+//! +-------------------------------+
+//! | bound: Bound                  |  a bounded actor's only (`BoundedCell`): its
+//! |                               |  admission word and waiters (`bounded`)
 //! +-------------------------------+
 //! ```
 //!
@@ -148,13 +152,14 @@ use zeta_mailbox::{Cache, Inbox, TryBlock};
 use zeta_scheduler::{JobHeader, JobRef, JobVTable, LocalSubmit, ResumeInfo, RunRight, Scheduler};
 
 use crate::actor::{Actor, PanicMessage, StopReason};
+use crate::bounded::Bound;
 use crate::context::Context;
 use crate::continuation::ContinuationRef;
 use crate::identity::ActorId;
 use crate::supervision::monitor::Notice;
 use crate::supervision::restart::{self, RestartPart};
 use crate::supervision::watch::WatchWord;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, IN_ACTOR};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, INSIDE, IN_ACTOR, YIELD};
 
 /// A shared memory resource, as the engine keeps it.
 pub type SharedResource = Arc<dyn MemoryResource + Send + Sync>;
@@ -266,6 +271,10 @@ pub(crate) struct Cell<A: Actor> {
     /// (`Context::trap_exits`). Written and read by the run-right holder only: an
     /// atomic for the cell's `Sync`, Relaxed.
     pub(crate) trap_exits: AtomicBool,
+    /// 0 for an unbounded actor; else the capacity of its bounded mailbox, whose
+    /// [`Bound`] follows the cell in its block ([`BoundedCell`]). Set at spawn, never
+    /// changed; it sits in the padding after the two flags, so the cell is no larger.
+    pub(crate) capacity: u32,
     pub(crate) handled: AtomicU64,
     weak: AtomicUsize,
     pub(crate) home: ManuallyDrop<Home>,
@@ -286,13 +295,45 @@ pub(crate) struct Cell<A: Actor> {
 // SAFETY: what threads share in a cell is atomic (the header's state word with its
 // count, the inbox head, `killed`, `trap_exits`, `handled`, the weak count, the `watch`
 // word, whose list is `Sync`) or immutable after spawn (`home` with its pool handle,
-// `scheduler` and its `local_submit`, all `Send + Sync`; `id`); `core` (its restart part
+// `scheduler` and its `local_submit`, all `Send + Sync`; `id`; `capacity`); `core` (its restart part
 // included) is touched by one run-right holder at a time (module doc), and moves between
 // threads with it, hence `A: Send` (the `Actor` bound) and messages `Send`. The
 // intrusive link is used only by the one queue holding the job.
 unsafe impl<A: Actor> Sync for Cell<A> {}
 // SAFETY: as above.
 unsafe impl<A: Actor> Send for Cell<A> {}
+
+/// A bounded actor's block: its cell, then its [`Bound`] (`bounded` module doc). The
+/// cell is first, so the block's address is the cell's and its job's.
+#[repr(C)]
+pub(crate) struct BoundedCell<A: Actor> {
+    cell: Cell<A>,
+    bound: Bound,
+}
+
+/// The layout of the block a cell with `capacity` lives in.
+#[inline]
+fn block_layout<A: Actor>(capacity: u32) -> Layout {
+    if capacity == 0 {
+        Layout::new::<Cell<A>>()
+    } else {
+        Layout::new::<BoundedCell<A>>()
+    }
+}
+
+/// The bound of a bounded actor's cell.
+///
+/// # Safety
+///
+/// `header` is a live `Cell<A>`'s whose `capacity` is not 0, with the provenance of its
+/// whole block (a job's pointer, or the one `resume` is given: not one derived from a
+/// `&Cell<A>`, which covers the cell only); the bound is used only while the cell lives.
+#[inline(always)]
+pub(crate) unsafe fn bound_of<'a, A: Actor>(header: NonNull<JobHeader>) -> &'a Bound {
+    // SAFETY: a cell with a capacity was allocated as a `BoundedCell<A>` (`spawn_cell`),
+    // whose first field it is; the pointer covers the block (caller's duty).
+    unsafe { &(*header.cast::<BoundedCell<A>>().as_ptr()).bound }
+}
 
 struct VTableFor<A>(PhantomData<A>);
 
@@ -319,13 +360,16 @@ impl<A: Actor> VTableFor<A> {
 /// Places `actor` in a new cell allocated from `resource`; the returned reference is the
 /// cell's first. A `supervised` cell resumes through the supervised resume, and must be
 /// given its restart part (`supervision::restart::attach`) before anyone can reach it.
+/// A `capacity` other than 0 makes its mailbox bounded: the cell is allocated with its
+/// [`Bound`] after it ([`BoundedCell`]).
 pub(crate) fn spawn_cell<A: Actor>(
     actor: A,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
     supervised: bool,
+    capacity: u32,
 ) -> Result<JobRef, A> {
-    let Ok(block) = resource.allocate(Layout::new::<Cell<A>>()) else {
+    let Ok(block) = resource.allocate(block_layout::<A>(capacity)) else {
         return Err(actor);
     };
     let cell = block.cast::<Cell<A>>();
@@ -347,6 +391,7 @@ pub(crate) fn spawn_cell<A: Actor>(
             inbox: Inbox::new(),
             killed: AtomicBool::new(false),
             trap_exits: AtomicBool::new(false),
+            capacity,
             handled: AtomicU64::new(0),
             weak: AtomicUsize::new(1),
             home: ManuallyDrop::new(Home::new(resource)),
@@ -360,7 +405,13 @@ pub(crate) fn spawn_cell<A: Actor>(
             }),
             watch: WatchWord::new(),
             id: ActorId::next(),
-        })
+        });
+        if capacity != 0 {
+            // The block was allocated as a `BoundedCell<A>` (`block_layout`); its bound
+            // is written once, here, before anyone can reach the cell.
+            core::ptr::addr_of_mut!((*block.cast::<BoundedCell<A>>().as_ptr()).bound)
+                .write(Bound::new(capacity as usize));
+        }
     };
     // SAFETY: (1) a live header made with `JobHeader::new` at the start of a `Cell<A>`,
     // which `VTableFor<A>` handles; (2) we adopt the one reference it starts with;
@@ -498,16 +549,42 @@ unsafe impl<A: Actor> MemoryResource for Shelter<A> {
 
 /// Whether the current thread is running an actor (blocking here could deadlock it).
 pub(crate) fn in_actor() -> bool {
-    IN_ACTOR.with(StdCell::get)
+    IN_ACTOR.with(StdCell::get) & INSIDE != 0
 }
 
-/// Marks the thread as running an actor, also across an unwind.
-struct InActor(bool);
+/// Asks the running actor to yield after its current message: a send from its handler
+/// was admitted over a bounded mailbox's capacity (`bounded` module doc). Does nothing
+/// outside an actor.
+pub(crate) fn request_yield() {
+    IN_ACTOR.with(|flags| {
+        let now = flags.get();
+        if now & INSIDE != 0 {
+            flags.set(now | YIELD);
+        }
+    });
+}
+
+/// Whether a yield was asked for since the last call; clears the request.
+#[inline(always)]
+fn take_yield() -> bool {
+    IN_ACTOR.with(|flags| {
+        let now = flags.get();
+        if now & YIELD == 0 {
+            return false;
+        }
+        flags.set(now & !YIELD);
+        true
+    })
+}
+
+/// Marks the thread as running an actor (with no yield asked for yet), also across an
+/// unwind; the flags before are restored at the end of the scope.
+struct InActor(u8);
 
 impl InActor {
     #[inline]
     fn enter() -> Self {
-        Self(IN_ACTOR.with(|flag| flag.replace(true)))
+        Self(IN_ACTOR.with(|flags| flags.replace(INSIDE)))
     }
 }
 
@@ -520,17 +597,37 @@ impl Drop for InActor {
 }
 
 /// Messages handled in a run, and how many of them are already added to
-/// `Cell::handled`.
-#[derive(Default)]
-struct Count {
+/// `Cell::handled` and given back to a bounded mailbox's [`Bound`].
+///
+/// A run that unwinds (a handler's panic) gives nothing back: the panic ends the actor,
+/// and the count no longer matters then (its end wakes every waiter). That holds
+/// because a supervised child, which outlives its instance's panic, cannot be bounded
+/// (`spawn_with` gives it capacity 0); bounding one would need the park path to give
+/// back what the panicking run dispatched. (A `Drop` here doing it on unwind cost the
+/// plain resume 18 instructions per message, counted by `scripts/rmw-count.sh`.)
+struct Count<A: Actor> {
     handled: usize,
     recorded: usize,
+    /// The running cell's header, with the provenance of its whole block.
+    header: NonNull<JobHeader>,
+    _actor: PhantomData<fn() -> A>,
 }
 
-impl Count {
-    /// Adds what is not yet recorded to the cell's total.
+impl<A: Actor> Count<A> {
     #[inline]
-    fn record<A: Actor>(&mut self, cell: &Cell<A>) {
+    fn new(header: NonNull<JobHeader>) -> Self {
+        Self {
+            handled: 0,
+            recorded: 0,
+            header,
+            _actor: PhantomData,
+        }
+    }
+
+    /// Adds what is not yet recorded to the cell's total, and gives as many slots back
+    /// to a bounded mailbox: one read-modify-write per run (`bounded` module doc).
+    #[inline]
+    fn record(&mut self, cell: &Cell<A>) {
         let new = self.handled - self.recorded;
         if new != 0 {
             // One writer (the runner), so load + store; Relaxed: a statistic for
@@ -538,6 +635,11 @@ impl Count {
             let total = cell.handled.load(Ordering::Relaxed);
             cell.handled.store(total + new as u64, Ordering::Relaxed);
             self.recorded = self.handled;
+            if cell.capacity != 0 {
+                // SAFETY: a cell with a capacity; `header` is the one `resume` was
+                // given, and the run right keeps the cell alive while we run.
+                unsafe { bound_of::<A>(self.header) }.release(new);
+            }
         }
     }
 }
@@ -558,7 +660,7 @@ impl<A: Actor> Core<A> {
         header: NonNull<JobHeader>,
         max_throughput: usize,
     ) -> ResumeInfo {
-        let mut count = Count::default();
+        let mut count = Count::new(header);
         let outcome = self.dispatch(cell, header, max_throughput, &mut count);
         let handled = count.handled;
         match outcome {
@@ -597,7 +699,7 @@ impl<A: Actor> Core<A> {
             Ok(()) => return ResumeInfo::awaiting(handled),
             Err(reason) => reason,
         };
-        if let Some(panic) = self.finish(cell, reason) {
+        if let Some(panic) = self.finish(cell, header, reason) {
             // Everything is dropped and `on_stop` has run: report the panic at the
             // resume boundary, like one in a handler (`panicked` then finds nothing
             // left to do).
@@ -657,9 +759,15 @@ impl<A: Actor> Core<A> {
         self.started = false;
     }
 
-    /// Ends a parked child for good (its supervisor decided so, or is gone).
-    pub(crate) fn end_for_good(&mut self, cell: &Cell<A>, reason: StopReason) {
-        discard(self.finish(cell, reason));
+    /// Ends a parked child for good (its supervisor decided so, or is gone). `header`
+    /// is the cell's job pointer (as for [`bound_of`]).
+    pub(crate) fn end_for_good(
+        &mut self,
+        cell: &Cell<A>,
+        header: NonNull<JobHeader>,
+        reason: StopReason,
+    ) {
+        discard(self.finish(cell, header, reason));
     }
 
     #[inline]
@@ -668,7 +776,7 @@ impl<A: Actor> Core<A> {
         cell: &Cell<A>,
         header: NonNull<JobHeader>,
         max_throughput: usize,
-        count: &mut Count,
+        count: &mut Count<A>,
     ) -> Outcome {
         let Some(actor) = self.actor.as_mut() else {
             // Stopped already (a finished job is not resumed; kept for robustness).
@@ -723,13 +831,18 @@ impl<A: Actor> Core<A> {
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
             }
+            // A send from this handler went over a bounded mailbox's capacity: make way
+            // for the receiver (`bounded` module doc). With nothing left, block as usual.
+            if take_yield() && (!self.cache.is_empty() || cell.inbox.has_messages()) {
+                break Outcome::Resume;
+            }
         };
         outcome
     }
 
     /// Records the count, then tries to give the run right away.
     #[inline]
-    fn try_block(cell: &Cell<A>, count: &mut Count) -> Outcome {
+    fn try_block(cell: &Cell<A>, count: &mut Count<A>) -> Outcome {
         // Before `try_block`: once it succeeds, the actor is not ours to touch.
         count.record(cell);
         loop {
@@ -765,12 +878,29 @@ impl<A: Actor> Core<A> {
     /// returned once everything is done (the others are discarded), for the caller to
     /// report or drop.
     #[must_use]
-    fn finish(&mut self, cell: &Cell<A>, reason: StopReason) -> Option<Panic> {
+    ///
+    /// `header` is the cell's, with the provenance of its whole block (as for
+    /// [`bound_of`]): a bounded mailbox's waiters are woken once the inbox is closed, to
+    /// find it so.
+    fn finish(
+        &mut self,
+        cell: &Cell<A>,
+        header: NonNull<JobHeader>,
+        reason: StopReason,
+    ) -> Option<Panic> {
         let _scope = InActor::enter();
         let mut first = None;
         let actor = self.actor.take();
         for envelope in cell.inbox.close() {
             keep_first(&mut first, drop_caught(envelope));
+        }
+        if cell.capacity != 0 {
+            // SAFETY: a cell with a capacity; the caller's `header` covers its block.
+            let bound = unsafe { bound_of::<A>(header) };
+            keep_first(
+                &mut first,
+                catch_unwind(AssertUnwindSafe(|| bound.wake_all())).err(),
+            );
         }
         while let Some(envelope) = self.cache.pop() {
             keep_first(&mut first, drop_caught(envelope));
@@ -903,7 +1033,7 @@ unsafe fn resume_supervised<A: Actor>(
         Err(reason) => {
             // Ended for good, then reported like an unsupervised actor's panic (the
             // scheduler's `panicked` finds nothing left to do).
-            discard(core.finish(cell, reason));
+            discard(core.finish(cell, header, reason));
             std::panic::resume_unwind(payload)
         }
     }
@@ -917,7 +1047,7 @@ unsafe fn shutdown<A: Actor>(header: NonNull<JobHeader>) {
     // SAFETY: as in `resume`; a cancelled queued job is not running.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
     // SAFETY: the caller holds the run right (the entry).
-    discard(unsafe { cell.core() }.finish(cell, StopReason::SchedulerStopped));
+    discard(unsafe { cell.core() }.finish(cell, header, StopReason::SchedulerStopped));
 }
 
 /// An explicit schedule from outside: takes the run right if the actor is idle.
@@ -947,7 +1077,7 @@ unsafe fn orphaned<A: Actor>(header: NonNull<JobHeader>) -> bool {
         Orphan::Claimed => {
             // SAFETY: the claim gave us the run right; only its reference is left, so
             // nobody else can reach the actor to make a new one.
-            discard(unsafe { cell.core() }.finish(cell, StopReason::Dropped));
+            discard(unsafe { cell.core() }.finish(cell, header, StopReason::Dropped));
             true
         }
         // The holder of the run right finds the flag before it can block.
@@ -965,7 +1095,7 @@ unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, payload: &(dyn core::an
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
     let reason = StopReason::Panicked(PanicMessage::from_payload(payload));
     // SAFETY: the job is complete and the panicking run is over: nobody else resumes it.
-    discard(unsafe { cell.core() }.finish(cell, reason));
+    discard(unsafe { cell.core() }.finish(cell, header, reason));
 }
 
 /// # Safety
@@ -979,7 +1109,7 @@ unsafe fn destroy<A: Actor>(header: NonNull<JobHeader>) {
         let cell_ref = unsafe { cell.as_ref() };
         // SAFETY: exclusive, as above. `finish` never unwinds, whatever user drops and
         // hooks do, so the cell cannot leak.
-        discard(unsafe { cell_ref.core() }.finish(cell_ref, StopReason::Dropped));
+        discard(unsafe { cell_ref.core() }.finish(cell_ref, cell.cast(), StopReason::Dropped));
     }
     // SAFETY: exclusive as above; the inbox and the core are dropped once, here, and
     // never touched again (weak holders do not use them). `finish` emptied both and
@@ -989,6 +1119,12 @@ unsafe fn destroy<A: Actor>(header: NonNull<JobHeader>) {
         core::ptr::drop_in_place(core::ptr::addr_of_mut!((*cell.as_ptr()).core));
         // Closed by `finish` above, so it holds no entry; nobody can add one any more.
         (*cell.as_ptr()).watch.free(&*(*cell.as_ptr()).home);
+        if (*cell.as_ptr()).capacity != 0 {
+            // Nobody waits any more: a waiter holds an address (a strong reference).
+            core::ptr::drop_in_place(core::ptr::addr_of_mut!(
+                (*cell.cast::<BoundedCell<A>>().as_ptr()).bound
+            ));
+        }
     }
     // SAFETY: the strong side's weak reference, given up once.
     unsafe { release_weak::<A>(cell) };
@@ -1016,9 +1152,10 @@ unsafe fn release_weak<A: Actor>(cell: NonNull<Cell<A>>) {
     // out once, and the memory goes back to the resource it came from, with the layout
     // `spawn_cell` used; (3) nothing touches the cell afterwards.
     unsafe {
+        let layout = block_layout::<A>((*cell.as_ptr()).capacity);
         let home = ManuallyDrop::take(&mut (*cell.as_ptr()).home);
         let scheduler = ManuallyDrop::take(&mut (*cell.as_ptr()).scheduler);
-        home.deallocate(cell.cast(), Layout::new::<Cell<A>>());
+        home.deallocate(cell.cast(), layout);
         drop(scheduler);
         drop(home);
     }

@@ -18,7 +18,7 @@ use crate::future::Reply;
 use crate::identity::ActorId;
 use crate::supervision::Monitor;
 use crate::sync::Ordering;
-use crate::system::{spawn_shared, IntoSharedResource};
+use crate::system::{spawn_bounded_shared, spawn_shared, IntoSharedResource};
 
 /// Given to every handler and to [`Actor::on_start`]: the actor's own address, its
 /// scheduler, a way to stop itself, requests whose answers come back as messages
@@ -134,6 +134,30 @@ impl<'a, A: Actor> Context<'a, A> {
     /// ```
     pub fn spawn<C: Actor>(&self, actor: C) -> Result<Address<C>, SpawnError<C>> {
         spawn_shared(actor, self.resource().clone(), self.scheduler().clone())
+    }
+
+    /// Spawns a child with a bounded mailbox of `capacity` messages, into this actor's
+    /// memory resource and onto its scheduler. See [`spawn_bounded`](crate::spawn_bounded)
+    /// for what sends to a full mailbox do: this actor's own sends to it are never
+    /// refused for fullness (they are admitted over capacity, and this actor yields
+    /// after the current message), unless made with
+    /// [`try_send`](Address::try_send).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor: an invalid capacity (0, or above `u32::MAX`), or
+    /// the resource is out of memory.
+    pub fn spawn_bounded<C: Actor>(
+        &self,
+        actor: C,
+        capacity: usize,
+    ) -> Result<Address<C>, SpawnError<C>> {
+        spawn_bounded_shared(
+            actor,
+            capacity,
+            self.resource().clone(),
+            self.scheduler().clone(),
+        )
     }
 
     /// Spawns a child into `resource` (an arena, a pool of its own, ...), on this

@@ -16,6 +16,17 @@ pub enum Undelivered {
     NoTimers,
     /// A timer's period is zero, or its deadline is beyond what the clock can hold.
     BadTime,
+    /// The actor's mailbox is bounded and full: [`Address::try_send`], a plain send
+    /// from outside an actor, or a [`send_timeout`] whose deadline passed
+    /// ([`bounded`](crate::spawn_bounded) mailboxes).
+    ///
+    /// [`Address::try_send`]: crate::Address::try_send
+    /// [`send_timeout`]: crate::Address::send_timeout
+    Full,
+    /// A blocking send ([`send_blocking`](crate::Address::send_blocking)) to a full
+    /// mailbox was refused because the thread is running an actor: a handler that
+    /// blocks its worker can deadlock the scheduler (as [`RequestError::WouldBlock`]).
+    WouldBlock,
 }
 
 impl fmt::Display for Undelivered {
@@ -26,6 +37,8 @@ impl fmt::Display for Undelivered {
             Self::OutOfMemory => "the actor's memory resource is out of memory",
             Self::NoTimers => "the actor's scheduler keeps no time: timers cannot be armed",
             Self::BadTime => "the timer's period is zero or its deadline out of the clock's range",
+            Self::Full => "the actor's mailbox is full",
+            Self::WouldBlock => "refused to block inside an actor's handler",
         })
     }
 }
@@ -159,15 +172,41 @@ impl fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
-/// The actor could not be spawned: its memory resource has no room for it. The actor
-/// comes back.
+/// The actor could not be spawned: its memory resource has no room for it, or the
+/// configuration asked for is invalid ([`SpawnFailure`]). The actor comes back.
 pub struct SpawnError<A> {
     actor: A,
+    reason: SpawnFailure,
+}
+
+/// Why an actor could not be spawned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SpawnFailure {
+    /// The memory resource has no room for the actor.
+    OutOfMemory,
+    /// A bounded mailbox's capacity must be at least 1 and at most `u32::MAX`.
+    InvalidCapacity,
 }
 
 impl<A> SpawnError<A> {
     pub(crate) fn new(actor: A) -> Self {
-        Self { actor }
+        Self {
+            actor,
+            reason: SpawnFailure::OutOfMemory,
+        }
+    }
+
+    pub(crate) fn invalid_capacity(actor: A) -> Self {
+        Self {
+            actor,
+            reason: SpawnFailure::InvalidCapacity,
+        }
+    }
+
+    /// Why the actor was not spawned.
+    pub fn reason(&self) -> SpawnFailure {
+        self.reason
     }
 
     /// Takes the actor back.
@@ -178,13 +217,20 @@ impl<A> SpawnError<A> {
 
 impl<A> fmt::Debug for SpawnError<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SpawnError(OutOfMemory)")
+        write!(f, "SpawnError({:?})", self.reason)
     }
 }
 
 impl<A> fmt::Display for SpawnError<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("could not spawn the actor: its memory resource is out of memory")
+        f.write_str(match self.reason {
+            SpawnFailure::OutOfMemory => {
+                "could not spawn the actor: its memory resource is out of memory"
+            }
+            SpawnFailure::InvalidCapacity => {
+                "could not spawn the actor: a mailbox capacity must be between 1 and u32::MAX"
+            }
+        })
     }
 }
 

@@ -23,6 +23,9 @@
 //! - [`Address::stop`] (graceful) and [`Address::kill`] (now); [`Actor::on_start`] and
 //!   [`Actor::on_stop`].
 //! - [`Balancer`] and [`Broadcast`]: routers that forward without an inbox of their own.
+//! - [`spawn_bounded`] / [`System::spawn_bounded`]: a mailbox with a capacity;
+//!   [`Address::try_send`], [`Address::send_blocking`] and [`Address::send_async`] choose
+//!   what a send to a full one does (a handler's plain send is never refused or blocked).
 //!
 //! The layers underneath are re-exported: [`arena`] (memory resources), [`mailbox`]
 //! (message nodes and the inbox), [`scheduler`] (jobs and schedulers). The runtime's
@@ -70,6 +73,7 @@
 
 mod actor;
 mod address;
+mod bounded;
 mod cell;
 mod context;
 mod continuation;
@@ -90,9 +94,12 @@ pub use zeta_scheduler as scheduler;
 
 pub use crate::actor::{Actor, PanicMessage, StopReason};
 pub use crate::address::{Address, Enqueued, MustSchedule, ScheduleDuty};
+pub use crate::bounded::send::SendFuture;
 pub use crate::cell::SharedResource;
 pub use crate::context::Context;
-pub use crate::error::{AskError, ControlError, RequestError, SendError, SpawnError, Undelivered};
+pub use crate::error::{
+    AskError, ControlError, RequestError, SendError, SpawnError, SpawnFailure, Undelivered,
+};
 pub use crate::future::{Future, Reply, WaitStrategy};
 pub use crate::identity::ActorId;
 pub use crate::registry::{LookupError, RegisterError, Registry};
@@ -101,7 +108,9 @@ pub use crate::supervision::{
     Down, EndCounts, Intensity, Monitor, Restart, RestartStrategy, StartError, Supervisor,
     SupervisorMsg, SupervisorStats,
 };
-pub use crate::system::{spawn, IntoSharedResource, IntoSharedScheduler, ShutdownReport, System};
+pub use crate::system::{
+    spawn, spawn_bounded, IntoSharedResource, IntoSharedScheduler, ShutdownReport, System,
+};
 pub use crate::time::Timer;
 pub use zeta_mailbox::Priority;
 pub use zeta_scheduler::{CancelOutcome, ManualScheduler, Scheduler, SharingScheduler};

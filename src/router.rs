@@ -205,7 +205,9 @@ impl<A: Actor> Balancer<A> {
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the message when no member accepted it.
+    /// [`SendError`] with the message when no member accepted it: a member that has
+    /// stopped, or whose bounded mailbox is full, is passed over for the next one
+    /// ([`Undelivered::Full`] if one was full); another failure returns at once.
     pub fn send_with(
         &self,
         priority: Priority,
@@ -214,6 +216,8 @@ impl<A: Actor> Balancer<A> {
         let len = self.members.len();
         let first = self.pick();
         let mut message = message;
+        // `Full` if a member was full (a bounded mailbox) and none took the message.
+        let mut reason = Undelivered::ActorStopped;
         for offset in 0..len {
             let i = (first + offset) % len;
             match self.members[i].send_with(priority, message) {
@@ -224,10 +228,14 @@ impl<A: Actor> Balancer<A> {
                 Err(error) if error.reason() == Undelivered::ActorStopped => {
                     message = error.into_message();
                 }
+                Err(error) if error.reason() == Undelivered::Full => {
+                    reason = Undelivered::Full;
+                    message = error.into_message();
+                }
                 Err(error) => return Err(error),
             }
         }
-        Err(SendError::new(message, Undelivered::ActorStopped))
+        Err(SendError::new(message, reason))
     }
 
     /// Sends `message` at normal priority to one member.
@@ -376,7 +384,9 @@ where
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the message when no member accepted it.
+    /// [`SendError`] with the message when no member accepted it: a member that has
+    /// stopped, or whose bounded mailbox is full, is passed over for the next one
+    /// ([`Undelivered::Full`] if one was full); another failure returns at once.
     pub fn send_with(
         &self,
         priority: Priority,

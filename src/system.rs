@@ -111,22 +111,104 @@ impl IntoSharedScheduler for Arc<dyn Scheduler> {
     }
 }
 
+/// Like [`spawn`], with a bounded mailbox: at most `capacity` messages sent and not yet
+/// taken for dispatch. What a send to a full mailbox does depends on the send and on
+/// who sends it:
+///
+/// | send | from outside an actor | from inside an actor (a handler, a hook) |
+/// |---|---|---|
+/// | [`Address::try_send`] | `Err` with [`Undelivered::Full`](crate::Undelivered::Full) | the same |
+/// | [`Address::send`], `send_high`, `enqueue`, `ask` | as `try_send` | admitted over capacity; the sending actor yields after its current message |
+/// | [`Address::send_blocking`], [`Address::send_timeout`] | waits for room (until the deadline: then `Full`) | `Err` with [`Undelivered::WouldBlock`](crate::Undelivered::WouldBlock) |
+/// | [`Address::send_async`] | resolves when there is room | admitted over capacity, as `send` |
+///
+/// Stop and kill are not messages and are never refused; the engine's own mail (an
+/// actor waker's wake-up, a monitor's `Down`) counts against the bound but is never
+/// refused. Why a handler is never refused or blocked, and the protocol: the crate's
+/// `bounded` module, summarised in `docs/runtime-semantics.md`.
+///
+/// The actor's cell is allocated with the bound's state after it (a few words more);
+/// an unbounded actor pays nothing for the feature.
+///
+/// # Errors
+///
+/// [`SpawnError`] with the actor: [`SpawnFailure::InvalidCapacity`](crate::SpawnFailure::InvalidCapacity) for a capacity of
+/// 0 or above `u32::MAX`; [`SpawnFailure::OutOfMemory`](crate::SpawnFailure::OutOfMemory) when `resource` has no room.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use zeta::arena::PoolResource;
+/// use zeta::{spawn_bounded, Actor, Context, ManualScheduler, SpawnFailure, Undelivered};
+///
+/// struct Sink(u32);
+/// impl Actor for Sink {
+///     type Message = u32;
+///     fn handle(&mut self, n: u32, _ctx: &mut Context<'_, Self>) {
+///         self.0 += n;
+///     }
+/// }
+///
+/// let memory = Arc::new(PoolResource::new());
+/// let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+/// let sink = spawn_bounded(Sink(0), 2, memory.clone(), scheduler.clone()).unwrap();
+/// sink.try_send(1).unwrap();
+/// sink.try_send(2).unwrap();
+/// let full = sink.try_send(3).unwrap_err(); // two sent, none handled yet
+/// assert_eq!(full.reason(), Undelivered::Full);
+/// assert_eq!(full.into_message(), 3);
+/// scheduler.run_until_idle().unwrap(); // handled: room again
+/// sink.try_send(3).unwrap();
+///
+/// let refused = spawn_bounded(Sink(0), 0, memory, scheduler).unwrap_err();
+/// assert_eq!(refused.reason(), SpawnFailure::InvalidCapacity);
+/// ```
+pub fn spawn_bounded<A: Actor>(
+    actor: A,
+    capacity: usize,
+    resource: impl IntoSharedResource,
+    scheduler: impl IntoSharedScheduler,
+) -> Result<Address<A>, SpawnError<A>> {
+    spawn_bounded_shared(
+        actor,
+        capacity,
+        resource.into_shared_resource(),
+        scheduler.into_shared_scheduler(),
+    )
+}
+
 pub(crate) fn spawn_shared<A: Actor>(
     actor: A,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
 ) -> Result<Address<A>, SpawnError<A>> {
-    spawn_with(actor, resource, scheduler, false)
+    spawn_with(actor, resource, scheduler, false, 0)
 }
 
-/// [`spawn_shared`], for a supervised child if `supervised` (see `spawn_cell`).
+/// [`spawn_shared`] with a bounded mailbox of `capacity` (checked here).
+pub(crate) fn spawn_bounded_shared<A: Actor>(
+    actor: A,
+    capacity: usize,
+    resource: SharedResource,
+    scheduler: Arc<dyn Scheduler>,
+) -> Result<Address<A>, SpawnError<A>> {
+    match u32::try_from(capacity) {
+        Ok(capacity) if capacity != 0 => spawn_with(actor, resource, scheduler, false, capacity),
+        _ => Err(SpawnError::invalid_capacity(actor)),
+    }
+}
+
+/// [`spawn_shared`], for a supervised child if `supervised` (see `spawn_cell`), with a
+/// bounded mailbox if `capacity` is not 0.
 pub(crate) fn spawn_with<A: Actor>(
     actor: A,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
     supervised: bool,
+    capacity: u32,
 ) -> Result<Address<A>, SpawnError<A>> {
-    match spawn_cell(actor, resource, scheduler, supervised) {
+    match spawn_cell(actor, resource, scheduler, supervised, capacity) {
         // SAFETY: `spawn_cell::<A>` made the job.
         Ok(job) => Ok(unsafe { Address::from_job(job) }),
         Err(actor) => Err(SpawnError::new(actor)),
@@ -368,6 +450,46 @@ impl<S: Scheduler + 'static> System<S> {
     /// [`SpawnError`] with the actor when the resource is out of memory.
     pub fn spawn<A: Actor>(&self, actor: A) -> Result<Address<A>, SpawnError<A>> {
         spawn_shared(actor, self.resource.clone(), self.scheduler.clone())
+    }
+
+    /// Spawns `actor` into the system's resource with a bounded mailbox of `capacity`
+    /// messages. See [`spawn_bounded`] for what sends to a full mailbox do.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor: an invalid capacity (0, or above `u32::MAX`), or
+    /// the resource is out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System, Undelivered};
+    ///
+    /// struct Slow;
+    /// impl Actor for Slow {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, _: u32, _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let slow = system.spawn_bounded(Slow, 1).unwrap();
+    /// slow.send(1).unwrap();
+    /// // From outside an actor, a send to a full mailbox is refused, message back.
+    /// assert_eq!(slow.send(2).unwrap_err().reason(), Undelivered::Full);
+    /// system.scheduler().run_until_idle().unwrap();
+    /// slow.send(2).unwrap();
+    /// ```
+    pub fn spawn_bounded<A: Actor>(
+        &self,
+        actor: A,
+        capacity: usize,
+    ) -> Result<Address<A>, SpawnError<A>> {
+        spawn_bounded_shared(
+            actor,
+            capacity,
+            self.resource.clone(),
+            self.scheduler.clone(),
+        )
     }
 
     /// Spawns `actor` into `resource` (an arena, a pool of its own, ...).

@@ -19,6 +19,11 @@
 //!   `ManualScheduler`'s virtual clock, and one-shot timers on a `SharingScheduler`
 //!   worker that parks until their deadline (arming takes the entry and the message
 //!   node from the pool; firing is a push).
+//! - bounded mailboxes (capacity 16): an outside thread sending with `send_blocking`
+//!   (waiting for room by parking) on a `SharingScheduler` (1 and 2 workers), and with
+//!   `send_async` (waiting in the mailbox's list of waiters) and `try_send` on a
+//!   `ManualScheduler`; and the actor-to-actor ping-pong with both actors bounded
+//!   (capacity 1: the handlers' sends admitted over capacity, the senders yielding).
 //!
 //! Messages, request nodes, wake-up nodes and continuation blocks come from the actors' `PoolResource`; the
 //! global allocator must see nothing once the pool has its chunks and every thread has
@@ -234,17 +239,32 @@ impl Actor for Pinger {
 }
 
 fn pair<S: Scheduler + 'static>(system: &System<S>) -> Address<Pinger> {
-    let ponger = system.spawn(Ponger { pinger: None }).unwrap();
-    let pinger = system
-        .spawn(Pinger {
-            ponger: ponger.clone(),
-            remaining: 0,
-            mode: Mode::Send,
-            pending: None,
-            done: None,
-            rounds: 0,
-        })
-        .unwrap();
+    pair_bounded(system, None)
+}
+
+/// The pair, each actor bounded to `capacity` if given.
+fn pair_bounded<S: Scheduler + 'static>(
+    system: &System<S>,
+    capacity: Option<usize>,
+) -> Address<Pinger> {
+    let ponger = match capacity {
+        None => system.spawn(Ponger { pinger: None }),
+        Some(capacity) => system.spawn_bounded(Ponger { pinger: None }, capacity),
+    }
+    .unwrap();
+    let pinger = Pinger {
+        ponger: ponger.clone(),
+        remaining: 0,
+        mode: Mode::Send,
+        pending: None,
+        done: None,
+        rounds: 0,
+    };
+    let pinger = match capacity {
+        None => system.spawn(pinger),
+        Some(capacity) => system.spawn_bounded(pinger, capacity),
+    }
+    .unwrap();
     ponger.send(PongerMsg::Hello(pinger.clone())).unwrap();
     pinger
 }
@@ -287,6 +307,105 @@ fn on_sharing(workers: usize, mode: Mode) -> u64 {
     };
     let count = measure(&mut run);
     drop(pinger);
+    drop(system);
+    count
+}
+
+/// Ping-pong between two actors bounded to 1 on a `ManualScheduler`.
+fn bounded_pair_on_manual() -> u64 {
+    let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let pinger = pair_bounded(&system, Some(1));
+    scheduler.run_until_idle().unwrap();
+    let mut total = 0;
+    let mut run = |rounds: u64| {
+        let mut future = pinger
+            .ask(|reply| PingerMsg::Run(rounds, Mode::Send, reply))
+            .unwrap();
+        total += rounds;
+        scheduler.run_until_idle().unwrap();
+        assert_eq!(future.try_take(), Some(Ok(total)));
+    };
+    let count = measure(&mut run);
+    drop(pinger);
+    drop(system);
+    count
+}
+
+/// An outside thread sends `ROUNDS` messages with `send_blocking` into a sink bounded
+/// to 16 (alternating the two wait strategies), and waits until all are handled.
+fn bounded_blocking_on_sharing(workers: usize) -> u64 {
+    let scheduler = started(workers);
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let sink = system
+        .spawn_bounded(
+            Listener {
+                ticks: ticks.clone(),
+            },
+            16,
+        )
+        .unwrap();
+    let mut total = 0;
+    let mut run = |rounds: u64| {
+        for n in 0..rounds {
+            let strategy = if n % 2 == 0 {
+                WaitStrategy::Park
+            } else {
+                WaitStrategy::Backoff
+            };
+            sink.send_blocking((), strategy).expect("the sink is alive");
+        }
+        total += rounds;
+        wait_for(&ticks, total);
+        while rounds < ROUNDS && scheduler.stats().iter().any(|w| w.parks == 0) {
+            std::thread::yield_now();
+        }
+    };
+    let count = measure(&mut run);
+    drop(sink);
+    drop(system);
+    count
+}
+
+/// `send_async` (polled with a no-op waker, the scheduler run while it is pending) and
+/// `try_send` (the scheduler run on `Full`) into a sink bounded to 16.
+fn bounded_async_on_manual() -> u64 {
+    let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let sink = system
+        .spawn_bounded(
+            Listener {
+                ticks: ticks.clone(),
+            },
+            16,
+        )
+        .unwrap();
+    let mut task = TaskContext::from_waker(std::task::Waker::noop());
+    let mut total = 0;
+    let mut run = |rounds: u64| {
+        for n in 0..rounds {
+            if n % 2 == 0 {
+                let mut send = std::pin::pin!(sink.send_async(()));
+                loop {
+                    match send.as_mut().poll(&mut task) {
+                        Poll::Ready(sent) => break sent.expect("the sink is alive"),
+                        Poll::Pending => drop(scheduler.run_until_idle().unwrap()),
+                    }
+                }
+            } else {
+                while sink.try_send(()).is_err() {
+                    scheduler.run_until_idle().unwrap();
+                }
+            }
+        }
+        scheduler.run_until_idle().unwrap();
+        total += rounds;
+        assert_eq!(ticks.load(Ordering::Relaxed), total);
+    };
+    let count = measure(&mut run);
+    drop(sink);
     drop(system);
     count
 }
@@ -750,6 +869,21 @@ fn zero_global_allocations_in_steady_state() {
     let restarts = restarts_on_manual();
     let timers_manual = timers_on_manual();
     let timers_sharing = timers_on_sharing();
+    let bounded = [
+        (
+            "bounded 16, sharing, 1 worker, send_blocking",
+            bounded_blocking_on_sharing(1),
+        ),
+        (
+            "bounded 16, sharing, 2 workers, send_blocking",
+            bounded_blocking_on_sharing(2),
+        ),
+        (
+            "bounded 16, manual, send_async + try_send",
+            bounded_async_on_manual(),
+        ),
+        ("bounded 1, manual, ping-pong", bounded_pair_on_manual()),
+    ];
     let many_ready = [
         (
             "sharing, 1 worker, broadcast to 1,000",
@@ -772,6 +906,9 @@ fn zero_global_allocations_in_steady_state() {
     ];
     for (path, count) in per_message {
         println!("{path}: {count} global allocations over {ROUNDS} round trips");
+    }
+    for (path, count) in bounded {
+        println!("{path}: {count} global allocations over {ROUNDS} messages or round trips");
     }
     for (path, (count, chunks)) in many_ready {
         println!(
@@ -802,6 +939,7 @@ fn zero_global_allocations_in_steady_state() {
     assert_eq!(timers_sharing, 0, "timers armed and fired by a worker");
     for (path, count) in per_message
         .into_iter()
+        .chain(bounded)
         .chain(many_ready.map(|(path, (count, _))| (path, count)))
         .chain(spawning.map(|(path, (count, _))| (path, count)))
     {

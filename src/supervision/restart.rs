@@ -305,7 +305,7 @@ unsafe fn stop<A: Actor>(job: &JobRef, reason: StopReason) {
     // SAFETY: the caller's duty.
     let cell = unsafe { Cell::<A>::from_job(job) };
     // SAFETY: the run right is ours.
-    unsafe { cell.core() }.end_for_good(cell, reason);
+    unsafe { cell.core() }.end_for_good(cell, job.as_ptr(), reason);
     // The run right ends with the child, and its reference with it: as an entry, whose
     // drop completes the job (its shutdown finds the child ended: nothing more).
     // SAFETY: the run right is ours, handed on once, here.

@@ -492,8 +492,14 @@ impl Supervisor {
             StartError::FactoryPanicked(crate::actor::PanicMessage::from_payload(&*payload))
         })?;
         inherit(&mut actor, &self.tally);
-        let child = spawn_with(actor, ctx.resource().clone(), ctx.scheduler().clone(), true)
-            .map_err(|_| StartError::OutOfMemory)?;
+        let child = spawn_with(
+            actor,
+            ctx.resource().clone(),
+            ctx.scheduler().clone(),
+            true,
+            0,
+        )
+        .map_err(|_| StartError::OutOfMemory)?;
         // SAFETY: `child` is fresh: its only reference is ours, and it has never run.
         if unsafe { restart::attach(child.cell(), factory, ctx.address()) }.is_err() {
             let _ = child.kill();
