@@ -1,5 +1,6 @@
 //! A trading pipeline on a 2-worker [`SharingScheduler`]: market data → strategy → risk
-//! → order gateway, with cancels and a kill switch sent at high priority.
+//! → order gateway, with order timeouts on the scheduler's timers, a bounded gateway
+//! mailbox with backpressure, and cancels and a kill switch sent at high priority.
 //!
 //! # The design it shows
 //!
@@ -15,32 +16,63 @@
 //!   break it, and forwards the rest. The gateway records each order in a log and its
 //!   tick-to-order latency (`Instant::elapsed` of the tick's stamp) into a `Vec`
 //!   preallocated for every tick, so recording never allocates.
+//! - Order timeouts. For each order it logs, the gateway arms
+//!   `ctx.send_after(ORDER_TIMEOUT, Expire(seq))` and keeps the [`Timer`] with the
+//!   resting order. The gateway stands in for the exchange with a deterministic fill
+//!   rule (`fills`): when the order `FILL_AFTER` orders after a resting one is logged,
+//!   the resting one is filled if that later order's price has traded through its own (a
+//!   buy at or below its price, a sell at or above); if not, it rests until its timer
+//!   expires it or a cancel takes it. A fill or a cancel cancels the timer:
+//!   `CancelOutcome::Cancelled` (the expiry will never come), or `Fired` if the timer
+//!   won the race (its expiry is then on its way, and the handler ignores an expiry for
+//!   an order that has ended). On `Drain` the gateway answers only once every timer it
+//!   armed has been cancelled or handled (within `ORDER_TIMEOUT`), so no timer outlives
+//!   the run and every unfilled order has expired.
+//! - A bounded gateway. The gateway is spawned with `spawn_bounded(.., GATEWAY_CAPACITY)`:
+//!   at most that many messages (orders, cancels, requests, timer expiries) sent and not
+//!   yet dispatched, room given back at the end of each of its runs. Risk forwards with
+//!   `try_send`; refused with `Undelivered::Full`, it counts the order as throttled,
+//!   marks it, and sends it anyway with `send`, which from a handler is admitted over
+//!   capacity and makes risk yield after the current message (it goes to the back of
+//!   the run queue). That is backpressure that slows risk and loses nothing: the order
+//!   log stays exact.
 //! - Cancels travel at high priority. Mid-stream the main thread makes queued normal
-//!   messages observable: it asks the gateway to `Hold` (the gateway replies with how
-//!   many orders it has logged, then blocks its worker until main opens a latch: a
-//!   test-harness trick, never something to do in production). Strategy and risk keep running on the
-//!   other worker, so orders pile up in the gateway's inbox. When risk reports (by an
-//!   `ask_high`) that at least `QUEUED_MIN` orders were forwarded past the gate, main
-//!   sends a burst of `CANCELS` cancels with `send_high`, for the most recent resting
-//!   orders, and releases the gate.
+//!   messages observable: it asks the gateway to `Hold` (an `ask` from outside an actor
+//!   to a full mailbox is refused with `Full`; main retries until it gets in). The
+//!   gateway replies with how many orders it has logged and its `CANCELS` newest resting
+//!   orders, then blocks its worker until main opens a latch: a test-harness trick,
+//!   never something to do in production. Strategy and risk keep running on the other
+//!   worker, so orders pile up in the gateway's mailbox, throttled once it is full. When
+//!   risk reports (by an `ask_high`) that at least `QUEUED_MIN` orders (more than
+//!   `GATEWAY_CAPACITY`) were forwarded past the gate, the mailbox is over capacity, and
+//!   stays so until the gate opens: the gateway gives room back only when its run ends,
+//!   and that run is blocked in `Hold`. So main's own `send_high` of the first cancel is
+//!   refused with `Full` (checked), and main cannot wait for room either: a
+//!   `send_blocking` (which sends at normal priority anyway) would wait for a release
+//!   that only main's latch can bring, a deadlock; and cancels sent after the release
+//!   would no longer be behind the queued orders. Main hands the burst to a desk actor
+//!   (unbounded) with an `ask_high`; the desk's handler sends the `CANCELS` cancels with
+//!   `send_high`, admitted over capacity as any handler's send is. When the desk
+//!   answers, the cancels are in the gateway's mailbox behind the queued orders, and
+//!   main releases the gate.
 //! - Near the end, main sends the kill switch to risk with `ask_high`; risk answers with
 //!   the sequence of the last order it handled before the switch, and blocks every order
 //!   after it.
 //! - The feed thread ends the stream with a `Drain` request through the whole pipeline:
 //!   each stage adds its counters to the report and passes the request on behind its
-//!   last order (per-sender FIFO), and the gateway answers it.
+//!   last order (per-sender FIFO), and the gateway answers it once its timers are done.
 //!
 //! # What it checks (exit code 1 on the first failure)
 //!
-//! Expected values come from running the same price feed, strategy rule and risk limit
-//! sequentially in this program.
+//! Expected values come from running the same price feed, strategy rule, risk limit and
+//! fill rule sequentially in this program.
 //!
-//! - High overtakes queued normal: with `Q ≥ 1` orders (normal priority, sent by risk)
-//!   known to be in the gateway's inbox before the first cancel was sent (risk had
-//!   forwarded them before answering main's query, and main sent the cancels after the
-//!   answer), the log shows the gate, then the `CANCELS` cancels, then those `Q` orders.
-//!   Each cancel found its resting order.
-//! - FIFO per sender within a priority: the cancels (main, high) are handled in the
+//! - High overtakes queued normal: with `Q ≥ QUEUED_MIN` orders (normal priority, sent by
+//!   risk) known to be in the gateway's mailbox before the first cancel was sent (risk
+//!   had forwarded them before answering main's query, and the desk sent the cancels
+//!   after the answer), the log shows the gate, then the `CANCELS` cancels, then those
+//!   `Q` orders. Each cancel found its order resting.
+//! - FIFO per sender within a priority: the cancels (the desk, high) are handled in the
 //!   order sent; the orders (risk, normal) reach the gateway in sequence order, and the
 //!   whole order log equals the expected one; the ticks (the feed, normal) reach the
 //!   strategy in sequence order. Nothing is asserted about the order between different
@@ -49,13 +81,33 @@
 //!   sequence after `K` reaches the gateway. Exact counts: the gateway logged exactly the
 //!   orders the rule and the limit give for ticks up to `K`; risk rejected exactly the
 //!   expected number up to `K` and blocked every candidate after `K` (at least one).
+//! - Backpressure: main's `send_high` to the held, full gateway was refused with `Full`.
+//!   Every throttled order still reached the gateway (risk's count equals the number of
+//!   orders the gateway logged marked throttled). Behind the held gateway the `k`-th
+//!   queued order found at least `k` messages admitted and not given back (the `Hold`
+//!   its run is blocked in, and the `k - 1` orders before it), so at least
+//!   `Q - GATEWAY_CAPACITY + 1` of the `Q` queued orders were throttled.
+//! - Timeouts: every order ended exactly once: filled, expired, or cancelled by the
+//!   burst. Each order's timer was cancelled (`Cancelled`, and no expiry came) or
+//!   delivered its expiry exactly once (which either expired the order, or found it
+//!   filled or cancelled after a `Fired` cancel); never `Dropped`; none left pending at
+//!   the end. The filled orders are exactly those the fill rule gives, less the burst's
+//!   targets, except orders that expired before their fill came: the gateway marks
+//!   those, and they are printed apart (none unless the pipeline stalls for
+//!   `ORDER_TIMEOUT`). An expired order rested at least `ORDER_TIMEOUT` (read on the
+//!   scheduler's clock when armed and when the expiry is handled: never early). The
+//!   cancel burst's targets are orders the fill rule left resting at the gate. How many
+//!   orders expire, and how late, depends on timing: printed, not asserted.
 //! - Every tick was handled, no send failed, the latency `Vec` never reallocated, and
-//!   after the actors are dropped and the scheduler is stopped no memory block is live.
+//!   after the actors are dropped and the scheduler is stopped no memory block is live
+//!   (every timer's entry was freed).
 //!
-//! It prints the tick-to-order latency p50/p99/p99.9/max (orders whose tick was
-//! published before the gate was released are left out, since their latency includes
-//! the artificial hold; their number and maximum are printed apart) and the messages per
-//! second handled by the three actors over the whole run.
+//! It prints how the orders ended (filled, expired, cancelled) and how the timers did,
+//! how many orders were throttled (gateway full), the tick-to-order latency
+//! p50/p99/p99.9/max (orders whose tick was published before the gate was released are
+//! left out, since their latency includes the artificial hold; their number and maximum
+//! are printed apart), and the messages per second handled by the three actors up to the
+//! gateway's `Drain` (the wait for the last timers left out).
 //!
 //! Run: `cargo run --release --example trading`
 
@@ -67,7 +119,10 @@ use std::time::{Duration, Instant};
 
 use zeta::arena::{CountingResource, PoolResource};
 use zeta::scheduler::Scheduler;
-use zeta::{Actor, Address, Context, Future, Reply, SharingScheduler, System};
+use zeta::{
+    Actor, Address, CancelOutcome, Context, Future, Reply, SharingScheduler, System, Timer,
+    Undelivered,
+};
 
 const TICKS: u64 = 200_000;
 /// Ticks published but not yet handled by the strategy, at most.
@@ -75,8 +130,17 @@ const WINDOW: u64 = 64;
 const MA_LEN: usize = 16;
 const POSITION_LIMIT: i64 = 8;
 const CANCELS: usize = 16;
-/// Orders that must be queued behind the held gateway before the cancels are sent.
+/// The gateway's mailbox: messages sent and not yet dispatched, at most (a handler's
+/// send goes over it, and its actor yields).
+const GATEWAY_CAPACITY: usize = 32;
+/// Orders that must be queued behind the held gateway before the cancels are sent: more
+/// than the gateway's capacity, so that the held gateway is full and risk throttled.
 const QUEUED_MIN: u64 = 64;
+const _: () = assert!(QUEUED_MIN > GATEWAY_CAPACITY as u64);
+/// How long an order rests at the gateway, unless filled or cancelled first.
+const ORDER_TIMEOUT: Duration = Duration::from_millis(50);
+/// An order is filled or not (`fills`) when this many later orders have been logged.
+const FILL_AFTER: usize = 8;
 /// Ticks published when main stages the cancel burst, and when it pulls the kill switch.
 const CANCEL_AT: u64 = TICKS / 2;
 const KILL_AT: u64 = TICKS * 9 / 10;
@@ -172,9 +236,20 @@ impl Limits {
     }
 }
 
+/// The fill rule: `resting` is filled if `market`, the order logged `FILL_AFTER` orders
+/// after it, has traded through its price (a buy fills at or below its price, a sell at
+/// or above). Decided once, when `market` is logged; an order it does not fill rests
+/// until it expires or is cancelled.
+fn fills(resting: &Ticket, market: &Ticket) -> bool {
+    match resting.side {
+        Side::Buy => market.price <= resting.price,
+        Side::Sell => market.price >= resting.price,
+    }
+}
+
 /// An order as the gateway logs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Fill {
+struct Ticket {
     seq: u64,
     side: Side,
     qty: i64,
@@ -183,7 +258,7 @@ struct Fill {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Entry {
-    Order(Fill),
+    Order(Ticket),
     /// Where the gateway was held (and released).
     Gate,
     /// A cancel: its number in the burst, the order it targets, whether that order was
@@ -202,14 +277,41 @@ struct Tick {
 }
 
 struct Order {
-    fill: Fill,
+    ticket: Ticket,
     /// When the tick that caused it was published.
     tick_at: Instant,
+    /// Risk found the gateway's mailbox full (`try_send`) and sent it over capacity.
+    throttled: bool,
 }
 
-/// What each stage adds to the report on `Drain`.
+/// How an order left the gateway's book.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    Filled,
+    Expired,
+    /// By the cancel burst.
+    Cancelled,
+}
+
+/// An order in the gateway's book, and what became of it and of its timer.
+struct Resting {
+    ticket: Ticket,
+    /// The scheduler's clock when its timer was armed.
+    armed_at: Instant,
+    /// Until the timer is cancelled (the handle is spent) or the drain ends.
+    timer: Option<Timer>,
+    end: Option<End>,
+    /// What the timer's cancel answered, if a fill or a cancel ended the order.
+    cancel: Option<CancelOutcome>,
+    /// Expiry messages handled for it.
+    expiries: u32,
+    /// The fill rule filled it, but it had expired before.
+    fill_missed: bool,
+}
+
+/// What strategy and risk add to the report on `Drain`, on its way to the gateway.
 #[derive(Default)]
-struct Report {
+struct Counters {
     // strategy
     ticks: u64,
     ticks_out_of_order: u64,
@@ -219,14 +321,45 @@ struct Report {
     rejected: u64,
     blocked: u64,
     forwarded: u64,
-    // gateway
+    throttled: u64,
+    // both
+    undelivered: u64,
+}
+
+/// The answer to `Drain`: the upstream counters, and what the gateway adds.
+struct Report {
+    ticks: u64,
+    ticks_out_of_order: u64,
+    candidates: u64,
+    risk_received: u64,
+    rejected: u64,
+    blocked: u64,
+    forwarded: u64,
+    throttled: u64,
+    /// Sends and timers that failed, at every stage.
+    undelivered: u64,
     log: Vec<Entry>,
+    book: Vec<Resting>,
     latencies_ns: Vec<u64>,
     latency_capacity: usize,
     held: u64,
     held_max_ns: u64,
-    // all stages
-    undelivered: u64,
+    /// Orders logged marked throttled, and those of them queued behind the gate.
+    throttled_logged: u64,
+    throttled_held: u64,
+    timers_armed: u64,
+    /// Expiries that found their order ended (filled or cancelled after a `Fired`).
+    stale_expiries: u64,
+    /// Expiries for no order in the book.
+    unknown_expiries: u64,
+    /// Expired orders that rested less than `ORDER_TIMEOUT`.
+    early_expiries: u64,
+    expired_min_age: Option<Duration>,
+    expired_max_age: Duration,
+    /// Timers still pending when the gateway answered the drain.
+    timers_pending: u64,
+    /// When the drain reached the gateway (before it waited for its timers).
+    drained_at: Instant,
 }
 
 /// What holds the gateway: opened once by main, on every path (also on errors), so the
@@ -251,6 +384,15 @@ impl Latch {
     }
 }
 
+/// The gateway's answer to `Hold`, just before it blocks.
+struct HoldAck {
+    /// Orders logged.
+    logged: usize,
+    /// The newest resting orders, newest first: the first `found` are set.
+    targets: [u64; CANCELS],
+    found: usize,
+}
+
 struct KillAck {
     /// The last order risk handled before the switch.
     last_order_seq: Option<u64>,
@@ -271,7 +413,7 @@ struct Strategy {
     /// Ticks handled, published for the feed's flow control.
     progress: Arc<AtomicU64>,
     next_seq: u64,
-    report: Report,
+    counters: Counters,
 }
 
 impl Actor for Strategy {
@@ -281,33 +423,34 @@ impl Actor for Strategy {
         match message {
             StrategyMsg::Tick(tick) => {
                 if tick.seq != self.next_seq {
-                    self.report.ticks_out_of_order += 1;
+                    self.counters.ticks_out_of_order += 1;
                 }
                 self.next_seq = tick.seq + 1;
-                self.report.ticks += 1;
+                self.counters.ticks += 1;
                 if let Some((side, qty)) = self.signal.on_price(tick.price) {
-                    self.report.candidates += 1;
+                    self.counters.candidates += 1;
                     let order = Order {
-                        fill: Fill {
+                        ticket: Ticket {
                             seq: tick.seq,
                             side,
                             qty,
                             price: tick.price,
                         },
                         tick_at: tick.at,
+                        throttled: false,
                     };
                     if self.risk.send(RiskMsg::Order(order)).is_err() {
-                        self.report.undelivered += 1;
+                        self.counters.undelivered += 1;
                     }
                 }
                 // Release: pairs with the feed's Acquire load; only a credit count.
-                self.progress.store(self.report.ticks, Ordering::Release);
+                self.progress.store(self.counters.ticks, Ordering::Release);
             }
             StrategyMsg::Drain(reply) => {
-                let report = core::mem::take(&mut self.report);
+                let counters = core::mem::take(&mut self.counters);
                 // On failure the reply is dropped with the message: the asker sees
                 // `NoReply`.
-                let _ = self.risk.send(RiskMsg::Drain(reply, report));
+                let _ = self.risk.send(RiskMsg::Drain(reply, counters));
             }
         }
     }
@@ -318,7 +461,7 @@ enum RiskMsg {
     /// How many orders have been forwarded so far.
     Forwarded(Reply<u64>),
     KillSwitch(Reply<KillAck>),
-    Drain(Reply<Report>, Report),
+    Drain(Reply<Report>, Counters),
 }
 
 struct Risk {
@@ -330,7 +473,33 @@ struct Risk {
     rejected: u64,
     blocked: u64,
     forwarded: u64,
+    throttled: u64,
     undelivered: u64,
+}
+
+impl Risk {
+    /// Forwards `order` to the bounded gateway: `try_send` first, to see the mailbox
+    /// full; if it is, the order is marked throttled and sent anyway with `send`, which
+    /// from a handler is admitted over capacity and makes this actor yield after the
+    /// current message. Nothing is shed.
+    fn forward(&mut self, order: Order) {
+        let sent = match self.gateway.try_send(GatewayMsg::Order(order)) {
+            Err(full) if full.reason() == Undelivered::Full => {
+                self.throttled += 1;
+                let GatewayMsg::Order(mut order) = full.into_message() else {
+                    unreachable!("the message given back is the one given")
+                };
+                order.throttled = true;
+                self.gateway.send(GatewayMsg::Order(order)).is_ok()
+            }
+            sent => sent.is_ok(),
+        };
+        if sent {
+            self.forwarded += 1;
+        } else {
+            self.undelivered += 1;
+        }
+    }
 }
 
 impl Actor for Risk {
@@ -344,13 +513,11 @@ impl Actor for Risk {
                     self.blocked += 1;
                     return;
                 }
-                self.last_order_seq = Some(order.fill.seq);
-                if !self.limits.allows(order.fill.side, order.fill.qty) {
-                    self.rejected += 1;
-                } else if self.gateway.send(GatewayMsg::Order(order)).is_ok() {
-                    self.forwarded += 1;
+                self.last_order_seq = Some(order.ticket.seq);
+                if self.limits.allows(order.ticket.side, order.ticket.qty) {
+                    self.forward(order);
                 } else {
-                    self.undelivered += 1;
+                    self.rejected += 1;
                 }
             }
             RiskMsg::Forwarded(reply) => {
@@ -363,15 +530,48 @@ impl Actor for Risk {
                     forwarded: self.forwarded,
                 });
             }
-            RiskMsg::Drain(reply, mut report) => {
-                report.risk_received = self.received;
-                report.rejected = self.rejected;
-                report.blocked = self.blocked;
-                report.forwarded = self.forwarded;
-                report.undelivered += self.undelivered;
-                let _ = self.gateway.send(GatewayMsg::Drain(reply, report));
+            RiskMsg::Drain(reply, mut counters) => {
+                counters.risk_received = self.received;
+                counters.rejected = self.rejected;
+                counters.blocked = self.blocked;
+                counters.forwarded = self.forwarded;
+                counters.throttled = self.throttled;
+                counters.undelivered += self.undelivered;
+                // From a handler: admitted even if the gateway is full.
+                let _ = self.gateway.send(GatewayMsg::Drain(reply, counters));
             }
         }
+    }
+}
+
+enum DeskMsg {
+    /// Send these cancels to the gateway at high priority, in order; reply with how
+    /// many failed.
+    Cancels([u64; CANCELS], Reply<u64>),
+}
+
+/// Where main's cancels enter the pipeline when the gateway's mailbox is full: a
+/// handler's send is admitted over capacity, where main's own is refused.
+struct Desk {
+    gateway: Address<Gateway>,
+}
+
+impl Actor for Desk {
+    type Message = DeskMsg;
+
+    fn handle(&mut self, message: DeskMsg, _ctx: &mut Context<'_, Self>) {
+        let DeskMsg::Cancels(targets, reply) = message;
+        let mut failed = 0;
+        for (id, &target) in targets.iter().enumerate() {
+            if self
+                .gateway
+                .send_high(GatewayMsg::Cancel { id, target })
+                .is_err()
+            {
+                failed += 1;
+            }
+        }
+        let _ = reply.send(failed);
     }
 }
 
@@ -381,19 +581,36 @@ enum GatewayMsg {
         id: usize,
         target: u64,
     },
-    /// Reply with the number of orders logged, then block until the latch opens.
-    Hold(Reply<usize>, Arc<Latch>),
-    Drain(Reply<Report>, Report),
+    /// An order's timer: it expires unless it has ended.
+    Expire(u64),
+    /// Reply with the orders logged and the newest resting, then block until the latch
+    /// opens.
+    Hold(Reply<HoldAck>, Arc<Latch>),
+    /// Answered once no timer is outstanding.
+    Drain(Reply<Report>, Counters),
 }
 
 struct Gateway {
     log: Vec<Entry>,
-    /// Resting orders, by sequence (ascending: risk sends in order): cancelled or not.
-    book: Vec<(u64, bool)>,
+    /// Every order logged, in sequence order (risk sends in order).
+    book: Vec<Resting>,
     latencies_ns: Vec<u64>,
     released_at: Option<Instant>,
     held: u64,
     held_max_ns: u64,
+    throttled_logged: u64,
+    throttled_held: u64,
+    timers_armed: u64,
+    /// Armed, and neither cancelled in time nor handled yet.
+    timers_outstanding: u64,
+    stale_expiries: u64,
+    unknown_expiries: u64,
+    early_expiries: u64,
+    expired_min_age: Option<Duration>,
+    expired_max_age: Duration,
+    undelivered: u64,
+    drained_at: Option<Instant>,
+    draining: Option<(Reply<Report>, Counters)>,
 }
 
 impl Gateway {
@@ -405,14 +622,92 @@ impl Gateway {
             released_at: None,
             held: 0,
             held_max_ns: 0,
+            throttled_logged: 0,
+            throttled_held: 0,
+            timers_armed: 0,
+            timers_outstanding: 0,
+            stale_expiries: 0,
+            unknown_expiries: 0,
+            early_expiries: 0,
+            expired_min_age: None,
+            expired_max_age: Duration::ZERO,
+            undelivered: 0,
+            drained_at: None,
+            draining: None,
         }
+    }
+
+    fn find(&self, seq: u64) -> Option<usize> {
+        self.book
+            .binary_search_by_key(&seq, |resting| resting.ticket.seq)
+            .ok()
+    }
+
+    /// Ends a resting order by a fill or a cancel, and cancels its timer.
+    fn close(&mut self, i: usize, end: End) {
+        let resting = &mut self.book[i];
+        resting.end = Some(end);
+        if let Some(timer) = resting.timer.take() {
+            let outcome = timer.cancel();
+            resting.cancel = Some(outcome);
+            // `Fired`: the expiry is on its way, and counted off when it is handled.
+            if outcome == CancelOutcome::Cancelled {
+                self.timers_outstanding -= 1;
+            }
+        }
+    }
+
+    /// Answers the drain if it has come and no timer is outstanding.
+    fn try_finish(&mut self) {
+        if self.timers_outstanding != 0 {
+            return;
+        }
+        let Some((reply, counters)) = self.draining.take() else {
+            return;
+        };
+        // Every timer has fired or was cancelled: let the handles go (their entries
+        // are freed with the last one).
+        let mut pending = 0;
+        for resting in &mut self.book {
+            if let Some(timer) = resting.timer.take() {
+                pending += u64::from(timer.is_pending());
+            }
+        }
+        let report = Report {
+            ticks: counters.ticks,
+            ticks_out_of_order: counters.ticks_out_of_order,
+            candidates: counters.candidates,
+            risk_received: counters.risk_received,
+            rejected: counters.rejected,
+            blocked: counters.blocked,
+            forwarded: counters.forwarded,
+            throttled: counters.throttled,
+            undelivered: counters.undelivered + self.undelivered,
+            latency_capacity: self.latencies_ns.capacity(),
+            log: core::mem::take(&mut self.log),
+            book: core::mem::take(&mut self.book),
+            latencies_ns: core::mem::take(&mut self.latencies_ns),
+            held: self.held,
+            held_max_ns: self.held_max_ns,
+            throttled_logged: self.throttled_logged,
+            throttled_held: self.throttled_held,
+            timers_armed: self.timers_armed,
+            stale_expiries: self.stale_expiries,
+            unknown_expiries: self.unknown_expiries,
+            early_expiries: self.early_expiries,
+            expired_min_age: self.expired_min_age,
+            expired_max_age: self.expired_max_age,
+            timers_pending: pending,
+            drained_at: self.drained_at.unwrap_or_else(Instant::now),
+        };
+        let _ = reply.send(report);
     }
 }
 
 impl Actor for Gateway {
     type Message = GatewayMsg;
 
-    fn handle(&mut self, message: GatewayMsg, _ctx: &mut Context<'_, Self>) {
+    fn handle(&mut self, message: GatewayMsg, ctx: &mut Context<'_, Self>) {
         match message {
             GatewayMsg::Order(order) => {
                 let latency = order.tick_at.elapsed().as_nanos() as u64;
@@ -423,40 +718,108 @@ impl Actor for Gateway {
                 } else {
                     self.latencies_ns.push(latency);
                 }
-                self.log.push(Entry::Order(order.fill));
-                self.book.push((order.fill.seq, false));
+                if order.throttled {
+                    self.throttled_logged += 1;
+                    self.throttled_held += u64::from(held);
+                }
+                let ticket = order.ticket;
+                self.log.push(Entry::Order(ticket));
+                let armed_at = ctx.now();
+                let timer = match ctx.send_after(ORDER_TIMEOUT, GatewayMsg::Expire(ticket.seq)) {
+                    Ok(timer) => {
+                        self.timers_armed += 1;
+                        self.timers_outstanding += 1;
+                        Some(timer)
+                    }
+                    Err(_) => {
+                        self.undelivered += 1;
+                        None
+                    }
+                };
+                self.book.push(Resting {
+                    ticket,
+                    armed_at,
+                    timer,
+                    end: None,
+                    cancel: None,
+                    expiries: 0,
+                    fill_missed: false,
+                });
+                // The fill rule, for the order `FILL_AFTER` before this one.
+                if let Some(i) = self.book.len().checked_sub(FILL_AFTER + 1) {
+                    if fills(&self.book[i].ticket, &ticket) {
+                        match self.book[i].end {
+                            None => self.close(i, End::Filled),
+                            Some(End::Expired) => self.book[i].fill_missed = true,
+                            Some(End::Filled | End::Cancelled) => {}
+                        }
+                    }
+                }
             }
             GatewayMsg::Cancel { id, target } => {
-                let hit = match self.book.binary_search_by_key(&target, |&(seq, _)| seq) {
-                    Ok(i) => !core::mem::replace(&mut self.book[i].1, true),
-                    Err(_) => false,
+                let hit = match self.find(target) {
+                    Some(i) if self.book[i].end.is_none() => {
+                        self.close(i, End::Cancelled);
+                        true
+                    }
+                    _ => false,
                 };
                 self.log.push(Entry::Cancel { id, target, hit });
             }
+            GatewayMsg::Expire(seq) => {
+                self.timers_outstanding -= 1;
+                match self.find(seq) {
+                    Some(i) => {
+                        let resting = &mut self.book[i];
+                        resting.expiries += 1;
+                        if resting.end.is_none() {
+                            resting.end = Some(End::Expired);
+                            let age = ctx.now().saturating_duration_since(resting.armed_at);
+                            if age < ORDER_TIMEOUT {
+                                self.early_expiries += 1;
+                            }
+                            self.expired_min_age =
+                                Some(self.expired_min_age.map_or(age, |min| min.min(age)));
+                            self.expired_max_age = self.expired_max_age.max(age);
+                        } else {
+                            self.stale_expiries += 1;
+                        }
+                    }
+                    None => self.unknown_expiries += 1,
+                }
+                self.try_finish();
+            }
             GatewayMsg::Hold(reply, release) => {
-                let _ = reply.send(self.book.len());
+                let mut targets = [0; CANCELS];
+                let newest = self.book.iter().rev().filter(|r| r.end.is_none());
+                let mut found = 0;
+                for (slot, resting) in targets.iter_mut().zip(newest) {
+                    *slot = resting.ticket.seq;
+                    found += 1;
+                }
+                let _ = reply.send(HoldAck {
+                    logged: self.book.len(),
+                    targets,
+                    found,
+                });
                 self.log.push(Entry::Gate);
                 release.wait_open();
                 self.released_at = Some(Instant::now());
             }
-            GatewayMsg::Drain(reply, mut report) => {
-                report.latency_capacity = self.latencies_ns.capacity();
-                report.log = core::mem::take(&mut self.log);
-                report.latencies_ns = core::mem::take(&mut self.latencies_ns);
-                report.held = self.held;
-                report.held_max_ns = self.held_max_ns;
-                let _ = reply.send(report);
+            GatewayMsg::Drain(reply, counters) => {
+                self.drained_at = Some(Instant::now());
+                self.draining = Some((reply, counters));
+                self.try_finish();
             }
         }
     }
 }
-
 // ---------------------------------------------------------------------------------------
 // The expected result, computed sequentially.
 
 struct Expected {
     /// Every order the strategy's rule gives, in sequence order.
-    candidates: Vec<Fill>,
+    candidates: Vec<Ticket>,
 }
 
 impl Expected {
@@ -467,7 +830,7 @@ impl Expected {
         for seq in 0..TICKS {
             let price = prices.next_price();
             if let Some((side, qty)) = signal.on_price(price) {
-                candidates.push(Fill {
+                candidates.push(Ticket {
                     seq,
                     side,
                     qty,
@@ -481,21 +844,32 @@ impl Expected {
     /// The orders risk forwards and how many it rejects when it handles the candidates
     /// with a sequence up to `last`; `None`: no candidate at all (a kill switch before
     /// the first order).
-    fn forwarded_through(&self, last: Option<u64>) -> (Vec<Fill>, u64) {
+    fn forwarded_through(&self, last: Option<u64>) -> (Vec<Ticket>, u64) {
         let mut limits = Limits { position: 0 };
         let mut forwarded = Vec::new();
         let mut rejected = 0;
-        for fill in &self.candidates {
-            if last.is_none_or(|last| fill.seq > last) {
+        for ticket in &self.candidates {
+            if last.is_none_or(|last| ticket.seq > last) {
                 break;
             }
-            if limits.allows(fill.side, fill.qty) {
-                forwarded.push(*fill);
+            if limits.allows(ticket.side, ticket.qty) {
+                forwarded.push(*ticket);
             } else {
                 rejected += 1;
             }
         }
         (forwarded, rejected)
+    }
+
+    /// Which of the orders logged the fill rule fills, cancels and expiries aside.
+    fn fill_rule(logged: &[Ticket]) -> Vec<bool> {
+        (0..logged.len())
+            .map(|i| {
+                logged
+                    .get(i + FILL_AFTER)
+                    .is_some_and(|market| fills(&logged[i], market))
+            })
+            .collect()
     }
 }
 
@@ -559,25 +933,43 @@ struct Burst {
     logged: usize,
     /// Orders risk had forwarded before the cancels were sent.
     forwarded: u64,
-    targets: Vec<u64>,
+    /// The gateway's newest resting orders at the gate, newest first.
+    targets: [u64; CANCELS],
     held_for: Duration,
+    /// How many times main's `Hold` was refused (`Full`) before it got in.
+    hold_refused: u64,
 }
 
-/// Holds the gateway, lets orders queue behind it, sends the cancels at high priority,
-/// releases the gateway.
+/// Holds the gateway, lets orders queue behind it, has the desk send the cancels at
+/// high priority (main's own `send_high` is refused: the gateway is full), releases the
+/// gateway.
 fn cancel_burst(
     gateway: &Address<Gateway>,
     risk: &Address<Risk>,
-    expected: &Expected,
+    desk: &Address<Desk>,
 ) -> Result<Burst, String> {
     let release = Arc::new(Latch::default());
-    let staged = (|| -> Result<(usize, Instant, u64, Vec<u64>), String> {
-        let logged = gateway
-            .ask(|reply| GatewayMsg::Hold(reply, release.clone()))
-            .map_err(|e| format!("hold: {e}"))?
+    let staged = (|| -> Result<(HoldAck, Instant, u64, u64), String> {
+        // From outside an actor, an `ask` to a full mailbox is refused: try again.
+        let deadline = Instant::now() + PATIENCE;
+        let mut hold_refused = 0;
+        let mut hold = loop {
+            match gateway.ask(|reply| GatewayMsg::Hold(reply, release.clone())) {
+                Ok(hold) => break hold,
+                Err(e) if e.reason() == Undelivered::Full && Instant::now() < deadline => {
+                    hold_refused += 1;
+                    thread::sleep(Duration::from_micros(50));
+                }
+                Err(e) => return Err(format!("hold: {e}")),
+            }
+        };
+        let ack = hold
             .wait_timeout(PATIENCE)
             .map_err(|e| format!("hold: {e}"))?;
         let held_at = Instant::now();
+        if ack.found < CANCELS {
+            return Err(format!("only {} orders resting at the gate", ack.found));
+        }
         let deadline = held_at + PATIENCE;
         let forwarded = loop {
             let forwarded = risk
@@ -585,33 +977,54 @@ fn cancel_burst(
                 .map_err(|e| format!("forwarded: {e}"))?
                 .wait_timeout(PATIENCE)
                 .map_err(|e| format!("forwarded: {e}"))?;
-            if forwarded >= logged as u64 + QUEUED_MIN || Instant::now() > deadline {
+            if forwarded >= ack.logged as u64 + QUEUED_MIN || Instant::now() > deadline {
                 break forwarded;
             }
             thread::sleep(Duration::from_micros(50));
         };
-        // The most recent resting orders, newest first.
-        let (resting, _) = expected.forwarded_through(Some(u64::MAX));
-        if logged < CANCELS {
-            return Err(format!("only {logged} orders resting at the gate"));
+        let queued = forwarded.saturating_sub(ack.logged as u64);
+        if queued < QUEUED_MIN {
+            return Err(format!(
+                "{queued} orders queued behind the gate, {QUEUED_MIN} wanted"
+            ));
         }
-        let targets: Vec<u64> = (0..CANCELS).map(|k| resting[logged - 1 - k].seq).collect();
-        for (id, &target) in targets.iter().enumerate() {
-            gateway
-                .send_high(GatewayMsg::Cancel { id, target })
-                .map_err(|e| format!("cancel {id}: {e}"))?;
+        // The gateway's mailbox holds the `Hold` its run is blocked in and the queued
+        // orders, none given back before that run ends: more than its capacity. Main's
+        // own send is refused, and waiting for room would wait for main's own latch.
+        match gateway.send_high(GatewayMsg::Cancel {
+            id: 0,
+            target: ack.targets[0],
+        }) {
+            Err(e) if e.reason() == Undelivered::Full => {}
+            Err(e) => return Err(format!("cancel 0: {e}")),
+            Ok(()) => {
+                return Err(format!(
+                    "main's send_high got into the held gateway, {queued} orders queued, \
+                     capacity {GATEWAY_CAPACITY}: expected Full"
+                ))
+            }
         }
-        Ok((logged, held_at, forwarded, targets))
+        // A handler's send is admitted over capacity: the desk sends the burst.
+        let failed = desk
+            .ask_high(|reply| DeskMsg::Cancels(ack.targets, reply))
+            .map_err(|e| format!("desk: {e}"))?
+            .wait_timeout(PATIENCE)
+            .map_err(|e| format!("desk: {e}"))?;
+        if failed != 0 {
+            return Err(format!("{failed} of {CANCELS} cancels failed at the desk"));
+        }
+        Ok((ack, held_at, forwarded, hold_refused))
     })();
     // Whatever happened, the gateway must not stay blocked.
     release.open();
-    let (logged, held_at, forwarded, targets) = staged?;
+    let (ack, held_at, forwarded, hold_refused) = staged?;
     let held_for = held_at.elapsed();
     Ok(Burst {
-        logged,
+        logged: ack.logged,
         forwarded,
-        targets,
+        targets: ack.targets,
         held_for,
+        hold_refused,
     })
 }
 
@@ -623,6 +1036,10 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 fn micros(ns: u64) -> f64 {
     ns as f64 / 1e3
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
 }
 
 fn ensure(condition: bool, what: impl FnOnce() -> String) -> Result<(), String> {
@@ -644,8 +1061,13 @@ fn main_checked() -> Result<(), String> {
     let system = System::new(Arc::new(scheduler), memory.clone());
 
     let gateway = system
-        .spawn(Gateway::new())
+        .spawn_bounded(Gateway::new(), GATEWAY_CAPACITY)
         .map_err(|e| format!("spawn gateway: {e}"))?;
+    let desk = system
+        .spawn(Desk {
+            gateway: gateway.clone(),
+        })
+        .map_err(|e| format!("spawn desk: {e}"))?;
     let risk = system
         .spawn(Risk {
             limits: Limits { position: 0 },
@@ -656,6 +1078,7 @@ fn main_checked() -> Result<(), String> {
             rejected: 0,
             blocked: 0,
             forwarded: 0,
+            throttled: 0,
             undelivered: 0,
         })
         .map_err(|e| format!("spawn risk: {e}"))?;
@@ -666,7 +1089,7 @@ fn main_checked() -> Result<(), String> {
             risk: risk.clone(),
             progress: progress.clone(),
             next_seq: 0,
-            report: Report::default(),
+            counters: Counters::default(),
         })
         .map_err(|e| format!("spawn strategy: {e}"))?;
 
@@ -676,7 +1099,7 @@ fn main_checked() -> Result<(), String> {
         let feed = s.spawn(|| feed(&strategy, &progress, &published));
         let staged = (|| -> Result<(Burst, KillAck), String> {
             wait_for(&published, CANCEL_AT)?;
-            let burst = cancel_burst(&gateway, &risk, &expected)?;
+            let burst = cancel_burst(&gateway, &risk, &desk)?;
             wait_for(&published, KILL_AT)?;
             let ack = risk
                 .ask_high(RiskMsg::KillSwitch)
@@ -688,12 +1111,13 @@ fn main_checked() -> Result<(), String> {
         // Join the feed whatever happened (the scope would anyway).
         let drain = feed.join().map_err(|_| "the feed panicked".to_string())?;
         let (burst, ack) = staged?;
+        // The gateway answers once its last timers are done: within `ORDER_TIMEOUT`.
         let report = drain?
             .wait_timeout(PATIENCE)
             .map_err(|e| format!("drain: {e}"))?;
         Ok((burst, ack, report))
     })?;
-    let elapsed = started.elapsed();
+    let elapsed = report.drained_at.saturating_duration_since(started);
 
     // --- FIFO per sender.
     ensure(report.ticks == TICKS, || {
@@ -703,7 +1127,7 @@ fn main_checked() -> Result<(), String> {
         format!("{} ticks out of order", report.ticks_out_of_order)
     })?;
     ensure(report.undelivered == 0, || {
-        format!("{} sends failed", report.undelivered)
+        format!("{} sends or timers failed", report.undelivered)
     })?;
     let candidates = expected.candidates.len() as u64;
     ensure(
@@ -724,11 +1148,11 @@ fn main_checked() -> Result<(), String> {
         .iter()
         .filter(|c| kill_seq.is_none_or(|k| c.seq > k))
         .count() as u64;
-    let orders: Vec<Fill> = report
+    let orders: Vec<Ticket> = report
         .log
         .iter()
         .filter_map(|entry| match entry {
-            Entry::Order(fill) => Some(*fill),
+            Entry::Order(ticket) => Some(*ticket),
             _ => None,
         })
         .collect();
@@ -788,8 +1212,8 @@ fn main_checked() -> Result<(), String> {
         )
     })?;
     let queued = burst.forwarded.saturating_sub(burst.logged as u64);
-    ensure(queued >= 1, || {
-        "no order was queued behind the gate: nothing to overtake".to_string()
+    ensure(queued >= QUEUED_MIN, || {
+        format!("{queued} orders queued behind the gate, {QUEUED_MIN} wanted")
     })?;
     for (k, &target) in burst.targets.iter().enumerate() {
         let entry = report.log.get(gate + 1 + k);
@@ -826,6 +1250,142 @@ fn main_checked() -> Result<(), String> {
         })?;
     }
 
+    // --- Backpressure: throttled, never lost.
+    ensure(report.throttled == report.throttled_logged, || {
+        format!(
+            "risk throttled {} orders, the gateway logged {} marked throttled",
+            report.throttled, report.throttled_logged
+        )
+    })?;
+    // The k-th queued order found the `Hold` and k - 1 orders admitted and not given
+    // back: from k = GATEWAY_CAPACITY on, `try_send` was refused.
+    let must_throttle = queued + 1 - GATEWAY_CAPACITY as u64;
+    ensure(report.throttled_held >= must_throttle, || {
+        format!(
+            "{} orders throttled behind the held gateway; with {queued} queued and capacity \
+             {GATEWAY_CAPACITY}, at least {must_throttle}",
+            report.throttled_held
+        )
+    })?;
+
+    // --- Timeouts: every order ended once, every timer cancelled or delivered once.
+    let book = &report.book;
+    ensure(
+        book.iter().map(|r| r.ticket).eq(forwarded.iter().copied()),
+        || {
+            format!(
+                "the book holds {} orders, expected {}",
+                book.len(),
+                forwarded.len()
+            )
+        },
+    )?;
+    let rule = Expected::fill_rule(&forwarded);
+    let mut target_at = [0; CANCELS];
+    for (k, &target) in burst.targets.iter().enumerate() {
+        let i = forwarded
+            .binary_search_by_key(&target, |t| t.seq)
+            .map_err(|_| format!("cancel {k} targets {target}, which was never logged"))?;
+        // Filled before the gate by the rule: it cannot have been resting there.
+        let filled_before = rule[i] && i + FILL_AFTER < burst.logged;
+        ensure(i < burst.logged && !filled_before, || {
+            format!(
+                "cancel {k} targets order {target} (#{i}), not resting at the gate by the \
+                 fill rule ({} logged before the gate)",
+                burst.logged
+            )
+        })?;
+        target_at[k] = i;
+    }
+    let (mut filled, mut expired, mut cancelled, mut missed) = (0u64, 0u64, 0u64, 0u64);
+    let (mut in_time, mut too_late, mut expiries) = (0u64, 0u64, 0u64);
+    for (i, r) in book.iter().enumerate() {
+        let seq = r.ticket.seq;
+        expiries += u64::from(r.expiries);
+        let timer_ok = match r.end {
+            None => return Err(format!("order {seq} never ended")),
+            Some(End::Expired) => {
+                expired += 1;
+                r.cancel.is_none() && r.expiries == 1
+            }
+            Some(End::Filled | End::Cancelled) => match (r.cancel, r.expiries) {
+                (Some(CancelOutcome::Cancelled), 0) => {
+                    in_time += 1;
+                    true
+                }
+                (Some(CancelOutcome::Fired), 1) => {
+                    too_late += 1;
+                    true
+                }
+                _ => false,
+            },
+        };
+        ensure(timer_ok, || {
+            format!(
+                "order {seq} ended {:?}: its timer's cancel answered {:?}, {} expiries came",
+                r.end, r.cancel, r.expiries
+            )
+        })?;
+        filled += u64::from(r.end == Some(End::Filled));
+        cancelled += u64::from(r.end == Some(End::Cancelled));
+        missed += u64::from(r.fill_missed);
+        ensure(!r.fill_missed || r.end == Some(End::Expired), || {
+            format!(
+                "order {seq} marked as expired before its fill, but {:?}",
+                r.end
+            )
+        })?;
+        let target = target_at.contains(&i);
+        ensure((r.end == Some(End::Cancelled)) == target, || {
+            format!(
+                "order {seq} ended {:?}; a target of the burst: {target}",
+                r.end
+            )
+        })?;
+        let by_rule = rule[i] && !target;
+        ensure(
+            (r.end == Some(End::Filled) || r.fill_missed) == by_rule,
+            || {
+                format!(
+                    "order {seq} ended {:?} (expired before its fill: {}); the fill rule fills \
+                 it: {by_rule}",
+                    r.end, r.fill_missed
+                )
+            },
+        )?;
+    }
+    ensure(report.timers_armed == book.len() as u64, || {
+        format!(
+            "{} timers armed for {} orders",
+            report.timers_armed,
+            book.len()
+        )
+    })?;
+    ensure(
+        report.timers_armed == in_time + expiries
+            && expiries == expired + report.stale_expiries
+            && report.stale_expiries == too_late,
+        || {
+            format!(
+                "timers: {} armed, {in_time} cancelled in time, {expiries} expiries handled \
+                 ({expired} expired an order, {} found it ended; {too_late} cancels too late)",
+                report.timers_armed, report.stale_expiries
+            )
+        },
+    )?;
+    ensure(report.unknown_expiries == 0, || {
+        format!("{} expiries for no order", report.unknown_expiries)
+    })?;
+    ensure(report.early_expiries == 0, || {
+        format!(
+            "{} orders expired before resting {ORDER_TIMEOUT:?} (the soonest after {:?})",
+            report.early_expiries, report.expired_min_age
+        )
+    })?;
+    ensure(report.timers_pending == 0, || {
+        format!("{} timers still pending at the end", report.timers_pending)
+    })?;
+
     // --- Latencies, memory.
     let mut latencies = report.latencies_ns;
     ensure(latencies.capacity() == report.latency_capacity, || {
@@ -845,7 +1405,10 @@ fn main_checked() -> Result<(), String> {
     ensure(!latencies.is_empty(), || "no latency measured".to_string())?;
     latencies.sort_unstable();
 
-    drop((strategy, risk, gateway));
+    // The book's timer handles went at the drain; the report goes now, before the count.
+    let logged = report.book.len();
+    drop(report.book);
+    drop((strategy, risk, gateway, desk));
     system.stop().map_err(|e| e.to_string())?;
     drop(system);
     ensure(memory.live_blocks() == 0, || {
@@ -854,8 +1417,8 @@ fn main_checked() -> Result<(), String> {
 
     let messages = TICKS + report.risk_received + report.forwarded + CANCELS as u64;
     println!(
-        "trading: {TICKS} ticks -> strategy -> risk -> gateway on a 2-worker SharingScheduler \
-         (feed window {WINDOW} ticks)"
+        "trading: {TICKS} ticks -> strategy -> risk -> gateway (mailbox bounded to \
+         {GATEWAY_CAPACITY}) on a 2-worker SharingScheduler (feed window {WINDOW} ticks)"
     );
     println!(
         "orders: {candidates} from the rule; {} forwarded, {} rejected by the position \
@@ -867,11 +1430,31 @@ fn main_checked() -> Result<(), String> {
         kill_seq.map_or(0, |k| k + 1),
     );
     println!(
-        "cancels: {CANCELS} sent high while {queued} orders were queued at the held gateway \
-         ({} logged before the gate, held {:.2} ms): all {CANCELS} handled right after the gate, \
-         in order, before those {queued}",
+        "backpressure: {} orders throttled (gateway full), {} of them behind the held gateway \
+         (at least {must_throttle} had to be); each sent anyway over capacity, none lost; \
+         main's hold got in after {} refusals (Full)",
+        report.throttled, report.throttled_held, burst.hold_refused,
+    );
+    println!(
+        "cancels: main's send_high refused (Full) by the held gateway, so the desk sent \
+         {CANCELS} high while {queued} orders were queued ({} logged before the gate, held \
+         {:.2} ms): all {CANCELS} handled right after the gate, in order, before those {queued}",
         burst.logged,
-        burst.held_for.as_secs_f64() * 1e3
+        millis(burst.held_for),
+    );
+    println!(
+        "order ends: {logged} orders, each ended once: {filled} filled (the fill rule fills \
+         {}; {missed} expired before their fill came), {expired} expired, {cancelled} \
+         cancelled by the burst",
+        filled + missed,
+    );
+    println!(
+        "timers ({ORDER_TIMEOUT:?}): {} armed, {in_time} cancelled in time, {too_late} fired \
+         before their fill or cancel (expiry ignored), {expired} expired their order after \
+         {:.2} to {:.2} ms (never early), none left pending",
+        report.timers_armed,
+        millis(report.expired_min_age.unwrap_or_default()),
+        millis(report.expired_max_age),
     );
     println!(
         "tick-to-order latency over {} orders: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, \
@@ -886,12 +1469,15 @@ fn main_checked() -> Result<(), String> {
     );
     println!(
         "throughput: {messages} messages (ticks + orders to risk + orders to the gateway + \
-         cancels) in {:.1} ms: {:.2} M messages/s, {:.2} M ticks/s",
-        elapsed.as_secs_f64() * 1e3,
+         cancels) in {:.1} ms up to the drain: {:.2} M messages/s, {:.2} M ticks/s",
+        millis(elapsed),
         messages as f64 / elapsed.as_secs_f64() / 1e6,
         TICKS as f64 / elapsed.as_secs_f64() / 1e6,
     );
-    println!("ok: exact order log and counts, priorities and kill switch as asserted, no leak");
+    println!(
+        "ok: exact order log and counts, priorities, kill switch, fills and backpressure as \
+         asserted, every order ended once, every timer cancelled or delivered once, no leak"
+    );
     Ok(())
 }
 
