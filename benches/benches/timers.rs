@@ -18,6 +18,9 @@
 //!   the timers, every `CHECK_INTERVAL` (16) resumes of at most `max_throughput` (64)
 //!   messages each.
 //!
+//! - *idle + spin 100 µs*: idle, on a scheduler built with `timer_spin(100 µs)`: the
+//!   sleeper wakes 100 µs early and spins (yielding) to the deadline.
+//!
 //! p50 / p99 / p99.9 / max over the samples ([`SAMPLES_1MS`], [`SAMPLES_10MS`]; scale
 //! them with `ZETA_TIMER_SAMPLES`, a multiplier).
 //!
@@ -90,11 +93,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn lateness(workers: usize, busy: bool, delay: Duration, samples: usize) {
+fn lateness(workers: usize, busy: bool, spin: Duration, delay: Duration, samples: usize) {
     let scheduler = SharingScheduler::builder()
         .workers(workers)
         .max_throughput(64)
         .spin_before_park(64)
+        .timer_spin(spin)
         .build()
         .unwrap();
     scheduler.start().unwrap();
@@ -127,8 +131,13 @@ fn lateness(workers: usize, busy: bool, delay: Duration, samples: usize) {
     system.shutdown(Duration::from_secs(60)).unwrap();
     late.sort_unstable();
     println!(
-        "timers/lateness/{workers}-worker/{}/{} ms: p50 {:.2?} p99 {:.2?} p99.9 {:.2?} max {:.2?} ({samples} timers)",
+        "timers/lateness/{workers}-worker/{}{}/{} ms: p50 {:.2?} p99 {:.2?} p99.9 {:.2?} max {:.2?} ({samples} timers)",
         if busy { "busy" } else { "idle" },
+        if spin.is_zero() {
+            String::new()
+        } else {
+            format!("+spin {spin:?}")
+        },
         delay.as_millis(),
         percentile(&late, 0.50),
         percentile(&late, 0.99),
@@ -224,14 +233,19 @@ fn main() {
         .collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
     if wanted("timers/lateness") {
+        let spin = Duration::from_micros(100);
         for workers in [1, 2] {
-            for busy in [false, true] {
+            for (busy, spin) in [
+                (false, Duration::ZERO),
+                (false, spin),
+                (true, Duration::ZERO),
+            ] {
                 for (delay, samples) in [
                     (Duration::from_millis(1), SAMPLES_1MS),
                     (Duration::from_millis(10), SAMPLES_10MS),
                 ] {
                     let samples = ((samples as f64 * scale) as usize).max(10);
-                    lateness(workers, busy, delay, samples);
+                    lateness(workers, busy, spin, delay, samples);
                 }
             }
         }

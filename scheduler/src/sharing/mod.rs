@@ -21,6 +21,7 @@ mod loom;
 mod worker;
 
 use core::fmt;
+use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
@@ -93,6 +94,8 @@ pub(crate) struct Shared {
     pub(crate) timers: Timers,
     /// The worker that sleeps until the earliest deadline, plus one (0: none).
     pub(crate) timer_sleeper: CachePadded<AtomicUsize>,
+    /// How long before a deadline its sleeper wakes to spin (`timer_spin`).
+    pub(crate) timer_spin: Duration,
 }
 
 impl Shared {
@@ -154,6 +157,7 @@ pub struct SharingSchedulerBuilder {
     spin: u32,
     name: String,
     stack_size: Option<usize>,
+    timer_spin: Duration,
 }
 
 impl Default for SharingSchedulerBuilder {
@@ -164,6 +168,7 @@ impl Default for SharingSchedulerBuilder {
             spin: 64,
             name: "zeta-worker".into(),
             stack_size: None,
+            timer_spin: Duration::ZERO,
         }
     }
 }
@@ -207,6 +212,17 @@ impl SharingSchedulerBuilder {
     /// [`start`]: Scheduler::start
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How long before a timer's deadline the worker sleeping for it wakes, to spin
+    /// (yielding) until the deadline instead of sleeping through it (default zero: it
+    /// sleeps until the deadline). A parked thread's wake-up is late by the OS's timer
+    /// slack and scheduling, some 50 to 100 µs on Linux; spinning the last stretch cuts
+    /// an idle scheduler's timer lateness to a few µs, for up to this much CPU time per
+    /// timer (BENCHMARKS.md, "Timers").
+    pub fn timer_spin(mut self, spin: Duration) -> Self {
+        self.timer_spin = spin;
         self
     }
 
@@ -260,6 +276,7 @@ impl SharingSchedulerBuilder {
             rejected: AtomicUsize::new(0),
             timers: Timers::new(),
             timer_sleeper: CachePadded::new(AtomicUsize::new(0)),
+            timer_spin: self.timer_spin,
         });
         Ok(SharingScheduler {
             shared,

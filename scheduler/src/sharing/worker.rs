@@ -38,7 +38,8 @@
 //! the role taken and unparks its holder (an unpark before the park makes the park
 //! return at once).
 //! When every worker is busy, nobody needs waking: each looks at the timers within
-//! `CHECK_INTERVAL` jobs, and before it parks.
+//! `CHECK_INTERVAL` jobs, and before it parks. With a `timer_spin` (builder), the
+//! sleeper parks until that long before the deadline, then loops (yielding) until it.
 //!
 //! # Overflow: a full local queue
 //!
@@ -183,15 +184,26 @@ impl Worker {
                 .is_ok();
             let deadline = if sleeper {
                 crate::sync::fence(Ordering::SeqCst);
-                shared.timers.next_deadline()
+                // With `timer_spin`, wake that much early and spin the rest: the loop
+                // comes back here, finds the (earlier) wake-up time passed, and looks
+                // again instead of sleeping, until the deadline fires.
+                shared
+                    .timers
+                    .next_deadline()
+                    .map(|d| d.checked_sub(shared.timer_spin).unwrap_or(d))
             } else {
                 None
             };
             if deadline.is_some_and(|d| d <= std::time::Instant::now()) {
-                // Due already: fire instead of sleeping.
+                // Due already, or within `timer_spin` of it: wait for it awake (while
+                // no job comes), fire what is due instead of sleeping, look again.
                 shared.timer_sleeper.store(0, Ordering::Release);
                 shared.idle.cancel_sleep(self.index);
-                shared.timers.poll();
+                if shared.timer_spin.is_zero() {
+                    shared.timers.poll();
+                } else {
+                    self.spin_to_deadline();
+                }
                 continue;
             }
             self.stats().parks.fetch_add(1, Ordering::Relaxed);
@@ -200,6 +212,34 @@ impl Worker {
                 // Release the role. An armer that still sees it unparks us for nothing
                 // (a token that makes a later park return at once: one more loop).
                 shared.timer_sleeper.store(0, Ordering::Release);
+            }
+        }
+    }
+
+    /// The last stretch before a deadline (`timer_spin`): spins (yielding now and then)
+    /// until a timer fires, a job arrives, the scheduler stops, or the next deadline is
+    /// no longer within `timer_spin` (a look that only moved an entry to a finer slot of
+    /// the wheel fires nothing: the spin goes on).
+    #[cold]
+    fn spin_to_deadline(&self) {
+        let shared = &*self.shared;
+        let mut rounds = 0u32;
+        loop {
+            if shared.is_stopping() || shared.injector.has_jobs() || self.local.len() > 0 {
+                return;
+            }
+            if shared.timers.is_due() && shared.timers.poll().fired > 0 {
+                return;
+            }
+            match shared.timers.time_to_next() {
+                Some(left) if left <= shared.timer_spin => {}
+                _ => return,
+            }
+            rounds = rounds.wrapping_add(1);
+            if rounds % 64 == 0 {
+                thread::yield_now();
+            } else {
+                core::hint::spin_loop();
             }
         }
     }
