@@ -151,8 +151,14 @@ impl Actor for Stamp {
 
 #[test]
 fn a_timer_never_fires_early_on_a_sharing_scheduler() {
-    for workers in [1, 2] {
-        let system = System::sharing(workers).unwrap();
+    for (workers, spin) in [(1, 0), (2, 0), (1, 200), (2, 200)] {
+        let scheduler = zeta::SharingScheduler::builder()
+            .workers(workers)
+            .timer_spin(Duration::from_micros(spin))
+            .build()
+            .unwrap();
+        scheduler.start().unwrap();
+        let system = System::new(Arc::new(scheduler), Arc::new(PoolResource::new()));
         let stamps = Arc::new(Mutex::new(Vec::new()));
         let stamp = system.spawn(Stamp(stamps.clone())).unwrap();
         let delays: Vec<Duration> = [0u64, 1, 100, 1_000, 2_000, 5_000, 10_000]
