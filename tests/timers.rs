@@ -741,3 +741,83 @@ fn ask_timeout_on_a_sharing_scheduler_and_without_time() {
     assert_eq!(*seen.lock().unwrap(), Some(Undelivered::NoTimers));
     scheduler.stop().unwrap();
 }
+
+/// A scheduler of one's own that keeps time: a FIFO and a `Timers` on the real clock,
+/// driven by `run_for`, which fires what is due and sleeps no longer than the next
+/// deadline (the recipe of `Scheduler::timers`).
+#[derive(Default)]
+struct Clocked {
+    queue: Mutex<std::collections::VecDeque<QueuedJob>>,
+    timers: zeta::scheduler::Timers,
+}
+
+impl Clocked {
+    /// Runs jobs and fires timers for `span` of real time.
+    fn run_for(&self, span: Duration) {
+        let end = Instant::now() + span;
+        while Instant::now() < end {
+            self.timers.poll();
+            let next = self.queue.lock().unwrap().pop_front();
+            match next {
+                Some(job) => {
+                    if let Some(again) = job.run(64).requeue {
+                        self.queue.lock().unwrap().push_back(again);
+                    }
+                }
+                // Idle: sleep until the next deadline (or the end), never past it.
+                None => {
+                    let left = end.saturating_duration_since(Instant::now());
+                    let sleep = self.timers.time_to_next().map_or(left, |t| t.min(left));
+                    std::thread::sleep(sleep);
+                }
+            }
+        }
+    }
+}
+
+impl Scheduler for Clocked {
+    fn submit(&self, job: QueuedJob) -> Result<(), Stopped> {
+        self.queue.lock().unwrap().push_back(job);
+        Ok(())
+    }
+    fn timers(&self) -> Option<&zeta::scheduler::Timers> {
+        Some(&self.timers)
+    }
+    fn start(&self) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+    fn stop(&self) -> Result<StopReport, SchedulerError> {
+        self.timers.close();
+        let jobs: Vec<_> = self.queue.lock().unwrap().drain(..).collect();
+        let cancelled = jobs.len() as u64;
+        drop(jobs);
+        Ok(StopReport { cancelled })
+    }
+}
+
+#[test]
+fn a_scheduler_of_ones_own_keeps_time_with_timers() {
+    let scheduler = Arc::new(Clocked::default());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let stamps = Arc::new(Mutex::new(Vec::new()));
+    let stamp = system.spawn(Stamp(stamps.clone())).unwrap();
+    let armed = Instant::now();
+    let timers: Vec<_> = [3u64, 1, 2]
+        .iter()
+        .map(|&ms| stamp.send_after(Duration::from_millis(ms), ms).unwrap())
+        .collect();
+    scheduler.run_for(Duration::from_millis(20));
+    let stamps = stamps.lock().unwrap().clone();
+    assert_eq!(
+        stamps.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "in deadline order"
+    );
+    for &(ms, at) in &stamps {
+        assert!(at >= armed + Duration::from_millis(ms), "never early");
+    }
+    for timer in timers {
+        assert_eq!(timer.cancel(), CancelOutcome::Fired);
+    }
+    scheduler.stop().unwrap();
+}

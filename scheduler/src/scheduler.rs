@@ -67,7 +67,9 @@ pub trait Scheduler: Send + Sync {
     /// thread behind your back). To give a custom scheduler time, keep a `Timers` in it,
     /// return it here, call [`Timers::poll`] from its loop, and sleep no longer than
     /// [`Timers::next_deadline`]; [`Timers::arm`] returning [`Armed::Earlier`] is the
-    /// moment to wake a sleeping loop ([`Timers::close`] at stop).
+    /// moment to wake a sleeping loop ([`Timers::close`] at stop). The zeta crate's
+    /// `tests/timers.rs` has one such scheduler (`Clocked`: a FIFO, its timers polled
+    /// from its loop, which sleeps no longer than the next deadline).
     ///
     /// [`Armed::Earlier`]: crate::Armed::Earlier
     fn timers(&self) -> Option<&Timers> {
