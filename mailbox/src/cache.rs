@@ -208,6 +208,40 @@ impl<'r, M> Cache<'r, M> {
         }
     }
 
+    /// Appends one message behind those of its priority (the local inbox's push: a
+    /// single thread's sends arrive in order, with nothing to relink).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta_arena::GlobalResource;
+    /// use zeta_mailbox::{Cache, Envelope, Priority};
+    ///
+    /// let mut cache = Cache::new();
+    /// for (n, priority) in [(1u8, Priority::Normal), (2, Priority::High), (3, Priority::Normal)] {
+    ///     cache.push(Envelope::new_in(&GlobalResource, priority, n).unwrap());
+    /// }
+    /// let order: Vec<u8> = std::iter::from_fn(|| cache.pop().map(|m| m.into_payload())).collect();
+    /// assert_eq!(order, [2, 1, 3]);
+    /// ```
+    #[inline]
+    pub fn push(&mut self, envelope: Envelope<'r, M>) {
+        let node = envelope.into_raw();
+        // SAFETY: the node is ours now (taken from the envelope); it gets a null link
+        // and no prefetch hint (a node just written is in the caches), and ends the
+        // chain it is appended as.
+        unsafe {
+            set_next(node, ptr::null_mut());
+            set_ahead(node, 0);
+            let fifo = match priority_of(node) {
+                Priority::High => &mut self.high,
+                Priority::Normal => &mut self.normal,
+            };
+            fifo.append(node.as_ptr(), node.as_ptr());
+        }
+        self.len += 1;
+    }
+
     /// Takes everything queued in `inbox` into the cache; returns how many messages came.
     pub fn refill(&mut self, inbox: &Inbox<'r, M>) -> usize {
         let before = self.len;

@@ -19,6 +19,10 @@
 //! one party wins every block/unblock handshake; the protocol, with the reason for every
 //! atomic ordering, is in the [`inbox`] module, and loom models check it.
 //!
+//! For a reader whose senders all live on its own thread (a local, `!Send` actor),
+//! [`LocalInbox`] is the same nodes and the same two FIFOs with no atomic operation: a
+//! push appends to its priority's FIFO, and the block/unblock handshake is a `Cell`.
+//!
 //! This crate knows nothing of scheduling: it only reports `Unblocked`.
 //!
 //! # Example
@@ -62,6 +66,7 @@
 
 mod cache;
 pub mod inbox;
+pub mod local;
 #[cfg(all(test, zeta_loom))]
 mod loom_support;
 mod message;
@@ -72,6 +77,7 @@ mod sync;
 
 pub use cache::Cache;
 pub use inbox::{Batch, Enqueued, Inbox, Orphan, Seal, TryBlock};
+pub use local::LocalInbox;
 pub use message::{AllocFailed, Envelope, Header};
 pub use priority::Priority;
 pub use request::{NoReply, Pending, Reply};
