@@ -205,9 +205,8 @@ impl TimerSlot {
             "handed twice"
         );
         if previous == settled() {
-            // The consumer came first and will not look again: put its mark back (only
-            // for tidiness: nobody reads the slot after both halves) and cancel here.
-            self.0.store(settled(), Ordering::Relaxed);
+            // The consumer came first and will not look again: cancel here. (Nobody
+            // reads the slot after both halves, so the entry left in it is never used.)
             cancel(entry);
         }
     }

@@ -71,6 +71,7 @@ mod local_submit;
 mod manual;
 mod queue;
 mod resumable;
+mod rng;
 mod scheduler;
 mod sharing;
 mod sync;

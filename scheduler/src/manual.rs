@@ -202,14 +202,8 @@ impl ManualScheduler {
     ///
     /// [`SchedulerError::ZeroThroughput`] if `max_throughput` is 0.
     pub fn with_seed(max_throughput: usize, seed: u64) -> Result<Self, SchedulerError> {
-        // A xorshift state must not be 0 (0 also means "unseeded"): mix the seed with
-        // splitmix64's finaliser, a bijection, so distinct seeds give distinct states
-        // (a plain `| 1` would merge seeds that differ in the lowest bit).
-        let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        state = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        state = (state ^ (state >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        state ^= state >> 31;
-        Self::build(max_throughput, if state == 0 { 1 } else { state })
+        // Never 0, which means "unseeded".
+        Self::build(max_throughput, crate::rng::state_for(seed))
     }
 
     fn build(max_throughput: usize, rng: u64) -> Result<Self, SchedulerError> {
@@ -265,14 +259,8 @@ impl ManualScheduler {
         let before = rest.len();
         rest.extend(injector.take_all());
         if *rng != 0 && rest.len() - before > 1 {
-            let fresh = &mut rest.make_contiguous()[before..];
-            // Fisher-Yates with xorshift64: depends only on the seed and the history.
-            for i in (1..fresh.len()).rev() {
-                *rng ^= *rng << 13;
-                *rng ^= *rng >> 7;
-                *rng ^= *rng << 17;
-                fresh.swap(i, (*rng % (i as u64 + 1)) as usize);
-            }
+            // Depends only on the seed and the history.
+            crate::rng::shuffle(&mut rest.make_contiguous()[before..], rng);
         }
         ready.promote();
     }

@@ -551,41 +551,36 @@ impl Timers {
         polled.fired += 1;
         // SAFETY: the right to fire is ours (FIRED or FIRING): so is the payload.
         let fire = AbortOnUnwind::around(|| unsafe { TimerHeader::fire(entry) });
-        let period = match fire {
-            Fire::Again(period) if repeating => period.max(1),
-            _ => {
-                if repeating {
-                    // A repeating entry that will not fire again: its payload (kept
-                    // between firings) is ours to drop.
-                    header.stop_repeating();
-                    // SAFETY: we hold FIRING: the payload is ours.
-                    AbortOnUnwind::around(|| unsafe { TimerHeader::discard(entry) });
-                }
-                // SAFETY: the wheel's reference, given up once.
-                unsafe { TimerHeader::release(entry) };
-                return;
-            }
-        };
-        // The next deadline: the first multiple of the period after the clock (missed
-        // periods are skipped, not bunched). Written before `end_fire` gives the
-        // payload back: the header's plain fields stay the driver's (a canceller only
-        // touches the state word and the payload).
-        let last = header.deadline();
+        // A repeating entry's next deadline: the first multiple of its period after the
+        // clock (missed periods are skipped, not bunched); none once it stops, or at the
+        // end of time. Written before `end_fire` gives the payload back: the header's
+        // plain fields stay the driver's (a canceller only touches the state word and
+        // the payload).
         let elapsed = driver.wheel.elapsed();
-        let mut next = last.saturating_add(period);
-        if next <= elapsed {
-            let behind = (elapsed - last) / period + 1;
-            next = last.saturating_add(behind.saturating_mul(period));
-        }
-        if next <= elapsed {
-            // The end of time: it can never fire again.
-            header.stop_repeating();
-            // SAFETY: we hold FIRING: the payload is ours.
-            AbortOnUnwind::around(|| unsafe { TimerHeader::discard(entry) });
+        let next = match fire {
+            Fire::Again(period) if repeating => {
+                let (last, period) = (header.deadline(), period.max(1));
+                let mut next = last.saturating_add(period);
+                if next <= elapsed {
+                    let behind = (elapsed - last) / period + 1;
+                    next = last.saturating_add(behind.saturating_mul(period));
+                }
+                (next > elapsed).then_some(next)
+            }
+            _ => None,
+        };
+        let Some(next) = next else {
+            if repeating {
+                // A repeating entry that will not fire again: its payload (kept between
+                // firings) is ours to drop.
+                header.stop_repeating();
+                // SAFETY: we hold FIRING: the payload is ours.
+                AbortOnUnwind::around(|| unsafe { TimerHeader::discard(entry) });
+            }
             // SAFETY: the wheel's reference, given up once.
             unsafe { TimerHeader::release(entry) };
             return;
-        }
+        };
         header.set_deadline(next);
         if !header.end_fire() {
             // Cancelled while firing: the payload is ours to drop.
@@ -690,7 +685,7 @@ fn duration_ns(duration: Duration) -> u64 {
 /// Shuffles runs of entries with equal deadlines (runs of up to 64) by the seed.
 fn shuffle_ties(driver: &mut Driver, mut due: List, seed: u64) -> List {
     if driver.rng == 0 {
-        driver.rng = mix(seed);
+        driver.rng = crate::rng::state_for(seed);
     }
     let mut out = List::EMPTY;
     let mut run: [Option<NonNull<TimerHeader>>; 64] = [None; 64];
@@ -710,19 +705,14 @@ fn shuffle_ties(driver: &mut Driver, mut due: List, seed: u64) -> List {
     out
 }
 
-/// Shuffles the first `len` entries of `run` (Fisher-Yates, xorshift64) onto `out`.
+/// Shuffles the first `len` entries of `run` onto `out`.
 fn flush_run(
     run: &mut [Option<NonNull<TimerHeader>>; 64],
     len: &mut usize,
     out: &mut List,
     rng: &mut u64,
 ) {
-    for i in (1..*len).rev() {
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
-        run.swap(i, (*rng % (i as u64 + 1)) as usize);
-    }
+    crate::rng::shuffle(&mut run[..*len], rng);
     for slot in run.iter_mut().take(*len) {
         if let Some(entry) = slot.take() {
             // SAFETY: taken from the due list: alive and unlisted.
@@ -730,19 +720,6 @@ fn flush_run(
         }
     }
     *len = 0;
-}
-
-/// splitmix64's finaliser: distinct seeds, distinct non-zero states.
-fn mix(seed: u64) -> u64 {
-    let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    state = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    state = (state ^ (state >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    state ^= state >> 31;
-    if state == 0 {
-        1
-    } else {
-        state
-    }
 }
 
 /// Aborts if `f` unwinds: the wheel is mid-update (entry vtables must not unwind).
