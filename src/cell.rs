@@ -579,11 +579,11 @@ fn take_yield() -> bool {
 
 /// Marks the thread as running an actor (with no yield asked for yet), also across an
 /// unwind; the flags before are restored at the end of the scope.
-struct InActor(u8);
+pub(crate) struct InActor(u8);
 
 impl InActor {
     #[inline]
-    fn enter() -> Self {
+    pub(crate) fn enter() -> Self {
         Self(IN_ACTOR.with(|flags| flags.replace(INSIDE)))
     }
 }

@@ -80,6 +80,7 @@ mod continuation;
 mod error;
 mod future;
 mod identity;
+pub mod local;
 mod registry;
 mod router;
 mod supervision;

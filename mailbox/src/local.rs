@@ -172,6 +172,12 @@ impl<'r, M> LocalInbox<'r, M> {
         matches!(self.state.get(), State::Blocked | State::Open)
     }
 
+    /// Whether the reader is blocked: it neither runs nor is scheduled, and the next
+    /// push or seal must schedule it.
+    pub fn is_blocked(&self) -> bool {
+        self.state.get() == State::Blocked
+    }
+
     /// Whether the inbox is closed (its reader has ended).
     pub fn is_closed(&self) -> bool {
         self.state.get() == State::Closed

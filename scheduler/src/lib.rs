@@ -71,7 +71,7 @@ mod local_submit;
 mod manual;
 mod queue;
 mod resumable;
-mod rng;
+pub mod rng;
 mod scheduler;
 mod sharing;
 mod sync;

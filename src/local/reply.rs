@@ -1,0 +1,297 @@
+//! Requests between local actors: [`LocalReply`] and [`LocalFuture`], two ends of one
+//! slot from the system's memory, with no atomic operation.
+//!
+//! The slot holds a state (`Pending`, then `Ready`, `NoReply` or `Panicked`, then
+//! `Taken`), the value, the waker of an `.await`ing task, and a count of its two ends.
+//! The end that drops last frees it. An unsent reply's drop resolves the future with
+//! [`RequestError::NoReply`] ([`RequestError::HandlerPanicked`] if a panic is
+//! unwinding), so no request waits for an answer that cannot come.
+
+use core::alloc::Layout;
+use core::cell::{Cell, UnsafeCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::pin::Pin;
+use core::ptr::NonNull;
+use core::task::{Context as TaskContext, Poll, Waker};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use zeta_arena::{AllocError, MemoryResource};
+
+use crate::cell::in_actor;
+use crate::error::RequestError;
+use crate::local::system::{LocalSystem, Shared};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Pending,
+    Ready,
+    NoReply,
+    Panicked,
+    Taken,
+}
+
+struct Slot<T> {
+    state: Cell<State>,
+    /// The ends still held: 2, then 1, then the slot is freed.
+    ends: Cell<u8>,
+    waker: Cell<Option<Waker>>,
+    value: UnsafeCell<MaybeUninit<T>>,
+    /// Keeps the system (its memory resource, and its run queue for `wait`) alive.
+    system: ManuallyDrop<Rc<Shared>>,
+}
+
+/// Makes a slot; its two ends.
+pub(crate) fn pair<T>(system: &Rc<Shared>) -> Result<(LocalReply<T>, LocalFuture<T>), AllocError> {
+    let block = system.home().allocate(Layout::new::<Slot<T>>())?;
+    let slot = block.cast::<Slot<T>>();
+    // SAFETY: a fresh block, sized and aligned for a slot, ours alone.
+    unsafe {
+        slot.as_ptr().write(Slot {
+            state: Cell::new(State::Pending),
+            ends: Cell::new(2),
+            waker: Cell::new(None),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+            system: ManuallyDrop::new(Rc::clone(system)),
+        });
+    }
+    Ok((
+        LocalReply {
+            slot,
+            _local: PhantomData,
+        },
+        LocalFuture {
+            slot,
+            _local: PhantomData,
+        },
+    ))
+}
+
+/// Gives up one end of the slot; the last frees it (and a value never taken).
+///
+/// # Safety
+///
+/// The caller owns one end of a live slot and does not use it afterwards.
+unsafe fn release<T>(slot: NonNull<Slot<T>>) {
+    // SAFETY: the caller's end keeps the slot live.
+    let ends = unsafe { &slot.as_ref().ends };
+    let left = ends.get() - 1;
+    ends.set(left);
+    if left != 0 {
+        return;
+    }
+    let raw = slot.as_ptr();
+    // SAFETY: the last end: the slot is ours alone. The value is dropped if it was sent
+    // and never taken; the memory goes back through the home that `system` keeps
+    // alive, and only then does `system` go.
+    unsafe {
+        let system = ManuallyDrop::take(&mut (*raw).system);
+        let ready = (*raw).state.get() == State::Ready;
+        let value = ready.then(|| (*(*raw).value.get()).assume_init_read());
+        drop((*raw).waker.take());
+        system
+            .home()
+            .deallocate(slot.cast(), Layout::new::<Slot<T>>());
+        drop(system);
+        drop(value);
+    }
+}
+
+/// The answering end of a local request ([`LocalAddress::ask`]): put it in the message;
+/// the handler [`send`](Self::send)s the value. Neither `Send` nor `Sync`.
+///
+/// Dropping it unsent resolves the request with [`RequestError::NoReply`].
+///
+/// [`LocalAddress::ask`]: crate::local::LocalAddress::ask
+pub struct LocalReply<T> {
+    slot: NonNull<Slot<T>>,
+    _local: PhantomData<(*const (), T)>,
+}
+
+impl<T> LocalReply<T> {
+    fn slot(&self) -> &Slot<T> {
+        // SAFETY: this end keeps the slot live.
+        unsafe { self.slot.as_ref() }
+    }
+
+    /// Answers the request.
+    ///
+    /// # Errors
+    ///
+    /// The value back if the asker dropped its [`LocalFuture`].
+    pub fn send(self, value: T) -> Result<(), T> {
+        let this = ManuallyDrop::new(self);
+        let slot = this.slot();
+        let result = if slot.ends.get() == 1 {
+            Err(value)
+        } else {
+            // SAFETY: `Pending` (a reply is sent once: `self` is consumed), so the value
+            // is not initialised and nobody reads it until the state says `Ready`.
+            unsafe { (*slot.value.get()).write(value) };
+            slot.state.set(State::Ready);
+            if let Some(waker) = slot.waker.take() {
+                waker.wake();
+            }
+            Ok(())
+        };
+        // SAFETY: this end, given up once (`ManuallyDrop` keeps `Drop` from doing it).
+        unsafe { release(this.slot) };
+        result
+    }
+
+    /// Whether the asker dropped its future (an answer would be thrown away).
+    pub fn is_cancelled(&self) -> bool {
+        self.slot().ends.get() == 1
+    }
+}
+
+impl<T> Drop for LocalReply<T> {
+    fn drop(&mut self) {
+        let slot = self.slot();
+        slot.state.set(if std::thread::panicking() {
+            State::Panicked
+        } else {
+            State::NoReply
+        });
+        if let Some(waker) = slot.waker.take() {
+            waker.wake();
+        }
+        // SAFETY: this end, given up once.
+        unsafe { release(self.slot) };
+    }
+}
+
+impl<T> fmt::Debug for LocalReply<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalReply")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// The asking end of a local request: the answer, once the handler sends it.
+///
+/// Poll it with [`try_take`](Self::try_take), `.await` it (it is a
+/// [`core::future::Future`]), or [`wait`](Self::wait) for it from outside the system's
+/// handlers, which runs the system until the answer is there. Dropping it early is
+/// safe: the answer is thrown away. Neither `Send` nor `Sync`.
+pub struct LocalFuture<T> {
+    slot: NonNull<Slot<T>>,
+    _local: PhantomData<(*const (), T)>,
+}
+
+// The future is a pointer to its slot: moving it moves no value.
+impl<T> Unpin for LocalFuture<T> {}
+
+impl<T> LocalFuture<T> {
+    fn slot(&self) -> &Slot<T> {
+        // SAFETY: this end keeps the slot live.
+        unsafe { self.slot.as_ref() }
+    }
+
+    /// Whether the request is resolved (answered, or never to be).
+    pub fn is_ready(&self) -> bool {
+        self.slot().state.get() != State::Pending
+    }
+
+    /// The answer if the request is resolved; `None` while it is pending. After the
+    /// value was taken, `Err(NoReply)`.
+    pub fn try_take(&mut self) -> Option<Result<T, RequestError>> {
+        let slot = self.slot();
+        match slot.state.get() {
+            State::Pending => None,
+            State::Ready => {
+                slot.state.set(State::Taken);
+                // SAFETY: `Ready` means the reply wrote the value; `Taken` keeps it from
+                // being read again (or dropped at the release).
+                Some(Ok(unsafe { (*slot.value.get()).assume_init_read() }))
+            }
+            State::NoReply | State::Taken => Some(Err(RequestError::NoReply)),
+            State::Panicked => Some(Err(RequestError::HandlerPanicked)),
+        }
+    }
+
+    /// Runs the system until the answer is there, and returns it.
+    ///
+    /// When the system has nothing to run and the request is pending, it waits for
+    /// messages from other threads if a [`SendAddress`](crate::local::SendAddress) can
+    /// still bring one; else nothing can answer, and the wait ends.
+    ///
+    /// # Errors
+    ///
+    /// [`RequestError::WouldBlock`] inside a handler (the loop is already running);
+    /// [`RequestError::NoReply`] if the request will not be answered (the reply was
+    /// dropped, or the system went idle with nothing that could answer it, or stopped);
+    /// [`RequestError::HandlerPanicked`].
+    pub fn wait(mut self) -> Result<T, RequestError> {
+        self.wait_until(None)
+    }
+
+    /// As [`wait`](Self::wait), for at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait), and [`RequestError::Timeout`] (the request stays
+    /// pending; the future is still usable).
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<T, RequestError> {
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    fn wait_until(&mut self, deadline: Option<Instant>) -> Result<T, RequestError> {
+        if in_actor() {
+            return Err(RequestError::WouldBlock);
+        }
+        let system = LocalSystem::from_shared(Rc::clone(&self.slot().system));
+        loop {
+            if let Some(result) = self.try_take() {
+                return result;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(RequestError::Timeout);
+            }
+            match system.run_once() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(_) => return self.try_take().unwrap_or(Err(RequestError::NoReply)),
+            }
+            if !system.shared().has_exports() {
+                return self.try_take().unwrap_or(Err(RequestError::NoReply));
+            }
+            let timeout =
+                deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let _ = system.park(timeout);
+        }
+    }
+}
+
+impl<T> core::future::Future for LocalFuture<T> {
+    type Output = Result<T, RequestError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.try_take() {
+            Some(result) => Poll::Ready(result),
+            None => {
+                this.slot().waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> Drop for LocalFuture<T> {
+    fn drop(&mut self) {
+        // SAFETY: this end, given up once.
+        unsafe { release(self.slot) };
+    }
+}
+
+impl<T> fmt::Debug for LocalFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalFuture")
+            .field("state", &self.slot().state.get())
+            .finish()
+    }
+}

@@ -1,0 +1,452 @@
+//! [`LocalSystem`]: the run queue of a thread's local actors, driven by the caller.
+
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zeta_arena::GlobalResource;
+use zeta_scheduler::{ResumeResult, RunStats, SchedulerError};
+
+use crate::actor::StopReason;
+use crate::cell::{Home, SharedResource};
+use crate::error::SpawnError;
+use crate::local::actor::LocalActor;
+use crate::local::address::LocalAddress;
+use crate::local::bridge::{drop_parcels, Bridge};
+use crate::local::cell::{self, Header};
+use crate::system::IntoSharedResource;
+
+/// The part of a local system its cells and handles share (through an `Rc`).
+pub(crate) struct Shared {
+    head: Cell<Option<NonNull<Header>>>,
+    tail: Cell<Option<NonNull<Header>>>,
+    queued: Cell<usize>,
+    max_throughput: usize,
+    /// The seeded stream for the ready order; 0 when the order is FIFO.
+    rng: Cell<u64>,
+    stopped: Cell<bool>,
+    driving: Cell<bool>,
+    /// The user's handles ([`LocalSystem`]); the system stops when the last one goes.
+    handles: Cell<usize>,
+    /// The cross-thread inbox, and the home of every node and cell of the system.
+    pub(crate) bridge: Arc<Bridge>,
+    /// The exports that hold a reference on a cell, by key (`bridge`).
+    pub(crate) exports: RefCell<Vec<(u64, NonNull<Header>)>>,
+    pub(crate) next_export: Cell<u64>,
+}
+
+/// A system of local actors: [`LocalActor`]s on one thread, with no atomic operation on
+/// the message path, driven by the caller like the
+/// [`ManualScheduler`](crate::ManualScheduler).
+///
+/// A send queues the message in the actor's inbox and, if the actor was idle, the actor
+/// on the system's run queue; [`run_once`](Self::run_once),
+/// [`run_until_idle`](Self::run_until_idle) and [`run_for`](Self::run_for) run the
+/// queued actors, each for at most `max_throughput` messages at a time. With
+/// [`with_seed`](Self::with_seed), the next actor to run is drawn from the ready ones by
+/// a seeded stream instead of taken in FIFO order: another interleaving, the same one
+/// for the same seed.
+///
+/// The handle is neither `Send` nor `Sync`, nor is anything made from it but a
+/// [`SendAddress`](crate::local::SendAddress) (`LocalAddress::sendable`), through
+/// which other threads reach an actor.
+///
+/// Dropping the last handle stops the system: the queued actors end with
+/// [`StopReason::SchedulerStopped`], sends from other threads give their message back,
+/// and an idle actor ends when its last address goes.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::local::{LocalActor, LocalContext, LocalReply, LocalSystem};
+///
+/// struct Counter(u64);
+/// enum Msg {
+///     Add(u64),
+///     Get(LocalReply<u64>),
+/// }
+/// impl LocalActor for Counter {
+///     type Message = Msg;
+///     fn handle(&mut self, msg: Msg, _ctx: &mut LocalContext<'_, Self>) {
+///         match msg {
+///             Msg::Add(n) => self.0 += n,
+///             Msg::Get(reply) => drop(reply.send(self.0)),
+///         }
+///     }
+/// }
+///
+/// let system = LocalSystem::new(64).unwrap();
+/// let counter = system.spawn(Counter(0)).unwrap();
+/// for n in 1..=10 {
+///     counter.send(Msg::Add(n)).unwrap();
+/// }
+/// let total = counter.ask(Msg::Get).unwrap();
+/// assert_eq!(total.wait(), Ok(55)); // `wait` runs the system until the answer
+/// ```
+pub struct LocalSystem {
+    shared: Rc<Shared>,
+}
+
+impl LocalSystem {
+    /// A system whose actors live in the global allocator, run `max_throughput`
+    /// messages at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] for a `max_throughput` of 0.
+    pub fn new(max_throughput: usize) -> Result<Self, SchedulerError> {
+        Self::with_resource(max_throughput, Arc::new(GlobalResource))
+    }
+
+    /// A system whose actors and messages live in `resource` (a pool, an arena, a
+    /// counting wrapper: any [`MemoryResource`](crate::arena::MemoryResource) that other
+    /// threads may use too, for the sends that come through the bridge).
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] for a `max_throughput` of 0.
+    pub fn with_resource(
+        max_throughput: usize,
+        resource: impl IntoSharedResource,
+    ) -> Result<Self, SchedulerError> {
+        Self::build(max_throughput, resource.into_shared_resource(), 0)
+    }
+
+    /// A system that draws the next actor to run from the ready ones with a stream
+    /// seeded by `seed` (the scheduler crate's [`rng`](crate::scheduler::rng)), instead
+    /// of FIFO: the same seed, the same order.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] for a `max_throughput` of 0.
+    pub fn with_seed(
+        max_throughput: usize,
+        resource: impl IntoSharedResource,
+        seed: u64,
+    ) -> Result<Self, SchedulerError> {
+        Self::build(
+            max_throughput,
+            resource.into_shared_resource(),
+            zeta_scheduler::rng::state_for(seed),
+        )
+    }
+
+    fn build(
+        max_throughput: usize,
+        resource: SharedResource,
+        rng: u64,
+    ) -> Result<Self, SchedulerError> {
+        if max_throughput == 0 {
+            return Err(SchedulerError::ZeroThroughput);
+        }
+        let shared = Rc::new(Shared {
+            head: Cell::new(None),
+            tail: Cell::new(None),
+            queued: Cell::new(0),
+            max_throughput,
+            rng: Cell::new(rng),
+            stopped: Cell::new(false),
+            driving: Cell::new(false),
+            handles: Cell::new(0),
+            bridge: Arc::new(Bridge::new(Home::new(resource))),
+            exports: RefCell::new(Vec::new()),
+            next_export: Cell::new(0),
+        });
+        Ok(Self::from_shared(shared))
+    }
+
+    pub(crate) fn from_shared(shared: Rc<Shared>) -> Self {
+        shared.handles.set(shared.handles.get() + 1);
+        Self { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Rc<Shared> {
+        &self.shared
+    }
+
+    /// Places `actor` in the system's memory; it runs at its first message.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] (with the actor back) if the memory resource has no room.
+    pub fn spawn<A: LocalActor>(&self, actor: A) -> Result<LocalAddress<A>, SpawnError<A>> {
+        self.shared.spawn(actor)
+    }
+
+    /// Runs one actor for at most `max_throughput` messages (after delivering what
+    /// other threads sent). `Ok(false)` when nothing was ready.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::AlreadyRunning`] when called from inside a handler of this
+    /// system (the system is already being driven); [`SchedulerError::AlreadyStopped`]
+    /// once it has stopped.
+    pub fn run_once(&self) -> Result<bool, SchedulerError> {
+        let _drive = self.shared.drive()?;
+        Ok(self.shared.step(&mut RunStats::default()))
+    }
+
+    /// Runs until no actor is ready (what other threads sent meanwhile included).
+    ///
+    /// # Errors
+    ///
+    /// As [`run_once`](Self::run_once).
+    pub fn run_until_idle(&self) -> Result<RunStats, SchedulerError> {
+        let _drive = self.shared.drive()?;
+        let mut stats = RunStats::default();
+        while self.shared.step(&mut stats) {}
+        Ok(stats)
+    }
+
+    /// Runs until no actor is ready or `budget` has passed (checked between runs).
+    ///
+    /// # Errors
+    ///
+    /// As [`run_once`](Self::run_once).
+    pub fn run_for(&self, budget: Duration) -> Result<RunStats, SchedulerError> {
+        let _drive = self.shared.drive()?;
+        let deadline = Instant::now().checked_add(budget);
+        let mut stats = RunStats::default();
+        while self.shared.step(&mut stats) {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                break;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Waits, at most `timeout` (`None`: for ever), for a message from another thread
+    /// ([`SendAddress`](crate::local::SendAddress)); returns at once if one is there.
+    /// `true` when one arrived (run the system to deliver it).
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::AlreadyRunning`] from inside a handler.
+    pub fn park(&self, timeout: Option<Duration>) -> Result<bool, SchedulerError> {
+        if self.shared.driving.get() {
+            return Err(SchedulerError::AlreadyRunning);
+        }
+        Ok(self.shared.bridge.park(timeout))
+    }
+
+    /// How many actors are ready to run.
+    pub fn ready(&self) -> usize {
+        self.shared.queued.get()
+    }
+
+    /// The largest number of messages one actor handles before the next one runs.
+    pub fn max_throughput(&self) -> usize {
+        self.shared.max_throughput
+    }
+
+    /// The memory resource of the system's actors and messages.
+    pub fn resource(&self) -> &SharedResource {
+        &self.shared.bridge.home().resource
+    }
+}
+
+impl Clone for LocalSystem {
+    fn clone(&self) -> Self {
+        Self::from_shared(Rc::clone(&self.shared))
+    }
+}
+
+impl Drop for LocalSystem {
+    /// The last handle stops the system (cells keep its shared part, not its run).
+    fn drop(&mut self) {
+        let left = self.shared.handles.get() - 1;
+        self.shared.handles.set(left);
+        if left == 0 {
+            self.shared.stop();
+        }
+    }
+}
+
+impl fmt::Debug for LocalSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSystem")
+            .field("ready", &self.shared.queued.get())
+            .field("max_throughput", &self.shared.max_throughput)
+            .field("stopped", &self.shared.stopped.get())
+            .finish()
+    }
+}
+
+/// Marks the system as driven for a scope.
+pub(crate) struct Drive<'a>(&'a Shared);
+
+impl Drop for Drive<'_> {
+    fn drop(&mut self) {
+        self.0.driving.set(false);
+    }
+}
+
+impl Shared {
+    /// The system's memory resource.
+    #[inline(always)]
+    pub(crate) fn home(&self) -> &'static Home {
+        // SAFETY: the home lives in the bridge, which this `Shared` keeps alive; the
+        // `'static` lets cells and nodes point at it, and each of them keeps the
+        // `Shared` (a cell its `Rc`) or the bridge (a node in flight, its export's
+        // `Arc`) alive for as long as it uses it.
+        unsafe { &*(self.bridge.home() as *const Home) }
+    }
+
+    pub(crate) fn spawn<A: LocalActor>(
+        self: &Rc<Self>,
+        actor: A,
+    ) -> Result<LocalAddress<A>, SpawnError<A>> {
+        match cell::spawn_cell(actor, self) {
+            // SAFETY: a fresh cell whose count (2) includes this address's reference.
+            Ok(header) => Ok(unsafe { LocalAddress::from_header(header) }),
+            Err(actor) => Err(SpawnError::new(actor)),
+        }
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.get()
+    }
+
+    /// Whether a [`SendAddress`](crate::local::SendAddress) can still bring a message.
+    pub(crate) fn has_exports(&self) -> bool {
+        !self.exports.borrow().is_empty()
+    }
+
+    fn drive(&self) -> Result<Drive<'_>, SchedulerError> {
+        if self.driving.get() {
+            return Err(SchedulerError::AlreadyRunning);
+        }
+        if self.stopped.get() {
+            return Err(SchedulerError::AlreadyStopped);
+        }
+        self.driving.set(true);
+        Ok(Drive(self))
+    }
+
+    /// Queues the actor at `header` to run.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the actor's run right (an unblocking push or seal), and hands
+    /// it over. On the system's thread.
+    #[inline]
+    pub(crate) unsafe fn schedule(&self, header: NonNull<Header>) {
+        if self.stopped.get() {
+            // SAFETY: we hold the run right (caller's duty); a stopped system refuses to
+            // run the actor, which ends.
+            unsafe { (header.as_ref().vtable.end)(header, StopReason::SchedulerStopped) };
+            return;
+        }
+        // SAFETY: the run right keeps the cell live while it is queued.
+        unsafe { header.as_ref() }.next.set(None);
+        match self.tail.replace(Some(header)) {
+            // SAFETY: a queued cell is live (its run right is the queue's).
+            Some(tail) => unsafe { tail.as_ref() }.next.set(Some(header)),
+            None => self.head.set(Some(header)),
+        }
+        self.queued.set(self.queued.get() + 1);
+    }
+
+    /// The next actor to run: the oldest, or one drawn by the seeded stream.
+    #[inline]
+    fn pop(&self) -> Option<NonNull<Header>> {
+        let len = self.queued.get();
+        if len == 0 {
+            return None;
+        }
+        let state = self.rng.get();
+        let header = if state == 0 || len == 1 {
+            self.unlink_after(None)
+        } else {
+            let mut state = state;
+            let pick = (zeta_scheduler::rng::next(&mut state) % len as u64) as usize;
+            self.rng.set(state);
+            let mut before = None;
+            let mut at = self.head.get();
+            for _ in 0..pick {
+                before = at;
+                // SAFETY: queued cells are live; `pick < len`, so `at` stays `Some`.
+                at = unsafe { at.unwrap_unchecked().as_ref() }.next.get();
+            }
+            self.unlink_after(before)
+        };
+        self.queued.set(len - 1);
+        Some(header)
+    }
+
+    /// Unlinks the cell after `before` (the head for `None`); the queue is not empty
+    /// there.
+    #[inline(always)]
+    fn unlink_after(&self, before: Option<NonNull<Header>>) -> NonNull<Header> {
+        // SAFETY: queued cells are live, and the caller names a link that has a next.
+        unsafe {
+            let at = match before {
+                None => self.head.get().unwrap_unchecked(),
+                Some(before) => before.as_ref().next.get().unwrap_unchecked(),
+            };
+            let next = at.as_ref().next.get();
+            match before {
+                None => self.head.set(next),
+                Some(before) => before.as_ref().next.set(next),
+            }
+            if next.is_none() {
+                self.tail.set(before);
+            }
+            at
+        }
+    }
+
+    /// Delivers what other threads sent, then runs one actor. Whether anything ran.
+    #[inline]
+    fn step(&self, stats: &mut RunStats) -> bool {
+        if self.bridge.has_mail() {
+            self.deliver_bridged();
+        }
+        let Some(header) = self.pop() else {
+            return false;
+        };
+        // SAFETY: the queue held the run right, now ours; it keeps the cell live.
+        let info = unsafe { (header.as_ref().vtable.resume)(header, self.max_throughput) };
+        stats.resumes += 1;
+        stats.messages += info.messages_processed as u64;
+        if info.result == ResumeResult::Resume {
+            // SAFETY: `Resume` leaves the run right with us.
+            unsafe { self.schedule(header) };
+        }
+        true
+    }
+
+    /// Takes everything other threads sent and hands each parcel to its actor.
+    #[cold]
+    fn deliver_bridged(&self) {
+        for parcel in self.bridge.take() {
+            // SAFETY: on the system's thread, and the exports' references keep the
+            // targets live (`bridge` module doc).
+            unsafe { parcel.open(self) };
+        }
+    }
+
+    /// Stops the system: refuses further runs and cross-thread sends, ends the queued
+    /// actors, and gives back the exports' references.
+    fn stop(&self) {
+        if self.stopped.replace(true) {
+            return;
+        }
+        // Parcels still in flight are dropped undelivered (a request in them resolves
+        // with an error); later sends from other threads get their message back.
+        drop_parcels(self.bridge.close());
+        while let Some(header) = self.pop() {
+            // SAFETY: the queue held the run right, now ours.
+            unsafe { (header.as_ref().vtable.end)(header, StopReason::SchedulerStopped) };
+        }
+        let exports = core::mem::take(&mut *self.exports.borrow_mut());
+        for (_, header) in exports {
+            // SAFETY: each export's reference, given up once: its release parcel, if it
+            // comes, finds no entry (and none can come: the bridge is closed).
+            unsafe { cell::release(header) };
+        }
+    }
+}
