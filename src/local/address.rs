@@ -103,53 +103,71 @@ impl<A: LocalActor> LocalAddress<A> {
     ) -> Result<(), SendError<A::Message>> {
         let cell = self.cell();
         if !cell.inbox.accepts() {
-            return Err(SendError::new(message, Undelivered::ActorStopped));
+            return Err(SendError::new(message, self.refusal()));
         }
         let envelope = match Envelope::new_in(cell.home(), priority, Mail::User(message)) {
             Ok(envelope) => envelope,
             Err(failed) => {
-                let Mail::User(message) = failed.payload;
+                let message = (failed.payload).into_user();
                 return Err(SendError::new(message, Undelivered::OutOfMemory));
             }
         };
-        match cell.inbox.push(envelope) {
-            Enqueued::Queued => Ok(()),
-            Enqueued::Unblocked => self.schedule_unblocked(),
-            Enqueued::Closed(envelope) => {
-                let Mail::User(message) = envelope.into_payload();
-                Err(SendError::new(message, Undelivered::ActorStopped))
-            }
+        match self.push(envelope) {
+            Ok(()) => Ok(()),
+            Err(envelope) => Err(self.refused(envelope)),
         }
     }
 
-    /// The push woke the actor: queue it, or, on a stopped system, take the message back
-    /// (it is the only one: a blocked inbox is empty) and end the actor.
+    /// Queues a node made for this actor (a send, a timer's firing) and schedules the
+    /// actor if it was idle; the node back if the actor has ended or is stopping.
     #[inline]
-    fn schedule_unblocked(&self) -> Result<(), SendError<A::Message>> {
-        let cell = self.cell();
-        let shared = cell.shared();
-        if !shared.is_stopped() {
-            // SAFETY: the unblocking push gave us the run right, handed over here.
-            unsafe { shared.schedule(self.header) };
-            return Ok(());
+    pub(crate) fn push(
+        &self,
+        envelope: Envelope<'static, Mail<A::Message>>,
+    ) -> Result<(), Envelope<'static, Mail<A::Message>>> {
+        match self.cell().inbox.push(envelope) {
+            Enqueued::Queued => Ok(()),
+            Enqueued::Unblocked => {
+                let shared = self.cell().shared();
+                if !shared.is_stopped() {
+                    // SAFETY: the unblocking push gave us the run right, handed over.
+                    unsafe { shared.schedule(self.header) };
+                    return Ok(());
+                }
+                self.refuse_stopped()
+            }
+            Enqueued::Closed(envelope) => Err(envelope),
         }
-        self.refuse_stopped()
     }
 
+    /// The error for a node the actor refused.
+    #[cold]
+    fn refused(&self, envelope: Envelope<'static, Mail<A::Message>>) -> SendError<A::Message> {
+        SendError::new(envelope.into_payload().into_user(), self.refusal())
+    }
+
+    /// Why the actor refuses messages: its system stopped (which ended it), or it
+    /// stopped.
+    #[cold]
+    fn refusal(&self) -> Undelivered {
+        if self.shared().is_stopped() {
+            Undelivered::SchedulerStopped
+        } else {
+            Undelivered::ActorStopped
+        }
+    }
+
+    /// A stopped system refuses the actor the push woke: the node (the only one: a
+    /// blocked inbox is empty) comes back, and the actor ends.
     #[cold]
     #[inline(never)]
-    fn refuse_stopped(&self) -> Result<(), SendError<A::Message>> {
+    fn refuse_stopped(&self) -> Result<(), Envelope<'static, Mail<A::Message>>> {
         let cell = self.cell();
-        let message = cell.inbox.pop().map(Envelope::into_payload);
+        let envelope = cell.inbox.pop();
         // SAFETY: the run right (from the unblocking push); the stopped system ends the
         // actor, as a thread-safe scheduler that refuses a job.
         unsafe { cell.shared().schedule(self.header) };
-        match message {
-            Some(Mail::User(message)) => {
-                Err(SendError::new(message, Undelivered::SchedulerStopped))
-            }
-            None => Ok(()),
-        }
+        envelope.map_or(Ok(()), Err)
     }
 
     /// Sends a request made by `make` from a fresh [`LocalReply`]; the
@@ -240,6 +258,23 @@ impl<A: LocalActor> LocalAddress<A> {
         }
         cell.killed.set(true);
         self.stop()
+    }
+
+    /// Whether the actor accepts messages: not stopping, not ended.
+    pub(crate) fn accepts(&self) -> bool {
+        self.cell().inbox.accepts()
+    }
+
+    /// The system's memory resource.
+    #[inline(always)]
+    pub(crate) fn home(&self) -> &'static crate::cell::Home {
+        self.cell().home()
+    }
+
+    /// The system's shared part.
+    #[inline(always)]
+    pub(crate) fn shared(&self) -> &std::rc::Rc<crate::local::system::Shared> {
+        self.cell().shared()
     }
 
     /// Whether the actor has not ended yet (it may be stopping).

@@ -211,8 +211,9 @@ fn unwrap_message<M>(parcel: Envelope<'static, Parcel>) -> M {
         Parcel::Deliver { message, .. } => {
             // SAFETY: a parcel made by `SendAddress::<M>::send_with`, whose node is an
             // `Envelope<Mail<M>>`, owned by the parcel and handed over whole.
-            let Mail::User(message) =
-                unsafe { Envelope::<'static, Mail<M>>::from_raw(message) }.into_payload();
+            let message = (unsafe { Envelope::<'static, Mail<M>>::from_raw(message) }
+                .into_payload())
+            .into_user();
             message
         }
         Parcel::Release { .. } => unreachable!("a release parcel carries no message"),
@@ -355,7 +356,7 @@ impl<M: Send + 'static> SendAddress<M> {
         let node = match Envelope::new_in(home, priority, Mail::User(message)) {
             Ok(node) => node,
             Err(failed) => {
-                let Mail::User(message) = failed.payload;
+                let message = (failed.payload).into_user();
                 return Err(SendError::new(message, Undelivered::OutOfMemory));
             }
         };
@@ -372,8 +373,9 @@ impl<M: Send + 'static> SendAddress<M> {
                     unreachable!()
                 };
                 // SAFETY: the node made above, owned by the parcel that is forgotten.
-                let Mail::User(message) =
-                    unsafe { Envelope::<'static, Mail<M>>::from_raw(message) }.into_payload();
+                let message = (unsafe { Envelope::<'static, Mail<M>>::from_raw(message) }
+                    .into_payload())
+                .into_user();
                 return Err(SendError::new(message, Undelivered::OutOfMemory));
             }
         };

@@ -30,6 +30,11 @@
 //! queued or running one is ended by its runner when its inbox runs dry. At 0 the cell's
 //! memory goes back to the resource.
 //!
+//! The system also lists every cell not yet freed (an intrusive list through the
+//! header, two stores at spawn and at the free): its stop ends the idle actors there and
+//! then, so that actors holding each other's addresses (or requests) in a cycle do not
+//! outlive it.
+//!
 //! # What user code may do while the engine is inside a cell
 //!
 //! A handler runs with `&mut` the actor (in `core`); everything else a handler can reach
@@ -54,14 +59,28 @@ use crate::actor::{PanicMessage, StopReason};
 use crate::cell::{Home, InActor};
 use crate::identity::ActorId;
 use crate::local::actor::{LocalActor, LocalContext};
+use crate::local::continuation::ContinueRef;
 use crate::local::system::{LocalSystem, Shared};
 
 /// What travels through a local actor's inbox.
 ///
-/// Only the user's messages for now; the engine's own (continuations' arrivals) join
-/// as variants, as in the thread-safe `Mail`.
+/// The user's messages, and the engine's own, as in the thread-safe `Mail`.
 pub(crate) enum Mail<M> {
     User(M),
+    /// A request this actor made with `LocalContext::ask` resolved: run its
+    /// continuation (`local::continuation`).
+    Continue(ContinueRef),
+}
+
+impl<M> Mail<M> {
+    /// The user message of a node made from one.
+    #[inline(always)]
+    pub(crate) fn into_user(self) -> M {
+        match self {
+            Mail::User(message) => message,
+            Mail::Continue(_) => unreachable!("only user mail is made from a user message"),
+        }
+    }
 }
 
 /// The start of every local cell: what the run queue and the type-erased paths need.
@@ -69,6 +88,10 @@ pub(crate) enum Mail<M> {
 pub(crate) struct Header {
     /// The next cell in the system's run queue; written only while queued.
     pub(crate) next: Cell<Option<NonNull<Header>>>,
+    /// The system's list of every cell not yet freed (so that its stop can end the
+    /// idle ones): linked at spawn, unlinked at `destroy`.
+    pub(crate) all_prev: Cell<Option<NonNull<Header>>>,
+    pub(crate) all_next: Cell<Option<NonNull<Header>>>,
     pub(crate) vtable: &'static VTable,
     /// Addresses and exports, plus one for the actor's life (module doc).
     pub(crate) strong: Cell<usize>,
@@ -85,6 +108,9 @@ pub(crate) struct VTable {
     pub(crate) end: unsafe fn(NonNull<Header>, StopReason),
     /// The count fell to 1: end the actor if it is idle.
     pub(crate) orphaned: unsafe fn(NonNull<Header>),
+    /// The system stops: end the actor with `SchedulerStopped` if it is idle (blocked,
+    /// so nobody holds its run right).
+    pub(crate) end_if_idle: unsafe fn(NonNull<Header>),
     /// The count fell to 0: free the cell.
     pub(crate) destroy: unsafe fn(NonNull<Header>),
     /// Queues a message node made for this cell's inbox by another thread (`bridge`).
@@ -117,6 +143,7 @@ impl<A: LocalActor> VTableFor<A> {
         resume: resume::<A>,
         end: end::<A>,
         orphaned: orphaned::<A>,
+        end_if_idle: end_if_idle::<A>,
         destroy: destroy::<A>,
         deliver: deliver::<A>,
     };
@@ -139,6 +166,8 @@ pub(crate) fn spawn_cell<A: LocalActor>(
         cell.as_ptr().write(LocalCell {
             header: Header {
                 next: Cell::new(None),
+                all_prev: Cell::new(None),
+                all_next: Cell::new(None),
                 vtable: &VTableFor::<A>::VTABLE,
                 strong: Cell::new(2),
             },
@@ -154,6 +183,7 @@ pub(crate) fn spawn_cell<A: LocalActor>(
             id: ActorId::next(),
         });
     }
+    system.link(cell.cast());
     Ok(cell.cast())
 }
 
@@ -307,6 +337,9 @@ impl<A: LocalActor> Core<A> {
             *handled += 1;
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
+                // SAFETY: an arrival in this actor's inbox was made for this `A` (by
+                // its own `LocalContext::ask`); these are its actor and context.
+                Mail::Continue(arrival) => unsafe { arrival.run(actor, &mut ctx) },
             }
             if ctx.stop_requested() {
                 return Outcome::Stop(StopReason::Stopped);
@@ -380,6 +413,18 @@ unsafe fn orphaned<A: LocalActor>(header: NonNull<Header>) {
 
 /// # Safety
 ///
+/// `header` is a live `LocalCell<A>`'s, and the caller holds a reference on it.
+unsafe fn end_if_idle<A: LocalActor>(header: NonNull<Header>) {
+    // SAFETY: the caller's reference keeps it live.
+    let cell = unsafe { LocalCell::<A>::from_header(header) };
+    if cell.inbox.is_blocked() {
+        // SAFETY: blocked: nobody holds the run right; the close in `finish` claims it.
+        unsafe { finish::<A>(header, StopReason::SchedulerStopped) }
+    }
+}
+
+/// # Safety
+///
 /// `header` is a `LocalCell<A>`'s whose count is 0: nobody else references it.
 unsafe fn destroy<A: LocalActor>(header: NonNull<Header>) {
     let cell = header.cast::<LocalCell<A>>().as_ptr();
@@ -389,6 +434,7 @@ unsafe fn destroy<A: LocalActor>(header: NonNull<Header>) {
     // keeps alive, and only then let `system` go.
     unsafe {
         let system = ManuallyDrop::take(&mut (*cell).system);
+        system.unlink(header);
         let home = (*cell).home;
         core::ptr::drop_in_place(cell);
         home.deallocate(header.cast(), Layout::new::<LocalCell<A>>());

@@ -110,11 +110,14 @@ mod actor;
 mod address;
 mod bridge;
 mod cell;
+mod continuation;
 mod reply;
 mod system;
+mod time;
 
 pub use self::actor::{LocalActor, LocalContext};
 pub use self::address::LocalAddress;
 pub use self::bridge::SendAddress;
 pub use self::reply::{LocalFuture, LocalReply};
-pub use self::system::LocalSystem;
+pub use self::system::{LocalSystem, LocalSystemBuilder};
+pub use self::time::LocalTimer;

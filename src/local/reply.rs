@@ -30,7 +30,17 @@ enum State {
     Ready,
     NoReply,
     Panicked,
+    /// An `ask_timeout`'s timer fired first (`Expirer`).
+    TimedOut,
     Taken,
+}
+
+/// Called once when the request resolves: a continuation's block pushes its arrival
+/// (`local::continuation`).
+#[derive(Clone, Copy)]
+pub(crate) struct Notify {
+    pub(crate) block: NonNull<()>,
+    pub(crate) call: unsafe fn(NonNull<()>),
 }
 
 struct Slot<T> {
@@ -38,6 +48,7 @@ struct Slot<T> {
     /// The ends still held: 2, then 1, then the slot is freed.
     ends: Cell<u8>,
     waker: Cell<Option<Waker>>,
+    notify: Cell<Option<Notify>>,
     value: UnsafeCell<MaybeUninit<T>>,
     /// Keeps the system (its memory resource, and its run queue for `wait`) alive.
     system: ManuallyDrop<Rc<Shared>>,
@@ -53,6 +64,7 @@ pub(crate) fn pair<T>(system: &Rc<Shared>) -> Result<(LocalReply<T>, LocalFuture
             state: Cell::new(State::Pending),
             ends: Cell::new(2),
             waker: Cell::new(None),
+            notify: Cell::new(None),
             value: UnsafeCell::new(MaybeUninit::uninit()),
             system: ManuallyDrop::new(Rc::clone(system)),
         });
@@ -67,6 +79,20 @@ pub(crate) fn pair<T>(system: &Rc<Shared>) -> Result<(LocalReply<T>, LocalFuture
             _local: PhantomData,
         },
     ))
+}
+
+impl<T> Slot<T> {
+    /// The request resolved: wake an `.await`ing task, or push a continuation.
+    fn resolved(&self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+        if let Some(notify) = self.notify.take() {
+            // SAFETY: the hook's block is alive while the hook is set (it clears the
+            // hook before it goes: `LocalFuture::set_notify`'s contract).
+            unsafe { (notify.call)(notify.block) };
+        }
+    }
 }
 
 /// Gives up one end of the slot; the last frees it (and a value never taken).
@@ -124,16 +150,15 @@ impl<T> LocalReply<T> {
     pub fn send(self, value: T) -> Result<(), T> {
         let this = ManuallyDrop::new(self);
         let slot = this.slot();
-        let result = if slot.ends.get() == 1 {
+        let result = if slot.ends.get() == 1 || slot.state.get() != State::Pending {
+            // Nobody can read it: the asker dropped its end, or its timeout expired.
             Err(value)
         } else {
             // SAFETY: `Pending` (a reply is sent once: `self` is consumed), so the value
             // is not initialised and nobody reads it until the state says `Ready`.
             unsafe { (*slot.value.get()).write(value) };
             slot.state.set(State::Ready);
-            if let Some(waker) = slot.waker.take() {
-                waker.wake();
-            }
+            slot.resolved();
             Ok(())
         };
         // SAFETY: this end, given up once (`ManuallyDrop` keeps `Drop` from doing it).
@@ -141,22 +166,24 @@ impl<T> LocalReply<T> {
         result
     }
 
-    /// Whether the asker dropped its future (an answer would be thrown away).
+    /// Whether an answer would be thrown away: the asker dropped its future, or its
+    /// timeout expired.
     pub fn is_cancelled(&self) -> bool {
-        self.slot().ends.get() == 1
+        let slot = self.slot();
+        slot.ends.get() == 1 || slot.state.get() != State::Pending
     }
 }
 
 impl<T> Drop for LocalReply<T> {
     fn drop(&mut self) {
         let slot = self.slot();
-        slot.state.set(if std::thread::panicking() {
-            State::Panicked
-        } else {
-            State::NoReply
-        });
-        if let Some(waker) = slot.waker.take() {
-            waker.wake();
+        if slot.state.get() == State::Pending {
+            slot.state.set(if std::thread::panicking() {
+                State::Panicked
+            } else {
+                State::NoReply
+            });
+            slot.resolved();
         }
         // SAFETY: this end, given up once.
         unsafe { release(self.slot) };
@@ -210,14 +237,45 @@ impl<T> LocalFuture<T> {
             }
             State::NoReply | State::Taken => Some(Err(RequestError::NoReply)),
             State::Panicked => Some(Err(RequestError::HandlerPanicked)),
+            State::TimedOut => Some(Err(RequestError::Timeout)),
         }
+    }
+
+    /// Has `notify` called once when the request resolves (at once if it has).
+    ///
+    /// # Safety
+    ///
+    /// `notify.block` stays valid until the call, or until [`clear_notify`]
+    /// (Self::clear_notify) is called.
+    pub(crate) unsafe fn set_notify(&self, notify: Notify) {
+        let slot = self.slot();
+        if slot.state.get() == State::Pending {
+            slot.notify.set(Some(notify));
+        } else {
+            // SAFETY: the caller's duty.
+            unsafe { (notify.call)(notify.block) };
+        }
+    }
+
+    /// Forgets the hook set by [`set_notify`](Self::set_notify), if it was not called.
+    pub(crate) fn clear_notify(&self) {
+        self.slot().notify.set(None);
+    }
+
+    /// A third end, for the timer of an `ask_timeout`.
+    pub(crate) fn expirer(&self) -> Expirer<T> {
+        let ends = &self.slot().ends;
+        ends.set(ends.get() + 1);
+        Expirer { slot: self.slot }
     }
 
     /// Runs the system until the answer is there, and returns it.
     ///
     /// When the system has nothing to run and the request is pending, it waits for
-    /// messages from other threads if a [`SendAddress`](crate::local::SendAddress) can
-    /// still bring one; else nothing can answer, and the wait ends.
+    /// what can still make an actor ready: a message from another thread (if a
+    /// [`SendAddress`](crate::local::SendAddress) exists) or a timer on a real clock;
+    /// with neither, nothing can answer, and the wait ends. (A virtual clock moves
+    /// only with [`LocalSystem::advance`](crate::local::LocalSystem::advance).)
     ///
     /// # Errors
     ///
@@ -256,13 +314,38 @@ impl<T> LocalFuture<T> {
                 Ok(false) => {}
                 Err(_) => return self.try_take().unwrap_or(Err(RequestError::NoReply)),
             }
-            if !system.shared().has_exports() {
+            if !system.shared().may_wake() {
                 return self.try_take().unwrap_or(Err(RequestError::NoReply));
             }
             let timeout =
                 deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             let _ = system.park(timeout);
         }
+    }
+}
+
+/// The timer's end of a request with a timeout: [`expire`](Self::expire) resolves it
+/// with [`RequestError::Timeout`] unless it resolved first.
+pub(crate) struct Expirer<T> {
+    slot: NonNull<Slot<T>>,
+}
+
+impl<T> Expirer<T> {
+    /// The deadline passed.
+    pub(crate) fn expire(self) {
+        // SAFETY: this end keeps the slot live.
+        let slot = unsafe { self.slot.as_ref() };
+        if slot.state.get() == State::Pending {
+            slot.state.set(State::TimedOut);
+            slot.resolved();
+        }
+    }
+}
+
+impl<T> Drop for Expirer<T> {
+    fn drop(&mut self) {
+        // SAFETY: this end, given up once.
+        unsafe { release(self.slot) };
     }
 }
 

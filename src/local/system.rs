@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeta_arena::GlobalResource;
-use zeta_scheduler::{ResumeResult, RunStats, SchedulerError};
+use zeta_scheduler::{ResumeResult, RunStats, SchedulerError, Timers};
 
 use crate::actor::StopReason;
 use crate::cell::{Home, SharedResource};
@@ -23,6 +23,8 @@ use crate::system::IntoSharedResource;
 pub(crate) struct Shared {
     head: Cell<Option<NonNull<Header>>>,
     tail: Cell<Option<NonNull<Header>>>,
+    /// Every cell not yet freed (`cell`'s module doc).
+    all: Cell<Option<NonNull<Header>>>,
     queued: Cell<usize>,
     max_throughput: usize,
     /// The seeded stream for the ready order; 0 when the order is FIFO.
@@ -36,7 +38,15 @@ pub(crate) struct Shared {
     /// The exports that hold a reference on a cell, by key (`bridge`).
     pub(crate) exports: RefCell<Vec<(u64, NonNull<Header>)>>,
     pub(crate) next_export: Cell<u64>,
+    /// The system's timers (`local::time`), on a real or a virtual clock.
+    timers: Timers,
+    /// Runs since the last look at the timers.
+    since_look: Cell<u32>,
 }
+
+/// While jobs keep coming, the loop looks at the timers every this many runs (and
+/// whenever nothing is ready), as the `ManualScheduler` does.
+const CHECK_INTERVAL: u32 = 16;
 
 /// A system of local actors: [`LocalActor`]s on one thread, with no atomic operation on
 /// the message path, driven by the caller like the
@@ -54,9 +64,10 @@ pub(crate) struct Shared {
 /// [`SendAddress`](crate::local::SendAddress) (`LocalAddress::sendable`), through
 /// which other threads reach an actor.
 ///
-/// Dropping the last handle stops the system: the queued actors end with
-/// [`StopReason::SchedulerStopped`], sends from other threads give their message back,
-/// and an idle actor ends when its last address goes.
+/// Dropping the last handle stops the system: every actor that has not ended, queued or
+/// idle, ends with [`StopReason::SchedulerStopped`] (its `on_stop` runs, its queued
+/// messages are dropped and their requests resolve with an error), pending timers are
+/// dropped, and later sends, from this thread or another, give their message back.
 ///
 /// # Examples
 ///
@@ -98,7 +109,37 @@ impl LocalSystem {
     ///
     /// [`SchedulerError::ZeroThroughput`] for a `max_throughput` of 0.
     pub fn new(max_throughput: usize) -> Result<Self, SchedulerError> {
-        Self::with_resource(max_throughput, Arc::new(GlobalResource))
+        Self::builder().max_throughput(max_throughput).build()
+    }
+
+    /// A builder for the other settings: memory resource, seeded order, virtual clock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use zeta::arena::PoolResource;
+    /// use zeta::local::LocalSystem;
+    ///
+    /// let system = LocalSystem::builder()
+    ///     .max_throughput(32)
+    ///     .resource(Arc::new(PoolResource::new()))
+    ///     .seed(7)
+    ///     .virtual_clock()
+    ///     .build()
+    ///     .unwrap();
+    /// let start = system.now();
+    /// system.advance(Duration::from_secs(5)).unwrap();
+    /// assert_eq!(system.now() - start, Duration::from_secs(5));
+    /// ```
+    pub fn builder() -> LocalSystemBuilder {
+        LocalSystemBuilder {
+            max_throughput: 64,
+            resource: None,
+            seed: None,
+            virtual_clock: false,
+        }
     }
 
     /// A system whose actors and messages live in `resource` (a pool, an arena, a
@@ -112,7 +153,10 @@ impl LocalSystem {
         max_throughput: usize,
         resource: impl IntoSharedResource,
     ) -> Result<Self, SchedulerError> {
-        Self::build(max_throughput, resource.into_shared_resource(), 0)
+        Self::builder()
+            .max_throughput(max_throughput)
+            .resource(resource)
+            .build()
     }
 
     /// A system that draws the next actor to run from the ready ones with a stream
@@ -127,24 +171,37 @@ impl LocalSystem {
         resource: impl IntoSharedResource,
         seed: u64,
     ) -> Result<Self, SchedulerError> {
-        Self::build(
-            max_throughput,
-            resource.into_shared_resource(),
-            zeta_scheduler::rng::state_for(seed),
-        )
+        Self::builder()
+            .max_throughput(max_throughput)
+            .resource(resource)
+            .seed(seed)
+            .build()
     }
 
-    fn build(
-        max_throughput: usize,
-        resource: SharedResource,
-        rng: u64,
-    ) -> Result<Self, SchedulerError> {
+    fn build(builder: LocalSystemBuilder) -> Result<Self, SchedulerError> {
+        let LocalSystemBuilder {
+            max_throughput,
+            resource,
+            seed,
+            virtual_clock,
+        } = builder;
         if max_throughput == 0 {
             return Err(SchedulerError::ZeroThroughput);
+        }
+        let resource = resource.unwrap_or_else(|| Arc::new(GlobalResource));
+        let rng = seed.map_or(0, zeta_scheduler::rng::state_for);
+        let timers = if virtual_clock {
+            Timers::with_virtual_clock()
+        } else {
+            Timers::new()
+        };
+        if rng != 0 {
+            timers.set_tie_seed(rng);
         }
         let shared = Rc::new(Shared {
             head: Cell::new(None),
             tail: Cell::new(None),
+            all: Cell::new(None),
             queued: Cell::new(0),
             max_throughput,
             rng: Cell::new(rng),
@@ -154,6 +211,8 @@ impl LocalSystem {
             bridge: Arc::new(Bridge::new(Home::new(resource))),
             exports: RefCell::new(Vec::new()),
             next_export: Cell::new(0),
+            timers,
+            since_look: Cell::new(0),
         });
         Ok(Self::from_shared(shared))
     }
@@ -220,7 +279,8 @@ impl LocalSystem {
 
     /// Waits, at most `timeout` (`None`: for ever), for a message from another thread
     /// ([`SendAddress`](crate::local::SendAddress)); returns at once if one is there.
-    /// `true` when one arrived (run the system to deliver it).
+    /// On a real clock, it also returns when the next timer is due. `true` when a
+    /// message arrived (run the system to deliver it).
     ///
     /// # Errors
     ///
@@ -229,7 +289,63 @@ impl LocalSystem {
         if self.shared.driving.get() {
             return Err(SchedulerError::AlreadyRunning);
         }
+        // On a real clock, no longer than until the next timer is due.
+        let timers = &self.shared.timers;
+        let timer = (!timers.is_virtual())
+            .then(|| timers.time_to_next())
+            .flatten();
+        let timeout = match (timeout, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(self.shared.bridge.park(timeout))
+    }
+
+    /// The system's clock: virtual ([`LocalSystemBuilder::virtual_clock`]: it moves
+    /// only with [`advance`](Self::advance)) or real.
+    pub fn now(&self) -> Instant {
+        self.shared.timers.now()
+    }
+
+    /// When the earliest pending timer is due, if any: how long a loop on a real clock
+    /// may sleep (or [`park`](Self::park)) before it runs the system again.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.shared.timers.next_deadline()
+    }
+
+    /// Moves a virtual clock forward by `by`, stopping at each timer's deadline to
+    /// fire what is due and run the system until idle, then runs it until idle at the
+    /// end. On a real clock it runs until the real clock reaches the target.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_once`](Self::run_once).
+    pub fn advance(&self, by: Duration) -> Result<RunStats, SchedulerError> {
+        self.advance_with(|timers, between| timers.advance_by(by, between))
+    }
+
+    /// [`advance`](Self::advance) to a point on the clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_once`](Self::run_once).
+    pub fn advance_to(&self, deadline: Instant) -> Result<RunStats, SchedulerError> {
+        self.advance_with(|timers, between| timers.advance_to(deadline, between))
+    }
+
+    fn advance_with(
+        &self,
+        advance: impl FnOnce(&Timers, &mut dyn FnMut()) -> Result<usize, ()>,
+    ) -> Result<RunStats, SchedulerError> {
+        let _drive = self.shared.drive()?;
+        let mut stats = RunStats::default();
+        while self.shared.step(&mut stats) {}
+        let mut between = || while self.shared.step(&mut stats) {};
+        let fired = advance(&self.shared.timers, &mut between)
+            .map_err(|()| SchedulerError::AlreadyRunning)?;
+        stats.timers_fired += fired as u64;
+        while self.shared.step(&mut stats) {}
+        Ok(stats)
     }
 
     /// How many actors are ready to run.
@@ -245,6 +361,64 @@ impl LocalSystem {
     /// The memory resource of the system's actors and messages.
     pub fn resource(&self) -> &SharedResource {
         &self.shared.bridge.home().resource
+    }
+}
+
+/// The settings of a [`LocalSystem`] ([`LocalSystem::builder`]).
+#[derive(Clone)]
+#[must_use]
+pub struct LocalSystemBuilder {
+    max_throughput: usize,
+    resource: Option<SharedResource>,
+    seed: Option<u64>,
+    virtual_clock: bool,
+}
+
+impl LocalSystemBuilder {
+    /// The most messages one actor handles before the next one runs (default 64).
+    pub fn max_throughput(mut self, max_throughput: usize) -> Self {
+        self.max_throughput = max_throughput;
+        self
+    }
+
+    /// Where actors, messages, reply slots and timers live (default: the global
+    /// allocator). Other threads use it too, for what they send through the bridge.
+    pub fn resource(mut self, resource: impl IntoSharedResource) -> Self {
+        self.resource = Some(resource.into_shared_resource());
+        self
+    }
+
+    /// Draws the next actor to run, and the order of timers due at the same instant,
+    /// from a stream seeded by `seed`: the same seed, the same run.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// A virtual clock, which starts at the build and moves only with
+    /// [`LocalSystem::advance`] (a deterministic game loop or test).
+    pub fn virtual_clock(mut self) -> Self {
+        self.virtual_clock = true;
+        self
+    }
+
+    /// The system.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::ZeroThroughput`] for a `max_throughput` of 0.
+    pub fn build(self) -> Result<LocalSystem, SchedulerError> {
+        LocalSystem::build(self)
+    }
+}
+
+impl fmt::Debug for LocalSystemBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalSystemBuilder")
+            .field("max_throughput", &self.max_throughput)
+            .field("seed", &self.seed)
+            .field("virtual_clock", &self.virtual_clock)
+            .finish_non_exhaustive()
     }
 }
 
@@ -306,13 +480,21 @@ impl Shared {
         }
     }
 
+    /// The system's timers.
+    #[inline(always)]
+    pub(crate) fn timers(&self) -> &Timers {
+        &self.timers
+    }
+
     pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.get()
     }
 
-    /// Whether a [`SendAddress`](crate::local::SendAddress) can still bring a message.
-    pub(crate) fn has_exports(&self) -> bool {
+    /// Whether something can still make an actor ready without the caller: a
+    /// [`SendAddress`](crate::local::SendAddress), or a timer on a real clock.
+    pub(crate) fn may_wake(&self) -> bool {
         !self.exports.borrow().is_empty()
+            || (!self.timers.is_virtual() && self.timers.next_deadline().is_some())
     }
 
     fn drive(&self) -> Result<Drive<'_>, SchedulerError> {
@@ -324,6 +506,58 @@ impl Shared {
         }
         self.driving.set(true);
         Ok(Drive(self))
+    }
+
+    /// Adds a new cell to the list of all cells.
+    pub(crate) fn link(&self, header: NonNull<Header>) {
+        // SAFETY: a live cell, and the cells of the list are live (unlinked before
+        // they are freed).
+        unsafe {
+            let old = self.all.replace(Some(header));
+            header.as_ref().all_next.set(old);
+            if let Some(old) = old {
+                old.as_ref().all_prev.set(Some(header));
+            }
+        }
+    }
+
+    /// Takes a cell that is being freed out of the list of all cells.
+    pub(crate) fn unlink(&self, header: NonNull<Header>) {
+        // SAFETY: a listed cell, still live, and its neighbours are listed and live.
+        unsafe {
+            let (prev, next) = (
+                header.as_ref().all_prev.get(),
+                header.as_ref().all_next.get(),
+            );
+            match prev {
+                Some(prev) => prev.as_ref().all_next.set(next),
+                None => self.all.set(next),
+            }
+            if let Some(next) = next {
+                next.as_ref().all_prev.set(prev);
+            }
+        }
+    }
+
+    /// Ends every idle actor (the system stops). Each cell is held by a reference while
+    /// it is ended, so the walk's position stays listed whatever the ending frees.
+    fn end_idle(&self) {
+        let mut at = self.all.get();
+        if let Some(header) = at {
+            cell::retain(header);
+        }
+        while let Some(header) = at {
+            // SAFETY: our reference keeps it live (and listed).
+            unsafe { (header.as_ref().vtable.end_if_idle)(header) };
+            // SAFETY: still listed: our reference is not given up yet.
+            let next = unsafe { header.as_ref() }.all_next.get();
+            if let Some(next) = next {
+                cell::retain(next);
+            }
+            // SAFETY: the reference taken above, given up once.
+            unsafe { cell::release(header) };
+            at = next;
+        }
     }
 
     /// Queues the actor at `header` to run.
@@ -405,8 +639,23 @@ impl Shared {
         if self.bridge.has_mail() {
             self.deliver_bridged();
         }
-        let Some(header) = self.pop() else {
-            return false;
+        let looks = self.since_look.get() + 1;
+        if looks >= CHECK_INTERVAL {
+            self.since_look.set(0);
+            self.fire_due(stats);
+        } else {
+            self.since_look.set(looks);
+        }
+        let header = match self.pop() {
+            Some(header) => header,
+            None => {
+                // Nothing ready: what is due fires (and may make actors ready).
+                self.fire_due(stats);
+                match self.pop() {
+                    Some(header) => header,
+                    None => return false,
+                }
+            }
         };
         // SAFETY: the queue held the run right, now ours; it keeps the cell live.
         let info = unsafe { (header.as_ref().vtable.resume)(header, self.max_throughput) };
@@ -417,6 +666,14 @@ impl Shared {
             unsafe { self.schedule(header) };
         }
         true
+    }
+
+    /// Fires the timers that are due by the clock.
+    #[inline]
+    fn fire_due(&self, stats: &mut RunStats) {
+        if self.timers.is_due() {
+            stats.timers_fired += self.timers.poll().fired as u64;
+        }
     }
 
     /// Takes everything other threads sent and hands each parcel to its actor.
@@ -438,10 +695,15 @@ impl Shared {
         // Parcels still in flight are dropped undelivered (a request in them resolves
         // with an error); later sends from other threads get their message back.
         drop_parcels(self.bridge.close());
+        // Pending timers are dropped undelivered (their messages with them; their
+        // targets' addresses go, which may end idle actors).
+        self.timers.close();
         while let Some(header) = self.pop() {
             // SAFETY: the queue held the run right, now ours.
             unsafe { (header.as_ref().vtable.end)(header, StopReason::SchedulerStopped) };
         }
+        // Idle actors end too: nothing would run them again.
+        self.end_idle();
         let exports = core::mem::take(&mut *self.exports.borrow_mut());
         for (_, header) in exports {
             // SAFETY: each export's reference, given up once: its release parcel, if it
