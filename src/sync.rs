@@ -226,6 +226,25 @@ mod parking {
 
 pub(crate) use parking::{park, spin_until, unpark_all};
 
+/// The thread handle a local system's bridge unparks (`local::bridge`): std's, or
+/// loom's, so that the models in `local/loom.rs` see the park and the unpark.
+#[cfg(not(zeta_loom))]
+pub(crate) mod thread {
+    pub(crate) use std::thread::{current, park, park_timeout, Thread};
+}
+
+/// The thread handle a local system's bridge unparks: loom's.
+#[cfg(zeta_loom)]
+pub(crate) mod thread {
+    pub(crate) use loom::thread::{current, park, Thread};
+
+    /// loom has no timed park: a timed wait is a wait (the models only wait for what
+    /// is sure to come).
+    pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+        park()
+    }
+}
+
 /// The next id block's first id: ids are not part of any protocol a model checks, so
 /// the counter is a plain `std` atomic in every build (loom's cannot be a `static`).
 /// Relaxed: only uniqueness matters, which the read-modify-write gives.

@@ -54,6 +54,7 @@ use crate::cell::Home;
 use crate::error::{ControlError, SendError, Undelivered};
 use crate::local::cell::{self, Header, Mail};
 use crate::local::system::Shared;
+use crate::sync::thread;
 
 /// A local system's cross-thread inbox, and the home of its memory.
 pub(crate) struct Bridge {
@@ -61,7 +62,7 @@ pub(crate) struct Bridge {
     inbox: Inbox<'static, Parcel>,
     home: Home,
     /// The system's thread, unparked by an unblocking push.
-    thread: std::thread::Thread,
+    thread: thread::Thread,
 }
 
 impl Bridge {
@@ -69,7 +70,7 @@ impl Bridge {
         Self {
             inbox: Inbox::new(),
             home,
-            thread: std::thread::current(),
+            thread: thread::current(),
         }
     }
 
@@ -114,8 +115,8 @@ impl Bridge {
             // The next push unblocks and unparks us; one between the block and the park
             // leaves the thread's token set, so the park returns at once.
             TryBlock::Blocked => match timeout {
-                Some(timeout) => std::thread::park_timeout(timeout),
-                None => std::thread::park(),
+                Some(timeout) => thread::park_timeout(timeout),
+                None => thread::park(),
             },
             TryBlock::Closed | TryBlock::Sealed => return false,
             TryBlock::HasMessages | TryBlock::Orphaned => {}

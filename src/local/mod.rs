@@ -111,6 +111,8 @@ mod address;
 mod bridge;
 mod cell;
 mod continuation;
+#[cfg(all(test, zeta_loom))]
+mod loom;
 mod reply;
 mod system;
 mod time;
