@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     tail: Cell<Option<NonNull<Header>>>,
     /// Every cell not yet freed (`cell`'s module doc).
     all: Cell<Option<NonNull<Header>>>,
+    /// A seeded system's ready actors (`draw`), instead of `head`/`tail`.
+    drawn: RefCell<Vec<NonNull<Header>>>,
     queued: Cell<usize>,
     max_throughput: usize,
     /// The seeded stream for the ready order; 0 when the order is FIFO.
@@ -202,6 +204,7 @@ impl LocalSystem {
             head: Cell::new(None),
             tail: Cell::new(None),
             all: Cell::new(None),
+            drawn: RefCell::new(Vec::new()),
             queued: Cell::new(0),
             max_throughput,
             rng: Cell::new(rng),
@@ -574,6 +577,11 @@ impl Shared {
             unsafe { (header.as_ref().vtable.end)(header, StopReason::SchedulerStopped) };
             return;
         }
+        self.queued.set(self.queued.get() + 1);
+        if self.rng.get() != 0 {
+            self.drawn.borrow_mut().push(header);
+            return;
+        }
         // SAFETY: the run right keeps the cell live while it is queued.
         unsafe { header.as_ref() }.next.set(None);
         match self.tail.replace(Some(header)) {
@@ -581,7 +589,6 @@ impl Shared {
             Some(tail) => unsafe { tail.as_ref() }.next.set(Some(header)),
             None => self.head.set(Some(header)),
         }
-        self.queued.set(self.queued.get() + 1);
     }
 
     /// The next actor to run: the oldest, or one drawn by the seeded stream.
@@ -591,46 +598,32 @@ impl Shared {
         if len == 0 {
             return None;
         }
-        let state = self.rng.get();
-        let header = if state == 0 || len == 1 {
-            self.unlink_after(None)
-        } else {
-            let mut state = state;
-            let pick = (zeta_scheduler::rng::next(&mut state) % len as u64) as usize;
-            self.rng.set(state);
-            let mut before = None;
-            let mut at = self.head.get();
-            for _ in 0..pick {
-                before = at;
-                // SAFETY: queued cells are live; `pick < len`, so `at` stays `Some`.
-                at = unsafe { at.unwrap_unchecked().as_ref() }.next.get();
-            }
-            self.unlink_after(before)
-        };
         self.queued.set(len - 1);
-        Some(header)
+        let state = self.rng.get();
+        if state != 0 {
+            return Some(self.draw(state, len));
+        }
+        // SAFETY: queued cells are live (their run right is the queue's), and the queue
+        // is not empty.
+        unsafe {
+            let head = self.head.get().unwrap_unchecked();
+            let next = head.as_ref().next.get();
+            self.head.set(next);
+            if next.is_none() {
+                self.tail.set(None);
+            }
+            Some(head)
+        }
     }
 
-    /// Unlinks the cell after `before` (the head for `None`); the queue is not empty
-    /// there.
-    #[inline(always)]
-    fn unlink_after(&self, before: Option<NonNull<Header>>) -> NonNull<Header> {
-        // SAFETY: queued cells are live, and the caller names a link that has a next.
-        unsafe {
-            let at = match before {
-                None => self.head.get().unwrap_unchecked(),
-                Some(before) => before.as_ref().next.get().unwrap_unchecked(),
-            };
-            let next = at.as_ref().next.get();
-            match before {
-                None => self.head.set(next),
-                Some(before) => before.as_ref().next.set(next),
-            }
-            if next.is_none() {
-                self.tail.set(before);
-            }
-            at
-        }
+    /// A seeded system's draw: any of the `len` ready actors, by the stream. The ready
+    /// ones are kept in a vector then (swap-remove: O(1)), which grows to the most
+    /// actors ever ready at once and stays.
+    #[cold]
+    fn draw(&self, mut state: u64, len: usize) -> NonNull<Header> {
+        let pick = (zeta_scheduler::rng::next(&mut state) % len as u64) as usize;
+        self.rng.set(state);
+        self.drawn.borrow_mut().swap_remove(pick)
     }
 
     /// Delivers what other threads sent, then runs one actor. Whether anything ran.
