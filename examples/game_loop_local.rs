@@ -67,11 +67,10 @@
 //!
 //! How to read the seeded rows: the two systems seed their order differently. The
 //! `ManualScheduler` shuffles each batch of newly ready jobs once; the `LocalSystem`
-//! draws every next actor from all the ready ones, walking its intrusive run queue to
-//! the drawn position, so each step costs time in proportion to the number of ready
-//! actors (up to 2,000 here). Their frame times measure that walk more than the message
-//! path. The last configuration seeds the order without it (a FIFO system, the sends
-//! shuffled), and compares the two message paths in a mixed order.
+//! draws every next actor from all the ready ones (a swap-remove from a vector of
+//! them). Both cost O(1) per step, but the same seed gives each its own order. The
+//! last configuration seeds the order another way (a FIFO system, the sends shuffled),
+//! and compares the two message paths in the same mixed order.
 //!
 //! Run: `cargo run --release --example game_loop_local` (and `cargo test --example
 //! game_loop_local` for a smaller game on the local system).
