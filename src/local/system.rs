@@ -627,7 +627,7 @@ impl Shared {
     }
 
     /// Delivers what other threads sent, then runs one actor. Whether anything ran.
-    #[inline]
+    #[inline(always)]
     fn step(&self, stats: &mut RunStats) -> bool {
         if self.bridge.has_mail() {
             self.deliver_bridged();
