@@ -260,6 +260,44 @@ impl<'r, M> Envelope<'r, M> {
         }
     }
 
+    /// Dispatch when the caller knows where the node came from: moves the payload out
+    /// and returns the node to `resource` directly, with no dynamic call (a reader
+    /// whose every node comes from one resource, such as a local actor's inbox).
+    ///
+    /// # Safety
+    ///
+    /// The envelope was made by [`new_in`](Envelope::new_in) with this `resource` (the
+    /// same object, or one whose `deallocate` takes its blocks back), and is a plain
+    /// message node (not a request node, whose memory the payload only shares).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta_arena::{CountingResource, GlobalResource};
+    /// use zeta_mailbox::{Envelope, Priority};
+    ///
+    /// let memory = CountingResource::new(GlobalResource);
+    /// let envelope = Envelope::new_in(&memory, Priority::Normal, String::from("fill")).unwrap();
+    /// assert_eq!(memory.live_blocks(), 1);
+    /// // SAFETY: made just above from `memory`, a plain message node.
+    /// let text = unsafe { envelope.into_payload_from(&memory) };
+    /// assert_eq!((text.as_str(), memory.live_blocks()), ("fill", 0));
+    /// ```
+    #[inline(always)]
+    pub unsafe fn into_payload_from<R: MemoryResource>(self, resource: &R) -> M {
+        let node = self.into_raw();
+        // SAFETY: we own the node (consumed `self`): the payload, initialised, is read
+        // once, then the node, a `Node<M>` from `resource` (the caller's duty), goes
+        // back to it with its layout.
+        unsafe {
+            let payload = ManuallyDrop::into_inner(ptr::read(ptr::addr_of!(
+                (*node.cast::<Node<M>>().as_ptr()).payload
+            )));
+            resource.deallocate(node.cast(), Layout::new::<Node<M>>());
+            payload
+        }
+    }
+
     /// Gives up ownership of the node without dropping it, for an intrusive structure
     /// of the caller's that holds envelopes (the inbox holds them this way). Take it
     /// back with [`from_raw`](Envelope::from_raw), or it leaks.

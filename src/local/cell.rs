@@ -253,10 +253,15 @@ pub(crate) unsafe fn release(header: NonNull<Header>) {
 }
 
 /// How a run ends.
+///
+/// Small (a byte): the panic's reason, which holds a message, is built out of line.
+#[derive(Clone, Copy)]
 enum Outcome {
     Awaiting,
     Resume,
-    Stop(StopReason),
+    Stopped,
+    Killed,
+    Dropped,
 }
 
 /// # Safety
@@ -271,28 +276,32 @@ unsafe fn resume<A: LocalActor>(header: NonNull<Header>, max_throughput: usize) 
         // SAFETY: the caller holds the run right: nobody else touches `core` (module
         // doc, "What user code may do").
         let core = unsafe { &mut *cell.core.get() };
-        match catch_unwind(AssertUnwindSafe(|| {
+        catch_unwind(AssertUnwindSafe(|| {
             core.run(cell, max_throughput, &mut handled)
-        })) {
-            Ok(outcome) => outcome,
-            Err(payload) => {
-                let message = PanicMessage::from_payload(&*payload);
-                // A payload whose drop panics is dropped where that cannot unwind.
-                let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
-                Outcome::Stop(StopReason::Panicked(message))
-            }
-        }
+        }))
     };
     cell.handled.set(cell.handled.get() + handled as u64);
-    match outcome {
-        Outcome::Awaiting => ResumeInfo::awaiting(handled),
-        Outcome::Resume => ResumeInfo::resume(handled),
-        Outcome::Stop(reason) => {
-            // SAFETY: we hold the run right, and touch nothing of the cell afterwards.
-            unsafe { finish::<A>(header, reason) };
-            ResumeInfo::done(handled)
-        }
-    }
+    let reason = match outcome {
+        Ok(Outcome::Awaiting) => return ResumeInfo::awaiting(handled),
+        Ok(Outcome::Resume) => return ResumeInfo::resume(handled),
+        Ok(Outcome::Stopped) => StopReason::Stopped,
+        Ok(Outcome::Killed) => StopReason::Killed,
+        Ok(Outcome::Dropped) => StopReason::Dropped,
+        Err(payload) => panicked(payload),
+    };
+    // SAFETY: we hold the run right, and touch nothing of the cell afterwards.
+    unsafe { finish::<A>(header, reason) };
+    ResumeInfo::done(handled)
+}
+
+/// The reason of a run that panicked.
+#[cold]
+#[inline(never)]
+fn panicked(payload: Box<dyn core::any::Any + Send>) -> StopReason {
+    let message = PanicMessage::from_payload(&*payload);
+    // A payload whose drop panics is dropped where that cannot unwind.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    StopReason::Panicked(message)
 }
 
 impl<A: LocalActor> Core<A> {
@@ -302,19 +311,19 @@ impl<A: LocalActor> Core<A> {
         let Some(actor) = self.actor.as_mut() else {
             // Not reachable: the actor is taken out only by `finish`, which closes the
             // inbox, so no run right is handed out afterwards.
-            return Outcome::Stop(StopReason::Stopped);
+            return Outcome::Stopped;
         };
         let mut ctx = LocalContext::new(cell);
         if !self.started {
             self.started = true;
             actor.on_start(&mut ctx);
             if ctx.stop_requested() {
-                return Outcome::Stop(StopReason::Stopped);
+                return Outcome::Stopped;
             }
         }
         loop {
             if cell.killed.get() {
-                return Outcome::Stop(StopReason::Killed);
+                return Outcome::Killed;
             }
             if *handled == max_throughput {
                 return Outcome::Resume;
@@ -322,27 +331,26 @@ impl<A: LocalActor> Core<A> {
             let Some(envelope) = cell.inbox.pop() else {
                 return match cell.inbox.try_block() {
                     // Only the life reference is left: nobody can send again.
-                    TryBlock::Blocked if cell.header.strong.get() == 1 => {
-                        Outcome::Stop(StopReason::Dropped)
-                    }
+                    TryBlock::Blocked if cell.header.strong.get() == 1 => Outcome::Dropped,
                     TryBlock::Blocked => Outcome::Awaiting,
                     // A local inbox is never orphaned and not closed while its
                     // actor runs: only `Sealed` is left.
-                    TryBlock::Sealed | TryBlock::Orphaned | TryBlock::Closed => {
-                        Outcome::Stop(StopReason::Stopped)
-                    }
+                    TryBlock::Sealed | TryBlock::Orphaned | TryBlock::Closed => Outcome::Stopped,
                     TryBlock::HasMessages => continue,
                 };
             };
             *handled += 1;
-            match envelope.into_payload() {
+            // SAFETY: every node of a local inbox is a plain message node from the
+            // system's home (sends, timers, continuations' arrivals, and the bridge's
+            // deliveries, made from the same home by other threads).
+            match unsafe { envelope.into_payload_from(cell.home()) } {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 // SAFETY: an arrival in this actor's inbox was made for this `A` (by
                 // its own `LocalContext::ask`); these are its actor and context.
                 Mail::Continue(arrival) => unsafe { arrival.run(actor, &mut ctx) },
             }
             if ctx.stop_requested() {
-                return Outcome::Stop(StopReason::Stopped);
+                return Outcome::Stopped;
             }
         }
     }
