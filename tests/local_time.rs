@@ -475,7 +475,8 @@ fn a_panic_in_a_continuation_is_a_handler_panic() {
     {
         let s = setup(&memory);
         s.asker.send(AskerMsg::PanicInContinuation).unwrap();
-        s.system.run_until_idle().unwrap();
+        let stats = s.system.run_until_idle().unwrap();
+        assert_eq!(stats.panics, 1); // the asker's run, caught
         let stopped = s.stopped.borrow().clone();
         match stopped {
             Some(StopReason::Panicked(message)) => {

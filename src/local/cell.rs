@@ -287,7 +287,11 @@ unsafe fn resume<A: LocalActor>(header: NonNull<Header>, max_throughput: usize) 
         Ok(Outcome::Stopped) => StopReason::Stopped,
         Ok(Outcome::Killed) => StopReason::Killed,
         Ok(Outcome::Dropped) => StopReason::Dropped,
-        Err(payload) => panicked(payload),
+        Err(payload) => {
+            let panics = &cell.shared().panics;
+            panics.set(panics.get() + 1);
+            panicked(payload)
+        }
     };
     // SAFETY: we hold the run right, and touch nothing of the cell afterwards.
     unsafe { finish::<A>(header, reason) };

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     timers: Timers,
     /// Runs since the last look at the timers.
     since_look: Cell<u32>,
+    /// Runs that ended in a panic (caught), for `RunStats::panics`.
+    pub(crate) panics: Cell<u64>,
 }
 
 /// While jobs keep coming, the loop looks at the timers every this many runs (and
@@ -216,6 +218,7 @@ impl LocalSystem {
             next_export: Cell::new(0),
             timers,
             since_look: Cell::new(0),
+            panics: Cell::new(0),
         });
         Ok(Self::from_shared(shared))
     }
@@ -259,7 +262,9 @@ impl LocalSystem {
     pub fn run_until_idle(&self) -> Result<RunStats, SchedulerError> {
         let _drive = self.shared.drive()?;
         let mut stats = RunStats::default();
+        let panics = self.shared.panics.get();
         while self.shared.step(&mut stats) {}
+        stats.panics = self.shared.panics.get() - panics;
         Ok(stats)
     }
 
@@ -272,11 +277,13 @@ impl LocalSystem {
         let _drive = self.shared.drive()?;
         let deadline = Instant::now().checked_add(budget);
         let mut stats = RunStats::default();
+        let panics = self.shared.panics.get();
         while self.shared.step(&mut stats) {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 break;
             }
         }
+        stats.panics = self.shared.panics.get() - panics;
         Ok(stats)
     }
 
@@ -342,12 +349,14 @@ impl LocalSystem {
     ) -> Result<RunStats, SchedulerError> {
         let _drive = self.shared.drive()?;
         let mut stats = RunStats::default();
+        let panics = self.shared.panics.get();
         while self.shared.step(&mut stats) {}
         let mut between = || while self.shared.step(&mut stats) {};
         let fired = advance(&self.shared.timers, &mut between)
             .map_err(|()| SchedulerError::AlreadyRunning)?;
         stats.timers_fired += fired as u64;
         while self.shared.step(&mut stats) {}
+        stats.panics = self.shared.panics.get() - panics;
         Ok(stats)
     }
 
