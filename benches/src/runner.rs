@@ -35,12 +35,15 @@
 //! runs beside it in the same process, as in the other modes.
 //!
 //! Every case fits on one thread, so none is skipped: each already runs on one thread
-//! with `--manual`. Where a case has a sender outside the actors (`fjthrput`,
-//! `fjcreate`), the main thread and the actors take turns, as on the floor; where a
-//! series is timed from outside (`pingpong`'s `outside ask`), the asker is the system's
-//! own thread, so the figure is a local request answered while the asker runs the
-//! system, not a cross-thread round trip (a `SendAddress` from another thread would
-//! be that, and is not measured here). `uct`'s nodes record their samples with an
+//! with `--manual`. Where a case has a sender outside the actors, the main thread and
+//! the actors share the thread as with `--manual`: in `fjthrput` they take turns
+//! between batches of sends, as on the floor; in `fjcreate` the main thread spawns
+//! every child before it waits and the system runs them (the floor takes turns every
+//! `max_throughput` children, so its children stay in the caches). Where a series is
+//! timed from outside (`pingpong`'s `outside ask`), the asker is the system's own
+//! thread, so the figure is a local request answered while the asker runs the system,
+//! not a cross-thread round trip (a `SendAddress` from another thread would be that,
+//! and is not measured here). `uct`'s nodes record their samples with an
 //! atomic swap into a shared array on either side: one RMW per message that belongs to
 //! the workload, not to the engine.
 //!
