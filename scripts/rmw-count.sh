@@ -4,7 +4,7 @@
 # hand-rolled single-threaded loop of benches/src/floor.rs). Instruction counts, not
 # times: they do not move with the machine's load, and two runs print the same numbers.
 #
-#   scripts/rmw-count.sh                  # calibration, then floor, manual, sharing
+#   scripts/rmw-count.sh                  # calibration, then floor, manual, sharing, local
 #   scripts/rmw-count.sh manual sharing   # some modes
 #   N=20000 scripts/rmw-count.sh          # round trips (iterations) per mode (default 50000)
 #
@@ -16,6 +16,9 @@
 #   floor      a ping-pong round trip on the floor (2 messages)
 #   manual     a ping-pong round trip between two zeta actors on a ManualScheduler
 #   sharing    the same on a started 1-worker SharingScheduler (the worker runs both)
+#   local      the same between two local actors (zeta::local) on a LocalSystem driven
+#              by the main thread: no atomic RMW may be on its path, so the script fails
+#              (exit 1) if this mode counts any
 #
 # Every message goes to an idle actor: the receiver has nothing else queued and is not
 # running, so each send schedules it.
@@ -66,11 +69,11 @@ done
 
 N="${N:-50000}"
 modes=("$@")
-[[ ${#modes[@]} -gt 0 ]] || modes=(fetch-add rmw-mix floor manual sharing)
+[[ ${#modes[@]} -gt 0 ]] || modes=(fetch-add rmw-mix floor manual sharing local)
 for mode in "${modes[@]}"; do
   case "$mode" in
-    fetch-add | rmw-mix | floor | manual | sharing) ;;
-    *) echo "rmw-count: unknown mode $mode (fetch-add rmw-mix floor manual sharing)" >&2; exit 2 ;;
+    fetch-add | rmw-mix | floor | manual | sharing | local) ;;
+    *) echo "rmw-count: unknown mode $mode (fetch-add rmw-mix floor manual sharing local)" >&2; exit 2 ;;
   esac
 done
 
@@ -158,5 +161,10 @@ for (fn, text), n in sorted(sites.items(), key=lambda s: (-s[1], s[0])):
 if unknown:
     print(f"    ({unknown} instructions in objects or at addresses objdump could not "
           f"show: not checked for RMWs)")
+# Local actors promise no atomic read-modify-write on the message path.
+if mode == "local" and (rmw or unknown):
+    print(f"rmw-count: the local path made {rmw} atomic RMWs ({unknown} instructions "
+          f"unchecked); it must make none", file=sys.stderr)
+    sys.exit(1)
 PY
 done

@@ -2,7 +2,8 @@
 //! markdown table (or, with `--json`, one JSON document).
 //!
 //! ```text
-//! cargo run --release -p zeta-bench -- [names...] [--scale X] [--workers N | --manual]
+//! cargo run --release -p zeta-bench -- [names...] [--scale X]
+//!                                       [--workers N | --manual | --local]
 //!                                       [--counted] [--json] [--list] [--help]
 //! ```
 //!
@@ -11,11 +12,40 @@
 //! (`src/savina/<name>.rs`) says what Savina's version does, what ours does, what one
 //! op is and what is checked. Every case runs on a `SharingScheduler` with `--workers`
 //! threads (`max_throughput` 64), or with `--manual` on a `ManualScheduler` that the
-//! main thread runs whenever it waits for an answer, its actors and messages in a `PoolResource` wrapped
-//! in a `CountingResource`; it warms up first, then measures one run (wall clock and
-//! global allocations), checks its answer exactly (a wrong answer is a failure, never
-//! a number), stops its actors and the scheduler, and checks that nothing panicked or
-//! was left queued and that every pool block went back.
+//! main thread runs whenever it waits for an answer, or with `--local` on local actors
+//! (below), its actors and messages in a `PoolResource` (wrapped in a
+//! `CountingResource` with `--counted`); it warms up first, then measures one run (wall
+//! clock and global allocations), checks its answer exactly (a wrong answer is a
+//! failure, never a number), stops its actors and the scheduler, and checks that
+//! nothing panicked or was left queued and that every pool block went back.
+//!
+//! # `--local`: local actors
+//!
+//! With `--local` every case runs its actors as `zeta::local::LocalActor`s on a
+//! `LocalSystem` (`!Send` actors on one thread, no atomic read-modify-write on the
+//! message path), which the main thread drives as it drives the `ManualScheduler` with
+//! `--manual`: it runs the system until it is idle whenever it waits for an answer,
+//! between batches of outside sends, and while it stops the actors. The actors, their
+//! messages, the run and the checks are the very text of the thread-safe side, built a
+//! second time against `zeta::local`'s types (the `savina` module doc says how), with
+//! a `LocalRig` in place of the `Rig`: `max_throughput` 64, the same pool (bare, or
+//! counted with `--counted`), the same deadline, and at the end the same checks by
+//! local means (no panic on the system's thread, no actor left ready, every block or,
+//! with a bare pool, every cell and reply slot back; `savina/local.rs`). The floor
+//! runs beside it in the same process, as in the other modes.
+//!
+//! Every case fits on one thread, so none is skipped: each already runs on one thread
+//! with `--manual`. Where a case has a sender outside the actors, the main thread and
+//! the actors share the thread as with `--manual`: in `fjthrput` they take turns
+//! between batches of sends, as on the floor; in `fjcreate` the main thread spawns
+//! every child before it waits and the system runs them (the floor takes turns every
+//! `max_throughput` children, so its children stay in the caches). Where a series is
+//! timed from outside (`pingpong`'s `outside ask`), the asker is the system's own
+//! thread, so the figure is a local request answered while the asker runs the system,
+//! not a cross-thread round trip (a `SendAddress` from another thread would be that,
+//! and is not measured here). `uct`'s nodes record their samples with an
+//! atomic swap into a shared array on either side: one RMW per message that belongs to
+//! the workload, not to the engine.
 //!
 //! Before that, in the same process, every case runs the same workload on the floor
 //! (`zeta_bench::floor`: a hand-rolled actor loop on one thread, with no atomics), with
@@ -105,8 +135,8 @@ static GLOBAL: savina::CountingAlloc = savina::CountingAlloc;
 const MAX_SCALE: f64 = 1_000.0;
 
 const USAGE: &str = "\
-usage: zeta-bench [names...] [--scale X] [--workers N | --manual] [--counted] [--json]
-                  [--list] [--help]
+usage: zeta-bench [names...] [--scale X] [--workers N | --manual | --local] [--counted]
+                  [--json] [--list] [--help]
 
 Runs a subset of the Savina actor benchmarks on zeta, and each on the floor (one
 thread, no atomics) as a baseline, and prints a markdown table.
@@ -115,6 +145,8 @@ thread, no atomics) as a baseline, and prints a markdown table.
   --scale X    multiply every case's size by X (0 < X <= 1000; default 1: Savina's sizes)
   --workers N  worker threads of the scheduler (default: the available parallelism)
   --manual     a ManualScheduler instead, run by the main thread while it waits
+  --local      local actors (zeta::local) on a LocalSystem instead, run by the main
+               thread while it waits (no worker threads)
   --counted    wrap the pool in a CountingResource and check every block back at the
                end: a stricter leak check, but its shared counters slow every message
   --json       print one JSON document instead of the table (each case with a
@@ -134,6 +166,8 @@ enum Command {
 struct Options {
     cases: Vec<&'static Case>,
     config: Config,
+    /// Whether the cases run on local actors (`--local`; `config.workers` is then 0).
+    local: bool,
     /// Whether the pools count their blocks (`--counted`).
     counted: bool,
     json: bool,
@@ -151,6 +185,10 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut json = false;
     let mut list = false;
     let mut counted = false;
+    // Which of `--workers`, `--manual`, `--local` was given, for the message when
+    // more than one is.
+    let mut engine: Option<&'static str> = None;
+    let mut local = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -163,12 +201,27 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
                 None => args.next().ok_or(format!("{name} needs a value")),
             }
         };
+        if let Some(chosen) = ["--workers", "--manual", "--local"]
+            .into_iter()
+            .find(|&engine| engine == flag)
+        {
+            match engine {
+                Some(before) if before != chosen => {
+                    return Err(format!("{before} and {chosen}: choose one"))
+                }
+                _ => engine = Some(chosen),
+            }
+        }
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "--list" => list = true,
             "--json" => json = true,
             "--counted" => counted = true,
             "--manual" => workers = 0,
+            "--local" => {
+                workers = 0;
+                local = true;
+            }
             "--scale" => {
                 let text = value("--scale")?;
                 scale = match text.parse::<f64>() {
@@ -215,6 +268,7 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     Ok(Command::Run(Options {
         cases,
         config: Config { scale, workers },
+        local,
         counted,
         json,
     }))
@@ -289,7 +343,8 @@ fn main() -> ExitCode {
         let floor = run_case(case.floor, &options.config);
         let floor_took = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let mut result = run_case(case.run, &options.config);
+        let zeta = if options.local { case.local } else { case.run };
+        let mut result = run_case(zeta, &options.config);
         let took = start.elapsed().as_secs_f64();
         if let (Ok(zeta), Ok(floor)) = (&result, &floor) {
             if zeta.ops != floor.ops {
@@ -320,9 +375,9 @@ fn main() -> ExitCode {
 
     let failed = reports.iter().filter(|r| r.failed()).count();
     let output = if options.json {
-        json(&options.config, &reports)
+        json(&options.config, options.local, &reports)
     } else {
-        table(&options.config, &reports)
+        table(&options.config, options.local, &reports)
     };
     print!("{output}");
     if failed == 0 {
@@ -406,7 +461,7 @@ fn ratio_cell(report: &Report) -> String {
         .map_or_else(|| NONE.to_owned(), |ratio| format!("{ratio:.2}"))
 }
 
-fn table(config: &Config, reports: &[Report]) -> String {
+fn table(config: &Config, local: bool, reports: &[Report]) -> String {
     let mut rows: Vec<[String; WIDTH]> = Vec::new();
     for report in reports {
         let name = report.case.name;
@@ -495,6 +550,7 @@ fn table(config: &Config, reports: &[Report]) -> String {
          thread, no atomics (×floor = zeta's ns/op ÷ the floor's)\n",
         config.scale,
         match config.workers {
+            _ if local => "local actors on a LocalSystem run by the main thread".to_owned(),
             0 => "a ManualScheduler run by the main thread".to_owned(),
             n => format!("{n} worker(s)"),
         },
@@ -600,17 +656,17 @@ fn rate_per_second(rate: f64) -> String {
 // ---------------------------------------------------------------------------------------
 // JSON.
 
-fn json(config: &Config, reports: &[Report]) -> String {
+fn json(config: &Config, local: bool, reports: &[Report]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
         "{{\"config\":{{\"scale\":{},\"workers\":{},\"cpus\":{},\"counted_pool\":{},\
-         \"manual\":{},\"debug_build\":{}}},\"cases\":[",
+         \"manual\":{},\"local\":{local},\"debug_build\":{}}},\"cases\":[",
         number(config.scale),
         config.workers,
         cpus(),
         savina::counted(),
-        config.workers == 0,
+        config.workers == 0 && !local,
         cfg!(debug_assertions)
     );
     for (i, report) in reports.iter().enumerate() {
@@ -739,6 +795,19 @@ mod tests {
     }
 
     #[test]
+    fn local_means_no_workers() {
+        let Ok(Command::Run(options)) = parse(args("count --local --counted")) else {
+            panic!("a valid command line");
+        };
+        assert!(options.local && options.counted);
+        assert_eq!(options.config.workers, 0);
+        let Ok(Command::Run(options)) = parse(args("--manual")) else {
+            panic!("a valid command line");
+        };
+        assert!(!options.local);
+    }
+
+    #[test]
     fn parses_names_and_options() {
         let Ok(Command::Run(options)) = parse(args("count pingpong --scale 0.5 --workers=3"))
         else {
@@ -775,6 +844,11 @@ mod tests {
             "--workers -2",
             "--workers x",
             "--frobnicate",
+            "--local --manual",
+            "--manual --local",
+            "--local --workers 1",
+            "--workers=2 --local",
+            "--workers 1 --manual",
         ] {
             assert!(parse(args(line)).is_err(), "{line:?} must be refused");
         }
@@ -831,7 +905,7 @@ mod tests {
             scale: 1.0,
             workers: 2,
         };
-        let out = table(&config, &reports);
+        let out = table(&config, false, &reports);
         let rows: Vec<&str> = out.lines().filter(|l| l.starts_with('|')).collect();
         // Header, rule, the first case and its two series, the second, the failure.
         assert_eq!(rows.len(), 2 + 3 + 1 + 1, "{out}");
@@ -861,7 +935,7 @@ mod tests {
             CASES[0].name
         )));
         assert!(out.contains(&format!("- {} (floor): FAILED: floor wrong", CASES[1].name)));
-        let json = json(&config, &reports);
+        let json = json(&config, false, &reports);
         assert!(json.contains("\"floor\":{\"ok\":true,\"ops\":1000,\"messages\":2000,\"wall_ns\":12500,\"ns_per_op\":12.5,"), "{json}");
         assert!(json.contains("\"ratio_to_floor\":4}"), "{json}");
         assert!(

@@ -12,6 +12,7 @@
 //! | `floor` | a ping-pong round trip on the floor (`zeta_bench::floor`) | message |
 //! | `manual` | a ping-pong round trip between two zeta actors on a `ManualScheduler` | message |
 //! | `sharing` | the same on a started 1-worker `SharingScheduler` | message |
+//! | `local` | the same between two local actors on a `LocalSystem` (`zeta::local`) | message |
 //!
 //! A round trip is two messages, each to an idle actor (the receiver has nothing else
 //! queued and is not running: every send unblocks it and schedules it). Every shape is
@@ -22,7 +23,10 @@
 //! (send, schedule, resume, take, dispatch, block, free) and nothing of the set-up, of
 //! the outside `ask` that starts the run or of the answer that ends it. Collection is
 //! per thread in callgrind: on a `SharingScheduler` the window is the worker's, the
-//! thread that runs both actors; the waiting main thread is not counted.
+//! thread that runs both actors; the waiting main thread is not counted. The `local`
+//! shape is the `manual` one with `LocalActor`s: the same handlers, the same pool
+//! (`PoolResource`, bare), the run started by a `LocalAddress::ask` and driven by
+//! `LocalSystem::run_until_idle` on the main thread, which is the system's.
 //!
 //! Prints `<mode> <per> <count>` on the last line of stdout, the count the script
 //! divides by. Every answer is checked (a wrong one exits non-zero). Outside callgrind
@@ -37,6 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use zeta::arena::PoolResource;
+use zeta::local::{LocalActor, LocalAddress, LocalContext, LocalReply, LocalSystem};
 use zeta::{Actor, Address, Context, ManualScheduler, Reply, Scheduler, SharingScheduler};
 use zeta_bench::floor::{ActorId, Floor};
 
@@ -369,6 +374,141 @@ fn sharing(n: u64) -> Result<u64, String> {
     result
 }
 
+// ---------------------------------------------------------------------------------------
+// Ping-pong between local actors.
+
+/// [`Ponger`] as a `LocalActor`.
+struct LocalPonger {
+    pinger: Option<LocalAddress<LocalPinger>>,
+}
+
+enum LocalPongerMsg {
+    Hello(LocalAddress<LocalPinger>),
+    Ping(u64),
+}
+
+impl LocalActor for LocalPonger {
+    type Message = LocalPongerMsg;
+
+    #[inline]
+    fn handle(&mut self, message: LocalPongerMsg, _ctx: &mut LocalContext<'_, Self>) {
+        match message {
+            LocalPongerMsg::Hello(pinger) => self.pinger = Some(pinger),
+            LocalPongerMsg::Ping(k) => {
+                let pinger = self.pinger.as_ref().expect("hello comes first");
+                if pinger.send(LocalPingerMsg::Pong(k)).is_err() {
+                    panic!("the pinger stopped");
+                }
+            }
+        }
+    }
+}
+
+/// [`Pinger`] as a `LocalActor`: the same fields, the same handler.
+struct LocalPinger {
+    ponger: LocalAddress<LocalPonger>,
+    left: u64,
+    rounds: u64,
+    in_order: bool,
+    collecting: bool,
+    done: Option<LocalReply<(u64, bool)>>,
+}
+
+enum LocalPingerMsg {
+    Run(u64, bool, LocalReply<(u64, bool)>),
+    Pong(u64),
+}
+
+impl LocalActor for LocalPinger {
+    type Message = LocalPingerMsg;
+
+    #[inline]
+    fn handle(&mut self, message: LocalPingerMsg, _ctx: &mut LocalContext<'_, Self>) {
+        match message {
+            LocalPingerMsg::Run(n, collect, done) => {
+                self.left = n;
+                self.done = Some(done);
+                self.collecting = collect;
+                if collect {
+                    callgrind::toggle_collect();
+                }
+            }
+            LocalPingerMsg::Pong(k) => {
+                self.in_order &= k == self.rounds;
+                self.rounds += 1;
+            }
+        }
+        if self.left == 0 {
+            if self.collecting {
+                callgrind::toggle_collect();
+                self.collecting = false;
+            }
+            if let Some(done) = self.done.take() {
+                let _ = done.send((self.rounds, self.in_order));
+            }
+            return;
+        }
+        self.left -= 1;
+        if self.ponger.send(LocalPongerMsg::Ping(self.rounds)).is_err() {
+            panic!("the ponger stopped");
+        }
+    }
+}
+
+/// `n` round trips between two local actors, collected.
+fn local(n: u64) -> Result<u64, String> {
+    let pool = Arc::new(PoolResource::new());
+    let system =
+        LocalSystem::with_resource(MAX_THROUGHPUT, pool).map_err(|e| format!("system: {e}"))?;
+    let ponger = system
+        .spawn(LocalPonger { pinger: None })
+        .map_err(|_| "no memory for an actor".to_owned())?;
+    let pinger = system
+        .spawn(LocalPinger {
+            ponger: ponger.clone(),
+            left: 0,
+            rounds: 0,
+            in_order: true,
+            collecting: false,
+            done: None,
+        })
+        .map_err(|_| "no memory for an actor".to_owned())?;
+    ponger
+        .send(LocalPongerMsg::Hello(pinger.clone()))
+        .map_err(|e| format!("hello: {e}"))?;
+    let mut answer = (0, true);
+    for collect in [false, true] {
+        let mut future = pinger
+            .ask(|done| LocalPingerMsg::Run(n, collect, done))
+            .map_err(|e| format!("asking the pinger: {e}"))?;
+        // As `manual` does: run until idle, then take the answer (`LocalFuture::wait`
+        // would return to its own loop after every actor's run).
+        system
+            .run_until_idle()
+            .map_err(|e| format!("the run: {e}"))?;
+        answer = match future.try_take() {
+            Some(Ok(answer)) => answer,
+            Some(Err(e)) => return Err(format!("the run: {e}")),
+            None => return Err("the system went idle without the run's answer".to_owned()),
+        };
+    }
+    pinger.stop().map_err(|e| format!("stop: {e}"))?;
+    ponger.stop().map_err(|e| format!("stop: {e}"))?;
+    system
+        .run_until_idle()
+        .map_err(|e| format!("the last run: {e}"))?;
+    if pinger.is_alive() || ponger.is_alive() {
+        return Err("an actor outlived its stop".to_owned());
+    }
+    match answer {
+        (rounds, true) if rounds == 2 * n => Ok(2 * n),
+        (rounds, in_order) => Err(format!(
+            "{rounds} round trips (in order: {in_order}), expected {}",
+            2 * n
+        )),
+    }
+}
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_default();
@@ -386,8 +526,9 @@ fn main() -> ExitCode {
         "floor" => ("message", floor(n)),
         "manual" => ("message", manual(n)),
         "sharing" => ("message", sharing(n)),
+        "local" => ("message", local(n)),
         _ => {
-            eprintln!("usage: rmw-probe fetch-add|rmw-mix|floor|manual|sharing [n]");
+            eprintln!("usage: rmw-probe fetch-add|rmw-mix|floor|manual|sharing|local [n]");
             return ExitCode::from(2);
         }
     };

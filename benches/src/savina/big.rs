@@ -31,6 +31,12 @@
 //! the end every actor stops gracefully, nothing panicked or was left queued, and every
 //! block went back to the pool.
 //!
+//! **Local** (`--local`). The same actors, the same run and the same checks, built a
+//! second time as local actors (`zeta::local`; the `savina` module doc says how) on a
+//! `LocalSystem` that the main thread drives, in the same pool: the main thread's
+//! requests are `LocalAddress::ask`s, and it runs the system until it is idle whenever
+//! it waits for an answer, as it runs the `ManualScheduler` with `--manual`.
+//!
 //! **Floor.** The same 120 actors and sink on the floor (`zeta_bench::floor`, one
 //! thread, no atomics), with the same generators and protocol (one enum for both kinds
 //! of actor; the peers' ids shared through an `Rc`); the main thread sends the sink
@@ -43,19 +49,17 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use zeta::{Actor, Address, Context, Reply};
 use zeta_bench::floor::{ActorId, Ctx, Floor};
 
-use super::{
-    returned, Case, Config, FloorMeter, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
-};
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Stoppable, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
     name: "big",
     unit: "ping",
     about: "120 actors each ping random others 20 000 times, each ping answered by a pong",
-    run,
+    run: threaded::run,
+    local: local::run,
     floor,
 };
 
@@ -106,204 +110,6 @@ fn replay(seed: u64, pings: u64) -> Vec<u64> {
     received
 }
 
-// ---------------------------------------------------------------------------------------
-// The actors.
-
-/// What an actor reports to the sink at the end of its round.
-#[derive(Clone, Copy, Debug, Default)]
-struct Counts {
-    /// Pings sent.
-    pings: u64,
-    /// Pongs received.
-    pongs: u64,
-    /// Pongs from another actor than the one pinged.
-    wrong: u64,
-    /// Sends that failed.
-    failed: u64,
-    /// Actors that reported (the sink's totals).
-    actors: usize,
-}
-
-struct Pinger {
-    index: usize,
-    /// Every actor, by index (itself included); set by `Peers` before any round.
-    peers: Arc<[Address<Pinger>]>,
-    sink: Address<Sink>,
-    /// The generator.
-    state: u64,
-    /// Pings left to send in this round.
-    left: u64,
-    /// The actor whose pong is awaited (Savina's `expPinger`).
-    awaited: usize,
-    /// This round's counts.
-    counts: Counts,
-    /// Pings answered, over every round.
-    answered: u64,
-}
-
-enum PingerMsg {
-    /// Every actor, by index.
-    Peers(Arc<[Address<Pinger>]>),
-    /// Starts a round of `pings` pings with targets drawn from `seed`.
-    Kick {
-        pings: u64,
-        seed: u64,
-    },
-    Ping {
-        from: usize,
-    },
-    Pong {
-        from: usize,
-    },
-    /// Answers the pings answered so far and the sends that failed doing so.
-    Answered(Reply<(u64, u64)>),
-}
-
-impl Pinger {
-    /// Sends the next ping, or reports to the sink when the round is over.
-    #[inline]
-    fn next(&mut self) {
-        if self.left == 0 {
-            let done = SinkMsg::Done(self.counts);
-            // A lost report leaves the sink short of one: the main thread's wait then
-            // ends at the time limit with an `Err`.
-            let _ = self.sink.send(done);
-            return;
-        }
-        self.left -= 1;
-        let target = next_target(&mut self.state, self.index);
-        self.awaited = target;
-        self.counts.pings += 1;
-        let delivered = match self.peers.get(target) {
-            Some(peer) => peer.send(PingerMsg::Ping { from: self.index }).is_ok(),
-            None => false,
-        };
-        if !delivered {
-            self.counts.failed += 1;
-        }
-    }
-}
-
-impl Actor for Pinger {
-    type Message = PingerMsg;
-
-    #[inline]
-    fn handle(&mut self, message: PingerMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            PingerMsg::Ping { from } => {
-                self.answered += 1;
-                let delivered = match self.peers.get(from) {
-                    Some(peer) => peer.send(PingerMsg::Pong { from: self.index }).is_ok(),
-                    None => false,
-                };
-                if !delivered {
-                    self.counts.failed += 1;
-                }
-            }
-            PingerMsg::Pong { from } => {
-                self.counts.pongs += 1;
-                if from != self.awaited {
-                    self.counts.wrong += 1;
-                }
-                self.next();
-            }
-            PingerMsg::Kick { pings, seed } => {
-                self.state = seeded(seed, self.index);
-                self.left = pings;
-                self.counts = Counts::default();
-                self.next();
-            }
-            PingerMsg::Peers(peers) => self.peers = peers,
-            PingerMsg::Answered(reply) => {
-                let _ = reply.send((self.answered, self.counts.failed));
-            }
-        }
-    }
-}
-
-/// Adds up the actors' reports and answers the main thread when all are in.
-struct Sink {
-    /// Actors in the round.
-    actors: usize,
-    totals: Counts,
-    done: Option<Reply<Counts>>,
-}
-
-enum SinkMsg {
-    /// Starts a round of `actors` actors; answered with the totals.
-    Start { actors: usize, done: Reply<Counts> },
-    /// An actor's report.
-    Done(Counts),
-}
-
-impl Actor for Sink {
-    type Message = SinkMsg;
-
-    fn handle(&mut self, message: SinkMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            SinkMsg::Done(counts) => {
-                let totals = &mut self.totals;
-                totals.pings += counts.pings;
-                totals.pongs += counts.pongs;
-                totals.wrong += counts.wrong;
-                totals.failed += counts.failed;
-                totals.actors += 1;
-                if totals.actors == self.actors {
-                    if let Some(done) = self.done.take() {
-                        let _ = done.send(*totals);
-                    }
-                }
-            }
-            SinkMsg::Start { actors, done } => {
-                self.actors = actors;
-                self.totals = Counts::default();
-                self.done = Some(done);
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The case.
-
-/// Plays one round: `pings` per actor, targets from `seed`; returns the sink's totals.
-fn play(
-    rig: &Rig,
-    sink: &Address<Sink>,
-    pingers: &[Address<Pinger>],
-    pings: u64,
-    seed: u64,
-) -> Result<Counts, String> {
-    let future = sink
-        .ask(|done| SinkMsg::Start {
-            actors: pingers.len(),
-            done,
-        })
-        .map_err(|e| format!("starting a round: {e}"))?;
-    for pinger in pingers {
-        pinger
-            .send(PingerMsg::Kick { pings, seed })
-            .map_err(|e| format!("kicking an actor: {e}"))?;
-    }
-    rig.wait(future, "a round of pings")
-}
-
-/// Asks every actor for the pings it answered so far.
-fn answered(rig: &Rig, pingers: &[Address<Pinger>]) -> Result<Vec<u64>, String> {
-    let mut answered = Vec::with_capacity(pingers.len());
-    for (index, pinger) in pingers.iter().enumerate() {
-        let future = pinger
-            .ask(PingerMsg::Answered)
-            .map_err(|e| format!("asking actor {index} for its count: {e}"))?;
-        let (count, failed) = rig.wait(future, "an actor's count")?;
-        if failed != 0 {
-            return Err(format!("actor {index}: {failed} sends failed"));
-        }
-        answered.push(count);
-    }
-    Ok(answered)
-}
-
 /// Checks a round's totals, and the pings each actor answered in it (`before` and
 /// `after` the round) against the replay of the generators.
 fn check(
@@ -345,81 +151,306 @@ fn check(
     Ok(())
 }
 
-fn run(config: &Config) -> Result<Outcome, String> {
-    let pings = config.scaled(PINGS, 10);
-    let warm = (pings / 10).max(10);
-    let rig = Rig::new(config)?;
+// ---------------------------------------------------------------------------------------
+// The actors.
 
-    let sink = rig.spawn(Sink {
-        actors: 0,
-        totals: Counts::default(),
-        done: None,
-    })?;
-    let mut pingers = Vec::with_capacity(ACTORS);
-    for index in 0..ACTORS {
-        pingers.push(rig.spawn(Pinger {
-            index,
-            peers: Arc::new([]),
-            sink: sink.clone(),
-            state: 0,
-            left: 0,
-            awaited: usize::MAX,
-            counts: Counts::default(),
-            answered: 0,
-        })?);
-    }
-    let peers: Arc<[Address<Pinger>]> = pingers.clone().into();
-    for pinger in &pingers {
-        pinger
-            .send(PingerMsg::Peers(peers.clone()))
-            .map_err(|e| format!("introducing the actors: {e}"))?;
-    }
-    drop(peers);
+/// What an actor reports to the sink at the end of its round.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    /// Pings sent.
+    pings: u64,
+    /// Pongs received.
+    pongs: u64,
+    /// Pongs from another actor than the one pinged.
+    wrong: u64,
+    /// Sends that failed.
+    failed: u64,
+    /// Actors that reported (the sink's totals).
+    actors: usize,
+}
 
-    // Warm-up: the pool's blocks, the workers' queues, every thread's first park.
-    let before = answered(&rig, &pingers)?;
-    let totals = play(&rig, &sink, &pingers, warm, WARM_SEED)?;
-    let after = answered(&rig, &pingers)?;
-    check(&totals, &before, &after, warm, WARM_SEED, "warm-up")?;
+/// The actors and the run, written once and built twice (the `savina` module doc):
+/// in [`threaded`] on zeta's thread-safe actors, in [`local`] on local actors.
+macro_rules! zeta_side {
+    () => {
+        struct Pinger {
+            index: usize,
+            /// Every actor, by index (itself included); set by `Peers` before any round.
+            peers: Arc<[Address<Pinger>]>,
+            sink: Address<Sink>,
+            /// The generator.
+            state: u64,
+            /// Pings left to send in this round.
+            left: u64,
+            /// The actor whose pong is awaited (Savina's `expPinger`).
+            awaited: usize,
+            /// This round's counts.
+            counts: Counts,
+            /// Pings answered, over every round.
+            answered: u64,
+        }
 
-    let before = after;
-    let meter = rig.meter();
-    let totals = play(&rig, &sink, &pingers, pings, SEED)?;
-    let Measured {
-        wall,
-        allocations,
-        chunks,
-    } = meter.stop();
-    let after = answered(&rig, &pingers)?;
-    check(&totals, &before, &after, pings, SEED, "the round")?;
-    let (fewest, most) = before
-        .iter()
-        .zip(&after)
-        .map(|(b, a)| a - b)
-        .fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+        enum PingerMsg {
+            /// Every actor, by index.
+            Peers(Arc<[Address<Pinger>]>),
+            /// Starts a round of `pings` pings with targets drawn from `seed`.
+            Kick {
+                pings: u64,
+                seed: u64,
+            },
+            Ping {
+                from: usize,
+            },
+            Pong {
+                from: usize,
+            },
+            /// Answers the pings answered so far and the sends that failed doing so.
+            Answered(Reply<(u64, u64)>),
+        }
 
-    let mut stoppables: Vec<&dyn Stoppable> = vec![&sink];
-    stoppables.extend(pingers.iter().map(|p| p as &dyn Stoppable));
-    rig.stop_actors(&stoppables)?;
-    drop(stoppables);
-    drop((sink, pingers));
-    let memory = rig.finish()?;
+        impl Pinger {
+            /// Sends the next ping, or reports to the sink when the round is over.
+            #[inline]
+            fn next(&mut self) {
+                if self.left == 0 {
+                    let done = SinkMsg::Done(self.counts);
+                    // A lost report leaves the sink short of one: the main thread's wait then
+                    // ends at the time limit with an `Err`.
+                    let _ = self.sink.send(done);
+                    return;
+                }
+                self.left -= 1;
+                let target = next_target(&mut self.state, self.index);
+                self.awaited = target;
+                self.counts.pings += 1;
+                let delivered = match self.peers.get(target) {
+                    Some(peer) => peer.send(PingerMsg::Ping { from: self.index }).is_ok(),
+                    None => false,
+                };
+                if !delivered {
+                    self.counts.failed += 1;
+                }
+            }
+        }
 
-    let all = ACTORS as u64 * pings;
-    Ok(Outcome {
-        ops: all,
-        // Pings, pongs, `Done`s; the `Kick`s, the `ask` and its reply.
-        messages: 2 * all + 2 * ACTORS as u64 + 2,
-        wall,
-        allocations,
-        chunks,
-        latency: Vec::new(),
-        check: format!(
-            "{all} pings and pongs, each pong from the actor pinged; pings answered per \
-             actor as replayed ({fewest} to {most}); 121 actors stopped, {}",
-            returned(&memory)
-        ),
-    })
+        impl Actor for Pinger {
+            type Message = PingerMsg;
+
+            #[inline]
+            fn handle(&mut self, message: PingerMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    PingerMsg::Ping { from } => {
+                        self.answered += 1;
+                        let delivered = match self.peers.get(from) {
+                            Some(peer) => peer.send(PingerMsg::Pong { from: self.index }).is_ok(),
+                            None => false,
+                        };
+                        if !delivered {
+                            self.counts.failed += 1;
+                        }
+                    }
+                    PingerMsg::Pong { from } => {
+                        self.counts.pongs += 1;
+                        if from != self.awaited {
+                            self.counts.wrong += 1;
+                        }
+                        self.next();
+                    }
+                    PingerMsg::Kick { pings, seed } => {
+                        self.state = seeded(seed, self.index);
+                        self.left = pings;
+                        self.counts = Counts::default();
+                        self.next();
+                    }
+                    PingerMsg::Peers(peers) => self.peers = peers,
+                    PingerMsg::Answered(reply) => {
+                        let _ = reply.send((self.answered, self.counts.failed));
+                    }
+                }
+            }
+        }
+
+        /// Adds up the actors' reports and answers the main thread when all are in.
+        struct Sink {
+            /// Actors in the round.
+            actors: usize,
+            totals: Counts,
+            done: Option<Reply<Counts>>,
+        }
+
+        enum SinkMsg {
+            /// Starts a round of `actors` actors; answered with the totals.
+            Start { actors: usize, done: Reply<Counts> },
+            /// An actor's report.
+            Done(Counts),
+        }
+
+        impl Actor for Sink {
+            type Message = SinkMsg;
+
+            fn handle(&mut self, message: SinkMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    SinkMsg::Done(counts) => {
+                        let totals = &mut self.totals;
+                        totals.pings += counts.pings;
+                        totals.pongs += counts.pongs;
+                        totals.wrong += counts.wrong;
+                        totals.failed += counts.failed;
+                        totals.actors += 1;
+                        if totals.actors == self.actors {
+                            if let Some(done) = self.done.take() {
+                                let _ = done.send(*totals);
+                            }
+                        }
+                    }
+                    SinkMsg::Start { actors, done } => {
+                        self.actors = actors;
+                        self.totals = Counts::default();
+                        self.done = Some(done);
+                    }
+                }
+            }
+        }
+
+        // -------------------------------------------------------------------------------
+        // The case.
+
+        /// Plays one round: `pings` per actor, targets from `seed`; returns the sink's totals.
+        fn play(
+            rig: &Rig,
+            sink: &Address<Sink>,
+            pingers: &[Address<Pinger>],
+            pings: u64,
+            seed: u64,
+        ) -> Result<Counts, String> {
+            let future = sink
+                .ask(|done| SinkMsg::Start {
+                    actors: pingers.len(),
+                    done,
+                })
+                .map_err(|e| format!("starting a round: {e}"))?;
+            for pinger in pingers {
+                pinger
+                    .send(PingerMsg::Kick { pings, seed })
+                    .map_err(|e| format!("kicking an actor: {e}"))?;
+            }
+            rig.wait(future, "a round of pings")
+        }
+
+        /// Asks every actor for the pings it answered so far.
+        fn answered(rig: &Rig, pingers: &[Address<Pinger>]) -> Result<Vec<u64>, String> {
+            let mut answered = Vec::with_capacity(pingers.len());
+            for (index, pinger) in pingers.iter().enumerate() {
+                let future = pinger
+                    .ask(PingerMsg::Answered)
+                    .map_err(|e| format!("asking actor {index} for its count: {e}"))?;
+                let (count, failed) = rig.wait(future, "an actor's count")?;
+                if failed != 0 {
+                    return Err(format!("actor {index}: {failed} sends failed"));
+                }
+                answered.push(count);
+            }
+            Ok(answered)
+        }
+
+        pub(super) fn run(config: &Config) -> Result<Outcome, String> {
+            let pings = config.scaled(PINGS, 10);
+            let warm = (pings / 10).max(10);
+            let rig = Rig::new(config)?;
+
+            let sink = rig.spawn(Sink {
+                actors: 0,
+                totals: Counts::default(),
+                done: None,
+            })?;
+            let mut pingers = Vec::with_capacity(ACTORS);
+            for index in 0..ACTORS {
+                pingers.push(rig.spawn(Pinger {
+                    index,
+                    peers: Arc::new([]),
+                    sink: sink.clone(),
+                    state: 0,
+                    left: 0,
+                    awaited: usize::MAX,
+                    counts: Counts::default(),
+                    answered: 0,
+                })?);
+            }
+            let peers: Arc<[Address<Pinger>]> = pingers.clone().into();
+            for pinger in &pingers {
+                pinger
+                    .send(PingerMsg::Peers(peers.clone()))
+                    .map_err(|e| format!("introducing the actors: {e}"))?;
+            }
+            drop(peers);
+
+            // Warm-up: the pool's blocks, the workers' queues, every thread's first park.
+            let before = answered(&rig, &pingers)?;
+            let totals = play(&rig, &sink, &pingers, warm, WARM_SEED)?;
+            let after = answered(&rig, &pingers)?;
+            check(&totals, &before, &after, warm, WARM_SEED, "warm-up")?;
+
+            let before = after;
+            let meter = rig.meter();
+            let totals = play(&rig, &sink, &pingers, pings, SEED)?;
+            let Measured {
+                wall,
+                allocations,
+                chunks,
+            } = meter.stop();
+            let after = answered(&rig, &pingers)?;
+            check(&totals, &before, &after, pings, SEED, "the round")?;
+            let (fewest, most) = before
+                .iter()
+                .zip(&after)
+                .map(|(b, a)| a - b)
+                .fold((u64::MAX, 0), |(lo, hi), n| (lo.min(n), hi.max(n)));
+
+            let mut stoppables: Vec<&dyn Stoppable> = vec![&sink];
+            stoppables.extend(pingers.iter().map(|p| p as &dyn Stoppable));
+            rig.stop_actors(&stoppables)?;
+            drop(stoppables);
+            drop((sink, pingers));
+            let memory = rig.finish()?;
+
+            let all = ACTORS as u64 * pings;
+            Ok(Outcome {
+                ops: all,
+                // Pings, pongs, `Done`s; the `Kick`s, the `ask` and its reply.
+                messages: 2 * all + 2 * ACTORS as u64 + 2,
+                wall,
+                allocations,
+                chunks,
+                latency: Vec::new(),
+                check: format!(
+                    "{all} pings and pongs, each pong from the actor pinged; pings answered per \
+                     actor as replayed ({fewest} to {most}); 121 actors stopped, {}",
+                    returned(&memory)
+                ),
+            })
+        }
+    };
+}
+
+/// On zeta's thread-safe actors: a `SharingScheduler`, or with `--manual` a
+/// `ManualScheduler`.
+mod threaded {
+    use super::*;
+    use crate::savina::Rig;
+    use zeta::{Actor, Address, Context, Reply};
+
+    zeta_side!();
+}
+
+/// On local actors (`--local`): a `LocalSystem` driven by the case's thread.
+mod local {
+    use super::*;
+    use crate::savina::LocalRig as Rig;
+    use zeta::local::{
+        LocalActor as Actor, LocalAddress as Address, LocalContext as Context, LocalReply as Reply,
+    };
+
+    zeta_side!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -650,8 +681,10 @@ mod tests {
             scale: 0.005,
             workers: 2,
         };
-        let outcome = run(&config).expect("the case succeeds");
-        assert_eq!(outcome.ops, 100 * ACTORS as u64);
+        for side in [threaded::run, local::run] {
+            let outcome = side(&config).expect("the case succeeds");
+            assert_eq!(outcome.ops, 100 * ACTORS as u64);
+        }
         let floor = floor(&config).expect("the floor succeeds");
         assert_eq!(floor.ops, 100 * ACTORS as u64);
     }

@@ -40,6 +40,12 @@
 //! every actor stops gracefully, nothing panicked or was left queued, and every block
 //! went back to the pool.
 //!
+//! **Local** (`--local`). The same actors, the same run and the same checks, built a
+//! second time as local actors (`zeta::local`; the `savina` module doc says how) on a
+//! `LocalSystem` that the main thread drives, in the same pool: the main thread's
+//! requests are `LocalAddress::ask`s, and it runs the system until it is idle whenever
+//! it waits for an answer, as it runs the `ManualScheduler` with `--manual`.
+//!
 //! **Floor.** The same mall and chameneos on the floor (`zeta_bench::floor`, one thread,
 //! no atomics), with the same protocol and messages (one enum for both kinds of actor);
 //! the main thread sends the mall `Start` and every chameneo `Go`, then runs the floor
@@ -51,19 +57,17 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use zeta::{Actor, Address, Context, Reply};
 use zeta_bench::floor::{ActorId, Ctx, Floor};
 
-use super::{
-    returned, Case, Config, FloorMeter, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
-};
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Stoppable, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
     name: "chameneos",
     unit: "meeting",
     about: "a mall pairs 100 chameneos for 200 000 meetings; colours by complement",
-    run,
+    run: threaded::run,
+    local: local::run,
     floor,
 };
 
@@ -107,108 +111,6 @@ impl Colour {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The chameneo.
-
-struct Chameneo {
-    index: usize,
-    mall: Address<Mall>,
-    colour: Colour,
-    /// Meetings in the current game.
-    meetings: u64,
-    /// `Change`s whose colour is not the complement by the table.
-    wrong: u64,
-    /// Messages sent in the current game.
-    sent: u64,
-    /// Sends that failed in the current game.
-    failed: u64,
-}
-
-enum ChameneoMsg {
-    /// Starts a game: back to the initial colour, ask the mall.
-    Go,
-    /// From the mall: `partner` asked while this one was waiting; meet it.
-    Meet {
-        partner: Address<Chameneo>,
-        colour: Colour,
-    },
-    /// From the partner this one asked to meet: take `colour`, the complement of this
-    /// one's colour and `theirs`.
-    Change { colour: Colour, theirs: Colour },
-    /// From the mall: the meetings are used up; fade and report.
-    Exit,
-}
-
-impl Chameneo {
-    #[inline]
-    fn ask_mall(&mut self) {
-        let request = MallMsg::Meet {
-            index: self.index,
-            colour: self.colour,
-        };
-        self.sent += 1;
-        if self.mall.send(request).is_err() {
-            self.failed += 1;
-        }
-    }
-}
-
-impl Actor for Chameneo {
-    type Message = ChameneoMsg;
-
-    #[inline]
-    fn handle(&mut self, message: ChameneoMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            ChameneoMsg::Meet { partner, colour } => {
-                let mine = self.colour;
-                self.colour = mine.complement(colour);
-                self.meetings += 1;
-                self.sent += 1;
-                let change = ChameneoMsg::Change {
-                    colour: self.colour,
-                    theirs: mine,
-                };
-                if partner.send(change).is_err() {
-                    self.failed += 1;
-                }
-                self.ask_mall();
-            }
-            ChameneoMsg::Change { colour, theirs } => {
-                if self.colour.complement(theirs) != colour {
-                    self.wrong += 1;
-                }
-                self.colour = colour;
-                self.meetings += 1;
-                self.ask_mall();
-            }
-            ChameneoMsg::Exit => {
-                let count = MallMsg::Count {
-                    meetings: self.meetings,
-                    colour: self.colour,
-                    wrong: self.wrong,
-                    sent: self.sent + 1,
-                    failed: self.failed,
-                };
-                self.colour = Colour::Faded;
-                // A lost count leaves the mall short of one: the main thread's wait
-                // then ends at the time limit with an `Err`.
-                let _ = self.mall.send(count);
-            }
-            ChameneoMsg::Go => {
-                self.colour = Colour::initial(self.index);
-                self.meetings = 0;
-                self.wrong = 0;
-                self.sent = 0;
-                self.failed = 0;
-                self.ask_mall();
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The mall.
-
 /// What a game adds up to, as the mall answers it.
 #[derive(Clone, Copy, Debug, Default)]
 struct Totals {
@@ -228,147 +130,11 @@ struct Totals {
     failed: u64,
 }
 
-struct Mall {
-    /// Every chameneo, by index; set by `Chameneos` before any game.
-    chameneos: Vec<Address<Chameneo>>,
-    /// Meetings left in the current game.
-    left: u64,
-    /// The chameneo waiting for a partner, with its colour.
-    waiting: Option<(usize, Colour)>,
-    /// Chameneos in the current game.
-    players: usize,
-    totals: Totals,
-    /// The main thread's request for the current game.
-    done: Option<Reply<Totals>>,
-}
-
-enum MallMsg {
-    /// Every chameneo, by index.
-    Chameneos(Vec<Address<Chameneo>>),
-    /// Starts a game of `meetings` among `players` chameneos; answered with its totals.
-    Start {
-        meetings: u64,
-        players: usize,
-        done: Reply<Totals>,
-    },
-    /// Chameneo `index`, of colour `colour`, wants to meet.
-    Meet { index: usize, colour: Colour },
-    /// A faded chameneo's report.
-    Count {
-        meetings: u64,
-        colour: Colour,
-        wrong: u64,
-        sent: u64,
-        failed: u64,
-    },
-}
-
-impl Mall {
-    /// Sends `message` to chameneo `index`, counting it.
-    #[inline]
-    fn tell(&mut self, index: usize, message: ChameneoMsg) {
-        self.totals.sent += 1;
-        let delivered = match self.chameneos.get(index) {
-            Some(chameneo) => chameneo.send(message).is_ok(),
-            None => false,
-        };
-        if !delivered {
-            self.totals.failed += 1;
-        }
-    }
-}
-
-impl Actor for Mall {
-    type Message = MallMsg;
-
-    #[inline]
-    fn handle(&mut self, message: MallMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            MallMsg::Meet { index, colour } => {
-                if self.left == 0 {
-                    self.tell(index, ChameneoMsg::Exit);
-                    return;
-                }
-                match self.waiting.take() {
-                    None => self.waiting = Some((index, colour)),
-                    Some((waiting, _)) => {
-                        self.left -= 1;
-                        self.totals.meetings += 1;
-                        let Some(partner) = self.chameneos.get(index).cloned() else {
-                            self.totals.failed += 1;
-                            return;
-                        };
-                        self.tell(waiting, ChameneoMsg::Meet { partner, colour });
-                    }
-                }
-            }
-            MallMsg::Count {
-                meetings,
-                colour,
-                wrong,
-                sent,
-                failed,
-            } => {
-                let totals = &mut self.totals;
-                totals.faded += 1;
-                totals.taken_part += meetings;
-                totals.colour_sum += colour as u64;
-                totals.wrong += wrong;
-                totals.sent += sent;
-                totals.failed += failed;
-                if totals.faded == self.players {
-                    totals.sent += 1; // the answer below
-                    if let Some(done) = self.done.take() {
-                        let _ = done.send(*totals);
-                    }
-                }
-            }
-            MallMsg::Start {
-                meetings,
-                players,
-                done,
-            } => {
-                self.left = meetings;
-                self.players = players;
-                self.waiting = None;
-                self.totals = Totals::default();
-                self.done = Some(done);
-            }
-            MallMsg::Chameneos(chameneos) => self.chameneos = chameneos,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The case.
-
 /// Messages of a game of `meetings` among `players` chameneos: the `ask` and its reply,
 /// a `Go` each, the requests to the mall (one each at the start, two per meeting), a
 /// forward and a `Change` per meeting, an `Exit` and a count each.
 fn messages_of(meetings: u64, players: u64) -> u64 {
     2 + players + (players + 2 * meetings) + 2 * meetings + 2 * players
-}
-
-/// Plays one game of `meetings` meetings and checks its totals.
-fn play(
-    rig: &Rig,
-    mall: &Address<Mall>,
-    chameneos: &[Address<Chameneo>],
-    meetings: u64,
-) -> Result<Totals, String> {
-    let future = mall
-        .ask(|done| MallMsg::Start {
-            meetings,
-            players: chameneos.len(),
-            done,
-        })
-        .map_err(|e| format!("starting a game: {e}"))?;
-    for chameneo in chameneos {
-        chameneo
-            .send(ChameneoMsg::Go)
-            .map_err(|e| format!("starting a chameneo: {e}"))?;
-    }
-    rig.wait(future, "a game of chameneos")
 }
 
 /// Checks a game's totals.
@@ -422,70 +188,335 @@ fn check(totals: &Totals, meetings: u64, what: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn run(config: &Config) -> Result<Outcome, String> {
-    let meetings = config.scaled(MEETINGS, 10);
-    let warm = (meetings / 10).max(10);
-    let rig = Rig::new(config)?;
+/// The actors and the run, written once and built twice (the `savina` module doc):
+/// in [`threaded`] on zeta's thread-safe actors, in [`local`] on local actors.
+macro_rules! zeta_side {
+    () => {
+        // -------------------------------------------------------------------------------
+        // The chameneo.
 
-    let mall = rig.spawn(Mall {
-        chameneos: Vec::new(),
-        left: 0,
-        waiting: None,
-        players: 0,
-        totals: Totals::default(),
-        done: None,
-    })?;
-    let mut chameneos = Vec::with_capacity(CHAMENEOS);
-    for index in 0..CHAMENEOS {
-        chameneos.push(rig.spawn(Chameneo {
-            index,
-            mall: mall.clone(),
-            colour: Colour::initial(index),
-            meetings: 0,
-            wrong: 0,
-            sent: 0,
-            failed: 0,
-        })?);
-    }
-    mall.send(MallMsg::Chameneos(chameneos.clone()))
-        .map_err(|e| format!("introducing the chameneos: {e}"))?;
+        struct Chameneo {
+            index: usize,
+            mall: Address<Mall>,
+            colour: Colour,
+            /// Meetings in the current game.
+            meetings: u64,
+            /// `Change`s whose colour is not the complement by the table.
+            wrong: u64,
+            /// Messages sent in the current game.
+            sent: u64,
+            /// Sends that failed in the current game.
+            failed: u64,
+        }
 
-    // Warm-up: the pool's blocks, the workers' queues, every thread's first park.
-    check(&play(&rig, &mall, &chameneos, warm)?, warm, "warm-up")?;
+        enum ChameneoMsg {
+            /// Starts a game: back to the initial colour, ask the mall.
+            Go,
+            /// From the mall: `partner` asked while this one was waiting; meet it.
+            Meet {
+                partner: Address<Chameneo>,
+                colour: Colour,
+            },
+            /// From the partner this one asked to meet: take `colour`, the complement of this
+            /// one's colour and `theirs`.
+            Change { colour: Colour, theirs: Colour },
+            /// From the mall: the meetings are used up; fade and report.
+            Exit,
+        }
 
-    let meter = rig.meter();
-    let totals = play(&rig, &mall, &chameneos, meetings)?;
-    let Measured {
-        wall,
-        allocations,
-        chunks,
-    } = meter.stop();
-    check(&totals, meetings, "the game")?;
+        impl Chameneo {
+            #[inline]
+            fn ask_mall(&mut self) {
+                let request = MallMsg::Meet {
+                    index: self.index,
+                    colour: self.colour,
+                };
+                self.sent += 1;
+                if self.mall.send(request).is_err() {
+                    self.failed += 1;
+                }
+            }
+        }
 
-    let mut stoppables: Vec<&dyn Stoppable> = vec![&mall];
-    stoppables.extend(chameneos.iter().map(|c| c as &dyn Stoppable));
-    rig.stop_actors(&stoppables)?;
-    drop(stoppables);
-    drop((mall, chameneos));
-    let memory = rig.finish()?;
+        impl Actor for Chameneo {
+            type Message = ChameneoMsg;
 
-    Ok(Outcome {
-        ops: meetings,
-        messages: messages_of(meetings, CHAMENEOS as u64),
-        wall,
-        allocations,
-        chunks,
-        latency: Vec::new(),
-        check: format!(
-            "{} meetings, {} taken part in, {} faded, colours by the table \
-             (sum mod 3 kept), {} messages counted; 101 actors stopped, {}",
-            totals.meetings,
-            totals.taken_part,
-            totals.faded,
-            messages_of(meetings, CHAMENEOS as u64),
-            returned(&memory)
-        ),
-    })
+            #[inline]
+            fn handle(&mut self, message: ChameneoMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    ChameneoMsg::Meet { partner, colour } => {
+                        let mine = self.colour;
+                        self.colour = mine.complement(colour);
+                        self.meetings += 1;
+                        self.sent += 1;
+                        let change = ChameneoMsg::Change {
+                            colour: self.colour,
+                            theirs: mine,
+                        };
+                        if partner.send(change).is_err() {
+                            self.failed += 1;
+                        }
+                        self.ask_mall();
+                    }
+                    ChameneoMsg::Change { colour, theirs } => {
+                        if self.colour.complement(theirs) != colour {
+                            self.wrong += 1;
+                        }
+                        self.colour = colour;
+                        self.meetings += 1;
+                        self.ask_mall();
+                    }
+                    ChameneoMsg::Exit => {
+                        let count = MallMsg::Count {
+                            meetings: self.meetings,
+                            colour: self.colour,
+                            wrong: self.wrong,
+                            sent: self.sent + 1,
+                            failed: self.failed,
+                        };
+                        self.colour = Colour::Faded;
+                        // A lost count leaves the mall short of one: the main thread's wait
+                        // then ends at the time limit with an `Err`.
+                        let _ = self.mall.send(count);
+                    }
+                    ChameneoMsg::Go => {
+                        self.colour = Colour::initial(self.index);
+                        self.meetings = 0;
+                        self.wrong = 0;
+                        self.sent = 0;
+                        self.failed = 0;
+                        self.ask_mall();
+                    }
+                }
+            }
+        }
+
+        // -------------------------------------------------------------------------------
+        // The mall.
+
+        struct Mall {
+            /// Every chameneo, by index; set by `Chameneos` before any game.
+            chameneos: Vec<Address<Chameneo>>,
+            /// Meetings left in the current game.
+            left: u64,
+            /// The chameneo waiting for a partner, with its colour.
+            waiting: Option<(usize, Colour)>,
+            /// Chameneos in the current game.
+            players: usize,
+            totals: Totals,
+            /// The main thread's request for the current game.
+            done: Option<Reply<Totals>>,
+        }
+
+        enum MallMsg {
+            /// Every chameneo, by index.
+            Chameneos(Vec<Address<Chameneo>>),
+            /// Starts a game of `meetings` among `players` chameneos; answered with its totals.
+            Start {
+                meetings: u64,
+                players: usize,
+                done: Reply<Totals>,
+            },
+            /// Chameneo `index`, of colour `colour`, wants to meet.
+            Meet { index: usize, colour: Colour },
+            /// A faded chameneo's report.
+            Count {
+                meetings: u64,
+                colour: Colour,
+                wrong: u64,
+                sent: u64,
+                failed: u64,
+            },
+        }
+
+        impl Mall {
+            /// Sends `message` to chameneo `index`, counting it.
+            #[inline]
+            fn tell(&mut self, index: usize, message: ChameneoMsg) {
+                self.totals.sent += 1;
+                let delivered = match self.chameneos.get(index) {
+                    Some(chameneo) => chameneo.send(message).is_ok(),
+                    None => false,
+                };
+                if !delivered {
+                    self.totals.failed += 1;
+                }
+            }
+        }
+
+        impl Actor for Mall {
+            type Message = MallMsg;
+
+            #[inline]
+            fn handle(&mut self, message: MallMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    MallMsg::Meet { index, colour } => {
+                        if self.left == 0 {
+                            self.tell(index, ChameneoMsg::Exit);
+                            return;
+                        }
+                        match self.waiting.take() {
+                            None => self.waiting = Some((index, colour)),
+                            Some((waiting, _)) => {
+                                self.left -= 1;
+                                self.totals.meetings += 1;
+                                let Some(partner) = self.chameneos.get(index).cloned() else {
+                                    self.totals.failed += 1;
+                                    return;
+                                };
+                                self.tell(waiting, ChameneoMsg::Meet { partner, colour });
+                            }
+                        }
+                    }
+                    MallMsg::Count {
+                        meetings,
+                        colour,
+                        wrong,
+                        sent,
+                        failed,
+                    } => {
+                        let totals = &mut self.totals;
+                        totals.faded += 1;
+                        totals.taken_part += meetings;
+                        totals.colour_sum += colour as u64;
+                        totals.wrong += wrong;
+                        totals.sent += sent;
+                        totals.failed += failed;
+                        if totals.faded == self.players {
+                            totals.sent += 1; // the answer below
+                            if let Some(done) = self.done.take() {
+                                let _ = done.send(*totals);
+                            }
+                        }
+                    }
+                    MallMsg::Start {
+                        meetings,
+                        players,
+                        done,
+                    } => {
+                        self.left = meetings;
+                        self.players = players;
+                        self.waiting = None;
+                        self.totals = Totals::default();
+                        self.done = Some(done);
+                    }
+                    MallMsg::Chameneos(chameneos) => self.chameneos = chameneos,
+                }
+            }
+        }
+
+        // -------------------------------------------------------------------------------
+        // The case.
+
+        /// Plays one game of `meetings` meetings and checks its totals.
+        fn play(
+            rig: &Rig,
+            mall: &Address<Mall>,
+            chameneos: &[Address<Chameneo>],
+            meetings: u64,
+        ) -> Result<Totals, String> {
+            let future = mall
+                .ask(|done| MallMsg::Start {
+                    meetings,
+                    players: chameneos.len(),
+                    done,
+                })
+                .map_err(|e| format!("starting a game: {e}"))?;
+            for chameneo in chameneos {
+                chameneo
+                    .send(ChameneoMsg::Go)
+                    .map_err(|e| format!("starting a chameneo: {e}"))?;
+            }
+            rig.wait(future, "a game of chameneos")
+        }
+
+        pub(super) fn run(config: &Config) -> Result<Outcome, String> {
+            let meetings = config.scaled(MEETINGS, 10);
+            let warm = (meetings / 10).max(10);
+            let rig = Rig::new(config)?;
+
+            let mall = rig.spawn(Mall {
+                chameneos: Vec::new(),
+                left: 0,
+                waiting: None,
+                players: 0,
+                totals: Totals::default(),
+                done: None,
+            })?;
+            let mut chameneos = Vec::with_capacity(CHAMENEOS);
+            for index in 0..CHAMENEOS {
+                chameneos.push(rig.spawn(Chameneo {
+                    index,
+                    mall: mall.clone(),
+                    colour: Colour::initial(index),
+                    meetings: 0,
+                    wrong: 0,
+                    sent: 0,
+                    failed: 0,
+                })?);
+            }
+            mall.send(MallMsg::Chameneos(chameneos.clone()))
+                .map_err(|e| format!("introducing the chameneos: {e}"))?;
+
+            // Warm-up: the pool's blocks, the workers' queues, every thread's first park.
+            check(&play(&rig, &mall, &chameneos, warm)?, warm, "warm-up")?;
+
+            let meter = rig.meter();
+            let totals = play(&rig, &mall, &chameneos, meetings)?;
+            let Measured {
+                wall,
+                allocations,
+                chunks,
+            } = meter.stop();
+            check(&totals, meetings, "the game")?;
+
+            let mut stoppables: Vec<&dyn Stoppable> = vec![&mall];
+            stoppables.extend(chameneos.iter().map(|c| c as &dyn Stoppable));
+            rig.stop_actors(&stoppables)?;
+            drop(stoppables);
+            drop((mall, chameneos));
+            let memory = rig.finish()?;
+
+            Ok(Outcome {
+                ops: meetings,
+                messages: messages_of(meetings, CHAMENEOS as u64),
+                wall,
+                allocations,
+                chunks,
+                latency: Vec::new(),
+                check: format!(
+                    "{} meetings, {} taken part in, {} faded, colours by the table \
+                     (sum mod 3 kept), {} messages counted; 101 actors stopped, {}",
+                    totals.meetings,
+                    totals.taken_part,
+                    totals.faded,
+                    messages_of(meetings, CHAMENEOS as u64),
+                    returned(&memory)
+                ),
+            })
+        }
+    };
+}
+
+/// On zeta's thread-safe actors: a `SharingScheduler`, or with `--manual` a
+/// `ManualScheduler`.
+mod threaded {
+    use super::*;
+    use crate::savina::Rig;
+    use zeta::{Actor, Address, Context, Reply};
+
+    zeta_side!();
+}
+
+/// On local actors (`--local`): a `LocalSystem` driven by the case's thread.
+mod local {
+    use super::*;
+    use crate::savina::LocalRig as Rig;
+    use zeta::local::{
+        LocalActor as Actor, LocalAddress as Address, LocalContext as Context, LocalReply as Reply,
+    };
+
+    zeta_side!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -775,9 +806,11 @@ mod tests {
             scale: 0.01,
             workers: 2,
         };
-        let outcome = run(&config).expect("the case succeeds");
-        assert_eq!(outcome.ops, 2_000);
-        assert_eq!(outcome.messages, messages_of(2_000, CHAMENEOS as u64));
+        for side in [threaded::run, local::run] {
+            let outcome = side(&config).expect("the case succeeds");
+            assert_eq!(outcome.ops, 2_000);
+            assert_eq!(outcome.messages, messages_of(2_000, CHAMENEOS as u64));
+        }
         let floor = floor(&config).expect("the floor succeeds");
         assert_eq!(floor.ops, 2_000);
     }

@@ -28,6 +28,14 @@
 //! both actors stop gracefully, nothing panicked or was left queued, and every block
 //! went back to the pool.
 //!
+//! **Local** (`--local`). The same actors, the same run and the same checks, built a
+//! second time as local actors (`zeta::local`; the `savina` module doc says how) on a
+//! `LocalSystem` that the main thread drives, in the same pool: the main thread's
+//! requests are `LocalAddress::ask`s, and it runs the system until it is idle whenever
+//! it waits for an answer, as it runs the `ManualScheduler` with `--manual`. The
+//! producer's turn (up to `max_throughput` batches) runs before the counter's, as on
+//! the floor.
+//!
 //! **Floor.** The same producer and counter on the floor (`zeta_bench::floor`, one
 //! thread, no atomics), the same batches, `Continue`s, `Retrieve` and `Total`; the main
 //! thread sends `Start` and runs the floor until idle, and the producer writes the
@@ -45,17 +53,17 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use zeta::{Actor, Address, Context, Reply};
 use zeta_bench::floor::{ActorId, Floor};
 
-use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Rig, MAX_THROUGHPUT};
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
     name: "count",
     unit: "message",
     about: "a producer sends 1 000 000 increments to a counter, then asks for the total",
-    run,
+    run: threaded::run,
+    local: local::run,
     floor,
 };
 
@@ -63,33 +71,6 @@ pub const CASE: Case = Case {
 const INCREMENTS: u64 = 1_000_000;
 /// Increments the producer sends per handled message.
 const BATCH: u64 = 1_000;
-
-/// Counts increments; answers `Retrieve` with the count, and starts again from 0.
-struct Counter {
-    count: u64,
-}
-
-enum CounterMsg {
-    Increment,
-    Retrieve(Address<Producer>),
-}
-
-impl Actor for Counter {
-    type Message = CounterMsg;
-
-    #[inline]
-    fn handle(&mut self, message: CounterMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            CounterMsg::Increment => self.count += 1,
-            CounterMsg::Retrieve(producer) => {
-                let total = core::mem::take(&mut self.count);
-                // Err only if the producer has stopped: its asker then gets no answer
-                // and reports that.
-                let _ = producer.send(ProducerMsg::Total(total));
-            }
-        }
-    }
-}
 
 /// What a run reports.
 #[derive(Clone, Copy)]
@@ -100,153 +81,207 @@ struct Tally {
     sent: u64,
 }
 
-type RunReply = Reply<Result<Tally, &'static str>>;
-
-/// Sends increments in batches, then asks the counter for the total.
-struct Producer {
-    counter: Address<Counter>,
-    /// Increments still to send in this run.
-    remaining: u64,
-    /// Messages sent in this run.
-    sent: u64,
-    /// The outside asker of the run.
-    done: Option<RunReply>,
-}
-
-enum ProducerMsg {
-    /// Send this many increments, then answer with the counter's total.
-    Start(u64, RunReply),
-    /// Send the next batch.
-    Continue,
-    /// The counter's answer to `Retrieve`.
-    Total(u64),
-}
-
-impl Producer {
-    /// Sends one batch, then either the next `Continue` to itself or the `Retrieve`.
-    #[inline]
-    fn produce(&mut self, myself: &Address<Self>) {
-        let batch = self.remaining.min(BATCH);
-        for _ in 0..batch {
-            if self.counter.send(CounterMsg::Increment).is_err() {
-                self.fail("the counter stopped mid-run");
-                return;
-            }
+/// The actors and the run, written once and built twice (the `savina` module doc):
+/// in [`threaded`] on zeta's thread-safe actors, in [`local`] on local actors.
+macro_rules! zeta_side {
+    () => {
+        /// Counts increments; answers `Retrieve` with the count, and starts again from 0.
+        struct Counter {
+            count: u64,
         }
-        self.remaining -= batch;
-        self.sent += batch;
-        let next = if self.remaining > 0 {
-            myself.send(ProducerMsg::Continue).is_ok()
-        } else {
-            self.counter
-                .send(CounterMsg::Retrieve(myself.clone()))
-                .is_ok()
-        };
-        if next {
-            self.sent += 1;
-        } else {
-            self.fail("a send failed at the end of a batch");
+
+        enum CounterMsg {
+            Increment,
+            Retrieve(Address<Producer>),
         }
-    }
 
-    fn fail(&mut self, why: &'static str) {
-        self.remaining = 0;
-        if let Some(done) = self.done.take() {
-            let _ = done.send(Err(why));
-        }
-    }
-}
+        impl Actor for Counter {
+            type Message = CounterMsg;
 
-impl Actor for Producer {
-    type Message = ProducerMsg;
-
-    #[inline]
-    fn handle(&mut self, message: ProducerMsg, ctx: &mut Context<'_, Self>) {
-        match message {
-            ProducerMsg::Start(increments, done) => {
-                if self.done.is_some() {
-                    let _ = done.send(Err("a run is already in progress"));
-                    return;
-                }
-                self.remaining = increments;
-                self.sent = 0;
-                self.done = Some(done);
-                self.produce(ctx.address());
-            }
-            ProducerMsg::Continue => {
-                if self.done.is_some() {
-                    self.produce(ctx.address());
+            #[inline]
+            fn handle(&mut self, message: CounterMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    CounterMsg::Increment => self.count += 1,
+                    CounterMsg::Retrieve(producer) => {
+                        let total = core::mem::take(&mut self.count);
+                        // Err only if the producer has stopped: its asker then gets no answer
+                        // and reports that.
+                        let _ = producer.send(ProducerMsg::Total(total));
+                    }
                 }
             }
-            ProducerMsg::Total(total) => {
+        }
+
+        type RunReply = Reply<Result<Tally, &'static str>>;
+
+        /// Sends increments in batches, then asks the counter for the total.
+        struct Producer {
+            counter: Address<Counter>,
+            /// Increments still to send in this run.
+            remaining: u64,
+            /// Messages sent in this run.
+            sent: u64,
+            /// The outside asker of the run.
+            done: Option<RunReply>,
+        }
+
+        enum ProducerMsg {
+            /// Send this many increments, then answer with the counter's total.
+            Start(u64, RunReply),
+            /// Send the next batch.
+            Continue,
+            /// The counter's answer to `Retrieve`.
+            Total(u64),
+        }
+
+        impl Producer {
+            /// Sends one batch, then either the next `Continue` to itself or the `Retrieve`.
+            #[inline]
+            fn produce(&mut self, myself: &Address<Self>) {
+                let batch = self.remaining.min(BATCH);
+                for _ in 0..batch {
+                    if self.counter.send(CounterMsg::Increment).is_err() {
+                        self.fail("the counter stopped mid-run");
+                        return;
+                    }
+                }
+                self.remaining -= batch;
+                self.sent += batch;
+                let next = if self.remaining > 0 {
+                    myself.send(ProducerMsg::Continue).is_ok()
+                } else {
+                    self.counter
+                        .send(CounterMsg::Retrieve(myself.clone()))
+                        .is_ok()
+                };
+                if next {
+                    self.sent += 1;
+                } else {
+                    self.fail("a send failed at the end of a batch");
+                }
+            }
+
+            fn fail(&mut self, why: &'static str) {
+                self.remaining = 0;
                 if let Some(done) = self.done.take() {
-                    let sent = self.sent;
-                    // Err only if the asker has given up, which it then knows.
-                    let _ = done.send(Ok(Tally { total, sent }));
+                    let _ = done.send(Err(why));
                 }
             }
         }
-    }
+
+        impl Actor for Producer {
+            type Message = ProducerMsg;
+
+            #[inline]
+            fn handle(&mut self, message: ProducerMsg, ctx: &mut Context<'_, Self>) {
+                match message {
+                    ProducerMsg::Start(increments, done) => {
+                        if self.done.is_some() {
+                            let _ = done.send(Err("a run is already in progress"));
+                            return;
+                        }
+                        self.remaining = increments;
+                        self.sent = 0;
+                        self.done = Some(done);
+                        self.produce(ctx.address());
+                    }
+                    ProducerMsg::Continue => {
+                        if self.done.is_some() {
+                            self.produce(ctx.address());
+                        }
+                    }
+                    ProducerMsg::Total(total) => {
+                        if let Some(done) = self.done.take() {
+                            let sent = self.sent;
+                            // Err only if the asker has given up, which it then knows.
+                            let _ = done.send(Ok(Tally { total, sent }));
+                        }
+                    }
+                }
+            }
+        }
+
+        /// One run of `increments`, started by an outside ask; checks the total.
+        fn play(rig: &Rig, producer: &Address<Producer>, increments: u64) -> Result<Tally, String> {
+            let future = producer
+                .ask(|done| ProducerMsg::Start(increments, done))
+                .map_err(|e| format!("asking the producer for a run: {e}"))?;
+            let tally = rig
+                .wait(future, "a run of increments")?
+                .map_err(|e| format!("the run failed: {e}"))?;
+            if tally.total != increments {
+                return Err(format!(
+                    "the counter counted {} increments, {increments} were sent",
+                    tally.total
+                ));
+            }
+            Ok(tally)
+        }
+
+        pub(super) fn run(config: &Config) -> Result<Outcome, String> {
+            let increments = config.scaled(INCREMENTS, 1_000);
+            let rig = Rig::new(config)?;
+            let counter = rig.spawn(Counter { count: 0 })?;
+            let producer = rig.spawn(Producer {
+                counter: counter.clone(),
+                remaining: 0,
+                sent: 0,
+                done: None,
+            })?;
+
+            // Warm-up: a full run, so that the pool has grown to the run's peak.
+            play(&rig, &producer, increments)?;
+
+            let meter = rig.meter();
+            let tally = play(&rig, &producer, increments)?;
+            let Measured {
+                wall,
+                allocations,
+                chunks,
+            } = meter.stop();
+
+            rig.stop_actors(&[&producer, &counter])?;
+            drop((producer, counter));
+            let memory = rig.finish()?;
+
+            Ok(Outcome {
+                ops: increments,
+                // The ask, the producer's sends, the counter's `Total`, the reply.
+                messages: 1 + tally.sent + 1 + 1,
+                wall,
+                allocations,
+                chunks,
+                latency: Vec::new(),
+                check: format!(
+                    "total {} == {increments} increments sent (twice: warm-up and measured); \
+                     actors stopped, {}",
+                    tally.total,
+                    returned(&memory)
+                ),
+            })
+        }
+    };
 }
 
-/// One run of `increments`, started by an outside ask; checks the total.
-fn play(rig: &Rig, producer: &Address<Producer>, increments: u64) -> Result<Tally, String> {
-    let future = producer
-        .ask(|done| ProducerMsg::Start(increments, done))
-        .map_err(|e| format!("asking the producer for a run: {e}"))?;
-    let tally = rig
-        .wait(future, "a run of increments")?
-        .map_err(|e| format!("the run failed: {e}"))?;
-    if tally.total != increments {
-        return Err(format!(
-            "the counter counted {} increments, {increments} were sent",
-            tally.total
-        ));
-    }
-    Ok(tally)
+/// On zeta's thread-safe actors: a `SharingScheduler`, or with `--manual` a
+/// `ManualScheduler`.
+mod threaded {
+    use super::*;
+    use crate::savina::Rig;
+    use zeta::{Actor, Address, Context, Reply};
+
+    zeta_side!();
 }
 
-fn run(config: &Config) -> Result<Outcome, String> {
-    let increments = config.scaled(INCREMENTS, 1_000);
-    let rig = Rig::new(config)?;
-    let counter = rig.spawn(Counter { count: 0 })?;
-    let producer = rig.spawn(Producer {
-        counter: counter.clone(),
-        remaining: 0,
-        sent: 0,
-        done: None,
-    })?;
+/// On local actors (`--local`): a `LocalSystem` driven by the case's thread.
+mod local {
+    use super::*;
+    use crate::savina::LocalRig as Rig;
+    use zeta::local::{
+        LocalActor as Actor, LocalAddress as Address, LocalContext as Context, LocalReply as Reply,
+    };
 
-    // Warm-up: a full run, so that the pool has grown to the run's peak.
-    play(&rig, &producer, increments)?;
-
-    let meter = rig.meter();
-    let tally = play(&rig, &producer, increments)?;
-    let Measured {
-        wall,
-        allocations,
-        chunks,
-    } = meter.stop();
-
-    rig.stop_actors(&[&producer, &counter])?;
-    drop((producer, counter));
-    let memory = rig.finish()?;
-
-    Ok(Outcome {
-        ops: increments,
-        // The ask, the producer's sends, the counter's `Total`, the reply.
-        messages: 1 + tally.sent + 1 + 1,
-        wall,
-        allocations,
-        chunks,
-        latency: Vec::new(),
-        check: format!(
-            "total {} == {increments} increments sent (twice: warm-up and measured); \
-             actors stopped, {}",
-            tally.total,
-            returned(&memory)
-        ),
-    })
+    zeta_side!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -364,11 +399,13 @@ mod tests {
             scale: 0.01,
             workers: 2,
         };
-        let outcome = run(&config).expect("the case succeeds");
-        assert_eq!(outcome.ops, 10_000);
-        // 10 batches: 10 000 increments, 9 `Continue`s, the `Retrieve`; the ask, the
-        // `Total` and the reply.
-        assert_eq!(outcome.messages, 10_000 + 9 + 1 + 3);
+        for side in [threaded::run, local::run] {
+            let outcome = side(&config).expect("the case succeeds");
+            assert_eq!(outcome.ops, 10_000);
+            // 10 batches: 10 000 increments, 9 `Continue`s, the `Retrieve`; the ask, the
+            // `Total` and the reply.
+            assert_eq!(outcome.messages, 10_000 + 9 + 1 + 3);
+        }
         let floor = floor(&config).expect("the floor succeeds");
         assert_eq!((floor.ops, floor.messages), (10_000, 10_000 + 9 + 1 + 2));
     }

@@ -28,6 +28,15 @@
 //! or was left queued, and every block (every cell, every message) went back to the
 //! pool.
 //!
+//! **Local** (`--local`). The same actors, the same run and the same checks, built a
+//! second time as local actors (`zeta::local`; the `savina` module doc says how) on a
+//! `LocalSystem` that the main thread drives, in the same pool: the main thread's
+//! requests are `LocalAddress::ask`s, and it runs the system until it is idle whenever
+//! it waits for an answer, as it runs the `ManualScheduler` with `--manual`. As with
+//! `--manual`, the children run when the main thread waits for the collector's answer,
+//! after the last spawn: every child is queued by then (each cell and message a pool
+//! block), which the warm-up grows the pool for.
+//!
 //! **Floor.** The same collector and children on the floor (`zeta_bench::floor`, one
 //! thread, no atomics): the main thread sends the collector `Expect`, spawns each child
 //! (a boxed behaviour in a free floor slot) and sends it its value, and runs the floor
@@ -54,59 +63,24 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use zeta::{Actor, Address, Context, Reply, StopReason};
+use zeta::StopReason;
 use zeta_bench::floor::Floor;
 
 use super::fjthrput::compute;
-use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Rig, MAX_THROUGHPUT};
+use super::{returned, Case, Config, FloorMeter, Measured, Outcome, MAX_THROUGHPUT};
 
 /// The case.
 pub const CASE: Case = Case {
     name: "fjcreate",
     unit: "actor",
     about: "40 000 actors, each spawned, sent one message (sin^2 work), and stopped",
-    run,
+    run: threaded::run,
+    local: local::run,
     floor,
 };
 
 /// Savina's default number of actors.
 const ACTORS: u64 = 40_000;
-
-/// A short-lived actor: one message, then it stops and reports.
-struct Child {
-    collector: Address<Collector>,
-    /// The result of its one message, once handled.
-    result: Option<u64>,
-}
-
-impl Actor for Child {
-    type Message = u64;
-
-    #[inline]
-    fn handle(&mut self, value: u64, ctx: &mut Context<'_, Self>) {
-        self.result = Some(compute(value));
-        ctx.stop();
-    }
-
-    #[inline]
-    fn on_stop(&mut self, reason: StopReason) {
-        let done = Done {
-            result: self.result,
-            stopped: reason == StopReason::Stopped,
-        };
-        // Err only if the collector has stopped: its count then falls short, which the
-        // main thread reports.
-        let _ = self.collector.send(CollectorMsg::Done(done));
-    }
-}
-
-/// A child's last word.
-struct Done {
-    /// Its result, if it handled its message.
-    result: Option<u64>,
-    /// Whether it stopped with `StopReason::Stopped`.
-    stopped: bool,
-}
 
 /// What the collector saw in a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -121,131 +95,194 @@ struct Tally {
     checksum: u64,
 }
 
-/// Counts the children's `Done`s and answers when all have come in.
-struct Collector {
-    expected: u64,
-    tally: Tally,
-    waiter: Option<Reply<Tally>>,
-}
+/// The actors and the run, written once and built twice (the `savina` module doc):
+/// in [`threaded`] on zeta's thread-safe actors, in [`local`] on local actors.
+macro_rules! zeta_side {
+    () => {
+        /// A short-lived actor: one message, then it stops and reports.
+        struct Child {
+            collector: Address<Collector>,
+            /// The result of its one message, once handled.
+            result: Option<u64>,
+        }
 
-enum CollectorMsg {
-    /// Expect this many `Done`s; answer with the tally when they are in.
-    Expect(u64, Reply<Tally>),
-    Done(Done),
-}
+        impl Actor for Child {
+            type Message = u64;
 
-impl Collector {
-    fn answer_if_complete(&mut self) {
-        if self.tally.done >= self.expected {
-            if let Some(waiter) = self.waiter.take() {
-                // Err only if the asker has given up, which it then knows.
-                let _ = waiter.send(core::mem::take(&mut self.tally));
+            #[inline]
+            fn handle(&mut self, value: u64, ctx: &mut Context<'_, Self>) {
+                self.result = Some(compute(value));
+                ctx.stop();
+            }
+
+            #[inline]
+            fn on_stop(&mut self, reason: StopReason) {
+                let done = Done {
+                    result: self.result,
+                    stopped: reason == StopReason::Stopped,
+                };
+                // Err only if the collector has stopped: its count then falls short, which the
+                // main thread reports.
+                let _ = self.collector.send(CollectorMsg::Done(done));
             }
         }
-    }
-}
 
-impl Actor for Collector {
-    type Message = CollectorMsg;
+        /// A child's last word.
+        struct Done {
+            /// Its result, if it handled its message.
+            result: Option<u64>,
+            /// Whether it stopped with `StopReason::Stopped`.
+            stopped: bool,
+        }
 
-    #[inline]
-    fn handle(&mut self, message: CollectorMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            CollectorMsg::Expect(expected, waiter) => {
-                self.expected = expected;
-                self.tally = Tally::default();
-                self.waiter = Some(waiter);
-                self.answer_if_complete();
-            }
-            CollectorMsg::Done(done) => {
-                self.tally.done += 1;
-                if let Some(result) = done.result {
-                    self.tally.handled += 1;
-                    self.tally.checksum = self.tally.checksum.wrapping_add(result);
+        /// Counts the children's `Done`s and answers when all have come in.
+        struct Collector {
+            expected: u64,
+            tally: Tally,
+            waiter: Option<Reply<Tally>>,
+        }
+
+        enum CollectorMsg {
+            /// Expect this many `Done`s; answer with the tally when they are in.
+            Expect(u64, Reply<Tally>),
+            Done(Done),
+        }
+
+        impl Collector {
+            fn answer_if_complete(&mut self) {
+                if self.tally.done >= self.expected {
+                    if let Some(waiter) = self.waiter.take() {
+                        // Err only if the asker has given up, which it then knows.
+                        let _ = waiter.send(core::mem::take(&mut self.tally));
+                    }
                 }
-                if done.stopped {
-                    self.tally.stopped += 1;
-                }
-                self.answer_if_complete();
             }
         }
-    }
-}
 
-/// One run: `actors` children spawned and sent one message each; the collector's
-/// tally.
-fn play(rig: &Rig, collector: &Address<Collector>, actors: u64) -> Result<Tally, String> {
-    let future = collector
-        .ask(|waiter| CollectorMsg::Expect(actors, waiter))
-        .map_err(|e| format!("asking the collector: {e}"))?;
-    for value in 0..actors {
-        let child = rig.spawn(Child {
-            collector: collector.clone(),
-            result: None,
-        })?;
-        child
-            .send(value)
-            .map_err(|e| format!("the message to child {value}: {e}"))?;
-    }
-    rig.wait(future, "the collector's tally")
-}
+        impl Actor for Collector {
+            type Message = CollectorMsg;
 
-fn run(config: &Config) -> Result<Outcome, String> {
-    let actors = config.scaled(ACTORS, 100);
-    let rig = Rig::new(config)?;
-    let collector = rig.spawn(Collector {
-        expected: 0,
-        tally: Tally::default(),
-        waiter: None,
-    })?;
-    let want = Tally {
-        done: actors,
-        handled: actors,
-        stopped: actors,
-        checksum: (0..actors).fold(0u64, |sum, value| sum.wrapping_add(compute(value))),
-    };
-    let check = |got: Tally, run: &str| {
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!(
-                "{run}: {} of {actors} children reported, {} handled their message, {} \
-                 stopped gracefully; checksum {:#x}, expected {:#x}",
-                got.done, got.handled, got.stopped, got.checksum, want.checksum
-            ))
+            #[inline]
+            fn handle(&mut self, message: CollectorMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    CollectorMsg::Expect(expected, waiter) => {
+                        self.expected = expected;
+                        self.tally = Tally::default();
+                        self.waiter = Some(waiter);
+                        self.answer_if_complete();
+                    }
+                    CollectorMsg::Done(done) => {
+                        self.tally.done += 1;
+                        if let Some(result) = done.result {
+                            self.tally.handled += 1;
+                            self.tally.checksum = self.tally.checksum.wrapping_add(result);
+                        }
+                        if done.stopped {
+                            self.tally.stopped += 1;
+                        }
+                        self.answer_if_complete();
+                    }
+                }
+            }
+        }
+
+        /// One run: `actors` children spawned and sent one message each; the collector's
+        /// tally.
+        fn play(rig: &Rig, collector: &Address<Collector>, actors: u64) -> Result<Tally, String> {
+            let future = collector
+                .ask(|waiter| CollectorMsg::Expect(actors, waiter))
+                .map_err(|e| format!("asking the collector: {e}"))?;
+            for value in 0..actors {
+                let child = rig.spawn(Child {
+                    collector: collector.clone(),
+                    result: None,
+                })?;
+                child
+                    .send(value)
+                    .map_err(|e| format!("the message to child {value}: {e}"))?;
+            }
+            rig.wait(future, "the collector's tally")
+        }
+
+        pub(super) fn run(config: &Config) -> Result<Outcome, String> {
+            let actors = config.scaled(ACTORS, 100);
+            let rig = Rig::new(config)?;
+            let collector = rig.spawn(Collector {
+                expected: 0,
+                tally: Tally::default(),
+                waiter: None,
+            })?;
+            let want = Tally {
+                done: actors,
+                handled: actors,
+                stopped: actors,
+                checksum: (0..actors).fold(0u64, |sum, value| sum.wrapping_add(compute(value))),
+            };
+            let check = |got: Tally, run: &str| {
+                if got == want {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{run}: {} of {actors} children reported, {} handled their message, {} \
+                         stopped gracefully; checksum {:#x}, expected {:#x}",
+                        got.done, got.handled, got.stopped, got.checksum, want.checksum
+                    ))
+                }
+            };
+
+            // Warm-up: a full run, so that the pool has grown to the run's peak.
+            check(play(&rig, &collector, actors)?, "warm-up")?;
+
+            let meter = rig.meter();
+            let got = play(&rig, &collector, actors)?;
+            let Measured {
+                wall,
+                allocations,
+                chunks,
+            } = meter.stop();
+            check(got, "measured run")?;
+
+            rig.stop_actors(&[&collector])?;
+            drop(collector);
+            let memory = rig.finish()?;
+
+            Ok(Outcome {
+                ops: actors,
+                // Per child its message and its `Done`; the request and its reply.
+                messages: 2 * actors + 2,
+                wall,
+                allocations,
+                chunks,
+                latency: Vec::new(),
+                check: format!(
+                    "{actors} children handled their message (checksum as computed) and stopped \
+                     gracefully, twice; {}",
+                    returned(&memory)
+                ),
+            })
         }
     };
+}
 
-    // Warm-up: a full run, so that the pool has grown to the run's peak.
-    check(play(&rig, &collector, actors)?, "warm-up")?;
+/// On zeta's thread-safe actors: a `SharingScheduler`, or with `--manual` a
+/// `ManualScheduler`.
+mod threaded {
+    use super::*;
+    use crate::savina::Rig;
+    use zeta::{Actor, Address, Context, Reply};
 
-    let meter = rig.meter();
-    let got = play(&rig, &collector, actors)?;
-    let Measured {
-        wall,
-        allocations,
-        chunks,
-    } = meter.stop();
-    check(got, "measured run")?;
+    zeta_side!();
+}
 
-    rig.stop_actors(&[&collector])?;
-    drop(collector);
-    let memory = rig.finish()?;
+/// On local actors (`--local`): a `LocalSystem` driven by the case's thread.
+mod local {
+    use super::*;
+    use crate::savina::LocalRig as Rig;
+    use zeta::local::{
+        LocalActor as Actor, LocalAddress as Address, LocalContext as Context, LocalReply as Reply,
+    };
 
-    Ok(Outcome {
-        ops: actors,
-        // Per child its message and its `Done`; the request and its reply.
-        messages: 2 * actors + 2,
-        wall,
-        allocations,
-        chunks,
-        latency: Vec::new(),
-        check: format!(
-            "{actors} children handled their message (checksum as computed) and stopped \
-             gracefully, twice; {}",
-            returned(&memory)
-        ),
-    })
+    zeta_side!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -362,9 +399,11 @@ mod tests {
             scale: 0.01,
             workers: 2,
         };
-        let outcome = run(&config).expect("the case succeeds");
-        assert_eq!(outcome.ops, 400);
-        assert_eq!(outcome.messages, 2 * 400 + 2);
+        for side in [threaded::run, local::run] {
+            let outcome = side(&config).expect("the case succeeds");
+            assert_eq!(outcome.ops, 400);
+            assert_eq!(outcome.messages, 2 * 400 + 2);
+        }
         let floor = floor(&config).expect("the floor succeeds");
         assert_eq!((floor.ops, floor.messages), (400, 2 * 400 + 1));
     }

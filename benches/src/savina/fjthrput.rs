@@ -37,6 +37,14 @@
 //! value). At the end the actors stop gracefully, nothing panicked or was left queued,
 //! and every block went back to the pool.
 //!
+//! **Local** (`--local`). The same actors, the same run and the same checks, built a
+//! second time as local actors (`zeta::local`; the `savina` module doc says how) on a
+//! `LocalSystem` that the main thread drives, in the same pool: the main thread's
+//! requests are `LocalAddress::ask`s, and it runs the system until it is idle whenever
+//! it waits for an answer, as it runs the `ManualScheduler` with `--manual`; between
+//! batches of sends it runs the system too ([`LocalRig::tick`](super::LocalRig::tick)),
+//! so that the main thread and the actors take turns, as on the floor.
+//!
 //! **Floor.** The same 60 actors on the floor (`zeta_bench::floor`, one thread, no
 //! atomics), the same values, priorities (`send_high` for the high ones) and work; each
 //! actor's `Report` writes its tally into a shared table (the floor has no requests).
@@ -56,17 +64,21 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::rc::Rc;
 
-use zeta::{Actor, Context, Priority, Reply};
+use zeta::Priority;
 use zeta_bench::floor::{ActorId, Floor};
 
-use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Rig, MAX_THROUGHPUT};
+use super::{
+    returned, Case, Config, FloorMeter, Measured, Outcome, SendWithPriority, Stoppable,
+    MAX_THROUGHPUT,
+};
 
 /// The case.
 pub const CASE: Case = Case {
     name: "fjthrput",
     unit: "message",
     about: "60 actors x 10 000 messages each from outside, high/normal priority, sin^2 work",
-    run,
+    run: threaded::run,
+    local: local::run,
     floor,
 };
 
@@ -127,73 +139,10 @@ impl Tally {
     }
 }
 
-/// One of the 60 actors.
-struct Worker {
-    tally: Tally,
-}
-
-enum Msg {
-    /// Work on `value`; `high` says at which priority it was sent.
-    Work { value: u64, high: bool },
-    /// Answer with the tally and start a new one.
-    Report(Reply<Tally>),
-}
-
-impl Actor for Worker {
-    type Message = Msg;
-
-    #[inline]
-    fn handle(&mut self, message: Msg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            Msg::Work { value, high } => self.tally.add(value, high),
-            Msg::Report(reply) => {
-                // Err only if the asker has given up, which it then knows.
-                let _ = reply.send(core::mem::take(&mut self.tally));
-            }
-        }
-    }
-}
-
 /// The value of the message of round `round` to actor `actor`.
 #[inline]
 fn value(round: u64, actor: usize) -> u64 {
     round * ACTORS + actor as u64
-}
-
-/// One run: every round's sends, then every actor's tally, into `tallies` (reserved
-/// by the caller, so that the measured region does not allocate it).
-fn play(
-    rig: &Rig,
-    actors: &[zeta::Address<Worker>],
-    rounds: u64,
-    tallies: &mut Vec<Tally>,
-) -> Result<(), String> {
-    let mut priorities = Priorities::new();
-    for round in 0..rounds {
-        for (index, actor) in actors.iter().enumerate() {
-            let high = priorities.next_is_high();
-            let priority = if high {
-                Priority::High
-            } else {
-                Priority::Normal
-            };
-            let value = value(round, index);
-            actor
-                .send_with(priority, Msg::Work { value, high })
-                .map_err(|e| format!("a send to actor {index}: {e}"))?;
-        }
-        if (round + 1) % MAX_THROUGHPUT as u64 == 0 {
-            rig.tick()?;
-        }
-    }
-    tallies.clear();
-    for (index, actor) in actors.iter().enumerate() {
-        let future = actor
-            .ask(Msg::Report)
-            .map_err(|e| format!("asking actor {index} for its tally: {e}"))?;
-        tallies.push(rig.wait(future, "a tally")?);
-    }
-    Ok(())
 }
 
 /// What every actor must have handled in a run of `rounds`.
@@ -222,58 +171,148 @@ fn check(got: &[Tally], want: &[Tally], run: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn run(config: &Config) -> Result<Outcome, String> {
-    let rounds = config.scaled(MESSAGES_PER_ACTOR, 10);
-    let rig = Rig::new(config)?;
-    let actors = (0..ACTORS)
-        .map(|_| {
-            rig.spawn(Worker {
-                tally: Tally::default(),
+/// The actors and the run, written once and built twice (the `savina` module doc):
+/// in [`threaded`] on zeta's thread-safe actors, in [`local`] on local actors.
+macro_rules! zeta_side {
+    () => {
+        /// One of the 60 actors.
+        struct Worker {
+            tally: Tally,
+        }
+
+        enum Msg {
+            /// Work on `value`; `high` says at which priority it was sent.
+            Work { value: u64, high: bool },
+            /// Answer with the tally and start a new one.
+            Report(Reply<Tally>),
+        }
+
+        impl Actor for Worker {
+            type Message = Msg;
+
+            #[inline]
+            fn handle(&mut self, message: Msg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    Msg::Work { value, high } => self.tally.add(value, high),
+                    Msg::Report(reply) => {
+                        // Err only if the asker has given up, which it then knows.
+                        let _ = reply.send(core::mem::take(&mut self.tally));
+                    }
+                }
+            }
+        }
+
+        /// One run: every round's sends, then every actor's tally, into `tallies` (reserved
+        /// by the caller, so that the measured region does not allocate it).
+        fn play(
+            rig: &Rig,
+            actors: &[Address<Worker>],
+            rounds: u64,
+            tallies: &mut Vec<Tally>,
+        ) -> Result<(), String> {
+            let mut priorities = Priorities::new();
+            for round in 0..rounds {
+                for (index, actor) in actors.iter().enumerate() {
+                    let high = priorities.next_is_high();
+                    let priority = if high {
+                        Priority::High
+                    } else {
+                        Priority::Normal
+                    };
+                    let value = value(round, index);
+                    actor
+                        .send_with_priority(priority, Msg::Work { value, high })
+                        .map_err(|e| format!("a send to actor {index}: {e}"))?;
+                }
+                if (round + 1) % MAX_THROUGHPUT as u64 == 0 {
+                    rig.tick()?;
+                }
+            }
+            tallies.clear();
+            for (index, actor) in actors.iter().enumerate() {
+                let future = actor
+                    .ask(Msg::Report)
+                    .map_err(|e| format!("asking actor {index} for its tally: {e}"))?;
+                tallies.push(rig.wait(future, "a tally")?);
+            }
+            Ok(())
+        }
+
+        pub(super) fn run(config: &Config) -> Result<Outcome, String> {
+            let rounds = config.scaled(MESSAGES_PER_ACTOR, 10);
+            let rig = Rig::new(config)?;
+            let actors = (0..ACTORS)
+                .map(|_| {
+                    rig.spawn(Worker {
+                        tally: Tally::default(),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let want = expected(actors.len(), rounds);
+
+            let mut got = Vec::with_capacity(actors.len());
+
+            // Warm-up: a full run, so that the pool has grown to the run's peak.
+            play(&rig, &actors, rounds, &mut got)?;
+            check(&got, &want, "warm-up")?;
+
+            let meter = rig.meter();
+            play(&rig, &actors, rounds, &mut got)?;
+            let Measured {
+                wall,
+                allocations,
+                chunks,
+            } = meter.stop();
+            check(&got, &want, "measured run")?;
+
+            let stoppable: Vec<&dyn Stoppable> =
+                actors.iter().map(|a| a as &dyn Stoppable).collect();
+            rig.stop_actors(&stoppable)?;
+            drop(stoppable);
+            drop(actors);
+            let memory = rig.finish()?;
+
+            let ops = ACTORS * rounds;
+            let high: u64 = got.iter().map(|t| t.high).sum();
+            Ok(Outcome {
+                ops,
+                // The work messages, the tally requests and their replies.
+                messages: ops + 2 * ACTORS,
+                wall,
+                allocations,
+                chunks,
+                latency: Vec::new(),
+                check: format!(
+                    "each of {ACTORS} actors handled {rounds} messages, high/normal counts and \
+                     sin^2 checksums as sent ({high} high, {} normal in all); actors stopped, \
+                     {}",
+                    ops - high,
+                    returned(&memory)
+                ),
             })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let want = expected(actors.len(), rounds);
+        }
+    };
+}
 
-    let mut got = Vec::with_capacity(actors.len());
+/// On zeta's thread-safe actors: a `SharingScheduler`, or with `--manual` a
+/// `ManualScheduler`.
+mod threaded {
+    use super::*;
+    use crate::savina::Rig;
+    use zeta::{Actor, Address, Context, Reply};
 
-    // Warm-up: a full run, so that the pool has grown to the run's peak.
-    play(&rig, &actors, rounds, &mut got)?;
-    check(&got, &want, "warm-up")?;
+    zeta_side!();
+}
 
-    let meter = rig.meter();
-    play(&rig, &actors, rounds, &mut got)?;
-    let Measured {
-        wall,
-        allocations,
-        chunks,
-    } = meter.stop();
-    check(&got, &want, "measured run")?;
+/// On local actors (`--local`): a `LocalSystem` driven by the case's thread.
+mod local {
+    use super::*;
+    use crate::savina::LocalRig as Rig;
+    use zeta::local::{
+        LocalActor as Actor, LocalAddress as Address, LocalContext as Context, LocalReply as Reply,
+    };
 
-    let stoppable: Vec<&dyn super::Stoppable> =
-        actors.iter().map(|a| a as &dyn super::Stoppable).collect();
-    rig.stop_actors(&stoppable)?;
-    drop(stoppable);
-    drop(actors);
-    let memory = rig.finish()?;
-
-    let ops = ACTORS * rounds;
-    let high: u64 = got.iter().map(|t| t.high).sum();
-    Ok(Outcome {
-        ops,
-        // The work messages, the tally requests and their replies.
-        messages: ops + 2 * ACTORS,
-        wall,
-        allocations,
-        chunks,
-        latency: Vec::new(),
-        check: format!(
-            "each of {ACTORS} actors handled {rounds} messages, high/normal counts and \
-             sin^2 checksums as sent ({high} high, {} normal in all); actors stopped, \
-             {}",
-            ops - high,
-            returned(&memory)
-        ),
-    })
+    zeta_side!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -392,9 +431,11 @@ mod tests {
             scale: 0.01,
             workers: 2,
         };
-        let outcome = run(&config).expect("the case succeeds");
-        assert_eq!(outcome.ops, 60 * 100);
-        assert_eq!(outcome.messages, 60 * 100 + 2 * 60);
+        for side in [threaded::run, local::run] {
+            let outcome = side(&config).expect("the case succeeds");
+            assert_eq!(outcome.ops, 60 * 100);
+            assert_eq!(outcome.messages, 60 * 100 + 2 * 60);
+        }
         let floor = floor(&config).expect("the floor succeeds");
         assert_eq!((floor.ops, floor.messages), (60 * 100, 60 * 100 + 60));
     }
@@ -405,7 +446,7 @@ mod tests {
             scale: 0.01,
             workers: 0,
         };
-        let outcome = run(&config).expect("the case succeeds");
+        let outcome = threaded::run(&config).expect("the case succeeds");
         assert_eq!(outcome.ops, 60 * 100);
         assert_eq!(outcome.messages, 60 * 100 + 2 * 60);
     }

@@ -12,9 +12,23 @@
 //!
 //! A [`Rig`] is the usual set-up: a started `SharingScheduler` with the configured
 //! workers (or, with [`Config::workers`] 0, a `ManualScheduler` that the case's thread
-//! drives while it waits), a counted `PoolResource` for the actors and their messages, a
-//! deadline for every wait, and at the end the checks that nothing panicked, nothing was
-//! left queued and every block went back to the pool.
+//! drives while it waits), a `PoolResource` for the actors and their messages (counted
+//! with `--counted`), a deadline for every wait, and at the end the checks that nothing
+//! panicked, nothing was left queued and every block went back to the pool.
+//!
+//! # Two kinds of zeta actor, one workload
+//!
+//! Every case also runs on local actors (`--local`: `zeta::local`, `!Send` actors on a
+//! `LocalSystem` that the case's thread drives), with a [`LocalRig`], the same set-up
+//! and checks for a `LocalSystem`. The case's actors and its run are written once, in a
+//! `macro_rules!` of the case's file, and built twice: in a module `threaded` with
+//! `zeta::{Actor, Address, Context, Reply}` and `Rig` in scope, and in a module `local`
+//! with `zeta::local::{LocalActor, LocalAddress, LocalContext, LocalReply}` imported
+//! under those names and `LocalRig` as `Rig`. The two kinds of actor have the same
+//! shape (`handle`, `on_stop`, `send`, `ask`, `stop`, a context with `address` and
+//! `stop`), so the same text compiles against both: the local figure is the same
+//! handlers, the same messages and the same checks, not a port. [`SendWithPriority`]
+//! irons out the one difference the cases meet (the argument order of `send_with`).
 
 use std::alloc::{GlobalAlloc, Layout, System as SystemAlloc};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,9 +36,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeta::arena::{CountingResource, CountingStats, PoolResource};
+use zeta::local::{LocalActor, LocalAddress};
 use zeta::{
-    Actor, Address, Future, ManualScheduler, RequestError, Scheduler, SharingScheduler,
-    WaitStrategy,
+    Actor, Address, Future, ManualScheduler, Priority, RequestError, Scheduler, SendError,
+    SharingScheduler, WaitStrategy,
 };
 
 pub mod big;
@@ -32,9 +47,12 @@ pub mod chameneos;
 pub mod count;
 pub mod fjcreate;
 pub mod fjthrput;
+mod local;
 pub mod pingpong;
 pub mod threadring;
 pub mod uct;
+
+pub use self::local::LocalRig;
 
 /// How a run is parameterised.
 #[derive(Debug, Clone, Copy)]
@@ -119,8 +137,12 @@ pub struct Case {
     pub unit: &'static str,
     /// One line: the workload at scale 1.
     pub about: &'static str,
-    /// Runs the case.
+    /// Runs the case on zeta's thread-safe actors (a `SharingScheduler`, or a
+    /// `ManualScheduler` with [`Config::workers`] 0).
     pub run: fn(&Config) -> Result<Outcome, String>,
+    /// Runs the same actors as local actors on a `LocalSystem` (`--local`;
+    /// [`Config::workers`] does not apply).
+    pub local: fn(&Config) -> Result<Outcome, String>,
     /// Runs the same workload on the floor, with the same checks.
     pub floor: fn(&Config) -> Result<Outcome, String>,
 }
@@ -207,7 +229,19 @@ pub struct Measured {
     pub chunks: u64,
 }
 
-impl Meter<'_> {
+impl<'a> Meter<'a> {
+    /// Starts the clock and the counters, now.
+    fn start(pool: &'a Pool) -> Self {
+        let chunks = pool.chunk_count();
+        let allocations = allocations();
+        Meter {
+            start: Instant::now(),
+            allocations,
+            pool,
+            chunks,
+        }
+    }
+
     /// Wall time and global allocations since [`Rig::meter`], with the pool's chunks
     /// counted apart.
     pub fn stop(self) -> Measured {
@@ -294,6 +328,40 @@ enum Pool {
 }
 
 impl Pool {
+    /// An empty pool, counted or bare as [`set_counted`] chose.
+    fn new() -> Self {
+        if counted() {
+            Pool::Counted(Arc::new(CountingResource::new(PoolResource::new())))
+        } else {
+            Pool::Bare(Arc::new(PoolResource::new()))
+        }
+    }
+
+    /// Checks, once everything made from the pool is gone, that every block went back
+    /// (counted), or that nothing holds the pool any more (bare: `holders` says what
+    /// would); the pool's final counters (all 0 for a bare pool, see [`returned`]).
+    fn check_returned(&self, holders: &str) -> Result<CountingStats, String> {
+        match self {
+            Pool::Counted(pool) => {
+                let stats = pool.stats();
+                if stats.live_blocks != 0 {
+                    return Err(format!(
+                        "{} block(s) ({} bytes) never went back to the pool",
+                        stats.live_blocks, stats.live_bytes
+                    ));
+                }
+                Ok(stats)
+            }
+            Pool::Bare(pool) => {
+                let held = Arc::strong_count(pool) - 1;
+                if held != 0 {
+                    return Err(format!("{held} {holders} never went back to the pool"));
+                }
+                Ok(CountingStats::default())
+            }
+        }
+    }
+
     /// The chunks the pool has taken from its upstream so far.
     fn chunk_count(&self) -> usize {
         match self {
@@ -320,6 +388,14 @@ pub fn returned(stats: &CountingStats) -> String {
     } else {
         "all actor cells returned to the (bare) pool".to_owned()
     }
+}
+
+/// The `Err` of a wait that ran into the time limit `limit`.
+fn timed_out(what: &str, limit: Duration) -> String {
+    format!(
+        "{what}: not done within the time limit of {limit:.0?} (a message lost, or a much \
+         slower machine than expected)"
+    )
 }
 
 impl Config {
@@ -393,11 +469,7 @@ impl Rig {
         let limit = config.time_limit();
         Ok(Self {
             driver,
-            memory: if counted() {
-                Pool::Counted(Arc::new(CountingResource::new(PoolResource::new())))
-            } else {
-                Pool::Bare(Arc::new(PoolResource::new()))
-            },
+            memory: Pool::new(),
             limit,
             deadline: Instant::now() + limit,
         })
@@ -426,14 +498,7 @@ impl Rig {
                 std::thread::sleep(Duration::from_micros(100));
             }
         }
-        let chunks = self.memory.chunk_count();
-        let allocations = allocations();
-        Meter {
-            start: Instant::now(),
-            allocations,
-            pool: &self.memory,
-            chunks,
-        }
+        Meter::start(&self.memory)
     }
 
     /// Whether the deadline has passed.
@@ -443,11 +508,7 @@ impl Rig {
 
     /// An `Err` saying that `what` did not happen before the deadline.
     pub fn timed_out(&self, what: &str) -> String {
-        format!(
-            "{what}: not done within the time limit of {:.0?} (a message lost, or a much \
-             slower machine than expected)",
-            self.limit
-        )
+        timed_out(what, self.limit)
     }
 
     /// Waits for `future`'s answer until the deadline, parking (no busy wait).
@@ -551,28 +612,10 @@ impl Rig {
             ));
         }
         // Our reference to the scheduler holds no actor: a stopped scheduler has let go
-        // of every job it had queued.
-        match &self.memory {
-            Pool::Counted(pool) => {
-                let stats = pool.stats();
-                if stats.live_blocks != 0 {
-                    return Err(format!(
-                        "{} block(s) ({} bytes) never went back to the pool",
-                        stats.live_blocks, stats.live_bytes
-                    ));
-                }
-                Ok(stats)
-            }
-            Pool::Bare(pool) => {
-                // Each actor cell holds a clone of the pool's `Arc` until its memory is
-                // returned; a message node lives no longer than its receiver's cell.
-                let cells = Arc::strong_count(pool) - 1;
-                if cells != 0 {
-                    return Err(format!("{cells} actor cell(s) never went back to the pool"));
-                }
-                Ok(CountingStats::default())
-            }
-        }
+        // of every job it had queued. With a bare pool, each actor cell holds a clone of
+        // the pool's `Arc` until its memory is returned; a message node lives no longer
+        // than its receiver's cell.
+        self.memory.check_returned("actor cell(s)")
     }
 }
 
@@ -599,5 +642,50 @@ impl<A: Actor> Stoppable for Address<A> {
 
     fn alive(&self) -> bool {
         self.is_alive()
+    }
+}
+
+impl<A: LocalActor> Stoppable for LocalAddress<A> {
+    fn stop_actor(&self) -> Result<(), String> {
+        self.stop()
+            .map_err(|e| format!("stop {}: {e}", core::any::type_name::<A>()))
+    }
+
+    fn alive(&self) -> bool {
+        self.is_alive()
+    }
+}
+
+/// A send at a given priority, with the same arguments for both kinds of address
+/// (`Address::send_with` takes the priority first, `LocalAddress::send_with` the
+/// message first), so that a case's actors compile against both (module doc).
+pub trait SendWithPriority<M> {
+    /// Sends `message` with `priority`: `send_with` of the address.
+    ///
+    /// # Errors
+    ///
+    /// As `send_with`: the message back, and why.
+    fn send_with_priority(&self, priority: Priority, message: M) -> Result<(), SendError<M>>;
+}
+
+impl<A: Actor> SendWithPriority<A::Message> for Address<A> {
+    #[inline(always)]
+    fn send_with_priority(
+        &self,
+        priority: Priority,
+        message: A::Message,
+    ) -> Result<(), SendError<A::Message>> {
+        self.send_with(priority, message)
+    }
+}
+
+impl<A: LocalActor> SendWithPriority<A::Message> for LocalAddress<A> {
+    #[inline(always)]
+    fn send_with_priority(
+        &self,
+        priority: Priority,
+        message: A::Message,
+    ) -> Result<(), SendError<A::Message>> {
+        self.send_with(message, priority)
     }
 }

@@ -53,6 +53,14 @@
 //! back to the pool. The check line gives the ratio of the urgent p50 to the normal
 //! p50, and the pool's peak (the queues at their longest).
 //!
+//! **Local** (`--local`). The same actors, the same run and the same checks, built a
+//! second time as local actors (`zeta::local`; the `savina` module doc says how) on a
+//! `LocalSystem` that the main thread drives, in the same pool: the main thread's
+//! requests are `LocalAddress::ask`s, and it runs the system until it is idle whenever
+//! it waits for an answer, as it runs the `ManualScheduler` with `--manual`. The
+//! samples go into the same arrays of atomics as on the thread-safe side: one atomic
+//! swap per `Traverse`, the workload's, not the engine's.
+//!
 //! **Floor.** The same root, parents and nodes on the floor (`zeta_bench::floor`, one
 //! thread, no atomics), with the same generators, priorities (`send_high` for the
 //! urgent ones), clock reads, work and protocol (one enum for the three kinds of
@@ -69,11 +77,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use zeta::{Actor, Address, Context, Priority, Reply};
+use zeta::Priority;
 use zeta_bench::floor::{ActorId, Ctx, Floor};
 
 use super::{
-    returned, Case, Config, FloorMeter, Latency, Measured, Outcome, Rig, Stoppable, MAX_THROUGHPUT,
+    returned, Case, Config, FloorMeter, Latency, Measured, Outcome, SendWithPriority, Stoppable,
+    MAX_THROUGHPUT,
 };
 
 /// The case.
@@ -81,7 +90,8 @@ pub const CASE: Case = Case {
     name: "uct",
     unit: "message",
     about: "10 parents send bursts to 4 busy nodes, 200 000 messages, half urgent",
-    run,
+    run: threaded::run,
+    local: local::run,
     floor,
 };
 
@@ -173,9 +183,6 @@ impl Samples {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// The nodes.
-
 /// Index of a priority in the per-priority arrays.
 const URGENT: usize = 0;
 const NORMAL: usize = 1;
@@ -193,86 +200,6 @@ struct NodeReport {
     failed: u64,
 }
 
-struct Node {
-    root: Address<Root>,
-    samples: Arc<Samples>,
-    /// `EndOfBurst`s seen in this round.
-    ends: usize,
-    report: NodeReport,
-    /// The computations' results, folded (kept so that they are not optimised away).
-    checksum: u64,
-}
-
-enum NodeMsg {
-    /// A unit of work, and the sample it makes.
-    Traverse {
-        sent: Instant,
-        urgent: bool,
-        parent: u32,
-        seq: u32,
-        slot: u32,
-        size: u32,
-    },
-    /// A parent's last message of the round (normal priority).
-    EndOfBurst,
-    /// Answers the node's report.
-    Report(Reply<NodeReport>),
-}
-
-impl Actor for Node {
-    type Message = NodeMsg;
-
-    #[inline]
-    fn handle(&mut self, message: NodeMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            NodeMsg::Traverse {
-                sent,
-                urgent,
-                parent,
-                seq,
-                slot,
-                size,
-            } => {
-                let nanos = Instant::now().saturating_duration_since(sent).as_nanos() as u64;
-                let (priority, slots) = if urgent {
-                    (URGENT, &self.samples.urgent)
-                } else {
-                    (NORMAL, &self.samples.normal)
-                };
-                let report = &mut self.report;
-                // Relaxed: the slot is read after the run's answer (see `Samples::take`);
-                // the swap only has to see an earlier write to the same slot, which the
-                // slot's modification order gives.
-                if slots[slot as usize].swap(nanos, Ordering::Relaxed) != EMPTY {
-                    report.duplicates += 1;
-                }
-                let next = &mut report.next[parent as usize][priority];
-                if seq != *next {
-                    report.out_of_order += 1;
-                }
-                *next = seq.wrapping_add(1);
-                self.checksum = compute(size, self.checksum);
-            }
-            NodeMsg::EndOfBurst => {
-                self.ends += 1;
-                if self.ends == PARENTS {
-                    self.ends = 0;
-                    if self.root.send(RootMsg::RoundDone).is_err() {
-                        self.report.failed += 1;
-                    }
-                }
-            }
-            NodeMsg::Report(reply) => {
-                black_box(self.checksum);
-                let _ = reply.send(self.report);
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The parents.
-
 /// What a parent reports after the run.
 #[derive(Clone, Copy, Debug, Default)]
 struct ParentReport {
@@ -284,160 +211,10 @@ struct ParentReport {
     failed: u64,
 }
 
-struct Parent {
-    index: u32,
-    nodes: Vec<Address<Node>>,
-    /// The generator.
-    state: u64,
-    /// Where this parent's sample slots start.
-    first_slot: u32,
-    report: ParentReport,
-}
-
-enum ParentMsg {
-    /// Send this round's burst.
-    Go,
-    /// Answers the parent's report.
-    Report(Reply<ParentReport>),
-}
-
-impl Parent {
-    /// Sends one `Traverse` of the pair in `slot`.
-    #[inline]
-    fn traverse(&mut self, urgent: bool, slot: u32) {
-        let bits = splitmix64(&mut self.state);
-        let node = (((bits & 0xFFFF_FFFF) * NODES as u64) >> 32) as usize;
-        let size = comp_size(splitmix64(&mut self.state));
-        let priority = if urgent { URGENT } else { NORMAL };
-        let next = &mut self.report.next[node][priority];
-        let seq = *next;
-        *next += 1;
-        let message = NodeMsg::Traverse {
-            sent: Instant::now(),
-            urgent,
-            parent: self.index,
-            seq,
-            slot,
-            size,
-        };
-        let priority = if urgent {
-            Priority::High
-        } else {
-            Priority::Normal
-        };
-        if self.nodes[node].send_with(priority, message).is_err() {
-            self.report.failed += 1;
-        }
-    }
-}
-
-impl Actor for Parent {
-    type Message = ParentMsg;
-
-    #[inline]
-    fn handle(&mut self, message: ParentMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            ParentMsg::Go => {
-                for _ in 0..BURST / 2 {
-                    let slot = self.first_slot + self.report.pairs;
-                    let urgent_first = splitmix64(&mut self.state) & 1 == 1;
-                    self.traverse(urgent_first, slot);
-                    self.traverse(!urgent_first, slot);
-                    self.report.pairs += 1;
-                }
-                for node in &self.nodes {
-                    if node.send(NodeMsg::EndOfBurst).is_err() {
-                        self.report.failed += 1;
-                    }
-                }
-            }
-            ParentMsg::Report(reply) => {
-                let _ = reply.send(self.report);
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The root.
-
-struct Root {
-    parents: Vec<Address<Parent>>,
-    /// Rounds left in the current run.
-    left: u64,
-    /// Nodes done with the current round.
-    ends: usize,
-    /// Sends that failed.
-    failed: u64,
-    /// The main thread's request for the current run.
-    done: Option<Reply<u64>>,
-}
-
-enum RootMsg {
-    /// Run `rounds` rounds; answered with the sends that failed.
-    Run { rounds: u64, done: Reply<u64> },
-    /// A node has had every parent's burst of the round.
-    RoundDone,
-    /// Every parent.
-    Parents(Vec<Address<Parent>>),
-}
-
-impl Root {
-    fn round(&mut self) {
-        for parent in &self.parents {
-            if parent.send(ParentMsg::Go).is_err() {
-                self.failed += 1;
-            }
-        }
-    }
-}
-
-impl Actor for Root {
-    type Message = RootMsg;
-
-    fn handle(&mut self, message: RootMsg, _ctx: &mut Context<'_, Self>) {
-        match message {
-            RootMsg::RoundDone => {
-                self.ends += 1;
-                if self.ends < NODES {
-                    return;
-                }
-                self.ends = 0;
-                self.left -= 1;
-                if self.left > 0 {
-                    self.round();
-                } else if let Some(done) = self.done.take() {
-                    let _ = done.send(self.failed);
-                }
-            }
-            RootMsg::Run { rounds, done } => {
-                self.left = rounds;
-                self.done = Some(done);
-                self.round();
-            }
-            RootMsg::Parents(parents) => self.parents = parents,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The case.
-
 /// Messages of `rounds` rounds, the `ask` and its reply included.
 fn messages_of(rounds: u64) -> u64 {
     let per_round = PARENTS as u64 * (1 + BURST as u64 + NODES as u64) + NODES as u64;
     rounds * per_round + 2
-}
-
-/// Runs `rounds` rounds.
-fn play(rig: &Rig, root: &Address<Root>, rounds: u64) -> Result<(), String> {
-    let future = root
-        .ask(|done| RootMsg::Run { rounds, done })
-        .map_err(|e| format!("starting the rounds: {e}"))?;
-    match rig.wait(future, "the rounds")? {
-        0 => Ok(()),
-        failed => Err(format!("the root: {failed} sends failed")),
-    }
 }
 
 /// Checks what the parents sent against what the nodes handled, over every round so
@@ -489,120 +266,384 @@ fn check_counts(parents: &[ParentReport], nodes: &[NodeReport], rounds: u64) -> 
     Ok(())
 }
 
-fn run(config: &Config) -> Result<Outcome, String> {
-    let rounds = config.scaled(ROUNDS, 2);
-    let warm = (rounds / 10).max(2);
-    let rig = Rig::new(config)?;
+/// The actors and the run, written once and built twice (the `savina` module doc):
+/// in [`threaded`] on zeta's thread-safe actors, in [`local`] on local actors.
+macro_rules! zeta_side {
+    () => {
+        // -------------------------------------------------------------------------------
+        // The nodes.
 
-    // Sample slots are numbered with `u32`s.
-    let pairs_per_parent = (warm + rounds) * u64::from(BURST / 2);
-    if PARENTS as u64 * pairs_per_parent > u64::from(u32::MAX) {
-        return Err(format!("{rounds} rounds: too many for the sample slots"));
-    }
-    let pairs_per_parent = pairs_per_parent as u32;
-    let samples = Arc::new(Samples::new(pairs_per_parent));
+        struct Node {
+            root: Address<Root>,
+            samples: Arc<Samples>,
+            /// `EndOfBurst`s seen in this round.
+            ends: usize,
+            report: NodeReport,
+            /// The computations' results, folded (kept so that they are not optimised away).
+            checksum: u64,
+        }
 
-    let root = rig.spawn(Root {
-        parents: Vec::new(),
-        left: 0,
-        ends: 0,
-        failed: 0,
-        done: None,
-    })?;
-    let mut nodes = Vec::with_capacity(NODES);
-    for _ in 0..NODES {
-        nodes.push(rig.spawn(Node {
-            root: root.clone(),
-            samples: samples.clone(),
-            ends: 0,
-            report: NodeReport::default(),
-            checksum: 0,
-        })?);
-    }
-    let mut parents = Vec::with_capacity(PARENTS);
-    for index in 0..PARENTS as u32 {
-        parents.push(rig.spawn(Parent {
-            index,
-            nodes: nodes.clone(),
-            state: 0x0C7_5EED ^ u64::from(index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
-            first_slot: index * pairs_per_parent,
-            report: ParentReport::default(),
-        })?);
-    }
-    // The root was spawned first (the nodes need its address): it learns its parents
-    // by a message.
-    root.send(RootMsg::Parents(parents.clone()))
-        .map_err(|e| format!("introducing the parents: {e}"))?;
+        enum NodeMsg {
+            /// A unit of work, and the sample it makes.
+            Traverse {
+                sent: Instant,
+                urgent: bool,
+                parent: u32,
+                seq: u32,
+                slot: u32,
+                size: u32,
+            },
+            /// A parent's last message of the round (normal priority).
+            EndOfBurst,
+            /// Answers the node's report.
+            Report(Reply<NodeReport>),
+        }
 
-    // Warm-up: the pool's chunks for queues this long, the workers' queues, every
-    // thread's first park.
-    play(&rig, &root, warm)?;
+        impl Actor for Node {
+            type Message = NodeMsg;
 
-    let meter = rig.meter();
-    play(&rig, &root, rounds)?;
-    let Measured {
-        wall,
-        allocations,
-        chunks,
-    } = meter.stop();
+            #[inline]
+            fn handle(&mut self, message: NodeMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    NodeMsg::Traverse {
+                        sent,
+                        urgent,
+                        parent,
+                        seq,
+                        slot,
+                        size,
+                    } => {
+                        let nanos =
+                            Instant::now().saturating_duration_since(sent).as_nanos() as u64;
+                        let (priority, slots) = if urgent {
+                            (URGENT, &self.samples.urgent)
+                        } else {
+                            (NORMAL, &self.samples.normal)
+                        };
+                        let report = &mut self.report;
+                        // Relaxed: the slot is read after the run's answer (see `Samples::take`);
+                        // the swap only has to see an earlier write to the same slot, which the
+                        // slot's modification order gives.
+                        if slots[slot as usize].swap(nanos, Ordering::Relaxed) != EMPTY {
+                            report.duplicates += 1;
+                        }
+                        let next = &mut report.next[parent as usize][priority];
+                        if seq != *next {
+                            report.out_of_order += 1;
+                        }
+                        *next = seq.wrapping_add(1);
+                        self.checksum = compute(size, self.checksum);
+                    }
+                    NodeMsg::EndOfBurst => {
+                        self.ends += 1;
+                        if self.ends == PARENTS {
+                            self.ends = 0;
+                            if self.root.send(RootMsg::RoundDone).is_err() {
+                                self.report.failed += 1;
+                            }
+                        }
+                    }
+                    NodeMsg::Report(reply) => {
+                        black_box(self.checksum);
+                        let _ = reply.send(self.report);
+                    }
+                }
+            }
+        }
 
-    let mut parent_reports = Vec::with_capacity(PARENTS);
-    for parent in &parents {
-        let future = parent
-            .ask(ParentMsg::Report)
-            .map_err(|e| format!("asking a parent for its report: {e}"))?;
-        parent_reports.push(rig.wait(future, "a parent's report")?);
-    }
-    let mut node_reports = Vec::with_capacity(NODES);
-    for node in &nodes {
-        let future = node
-            .ask(NodeMsg::Report)
-            .map_err(|e| format!("asking a node for its report: {e}"))?;
-        node_reports.push(rig.wait(future, "a node's report")?);
-    }
-    check_counts(&parent_reports, &node_reports, warm + rounds)?;
+        // -------------------------------------------------------------------------------
+        // The parents.
 
-    let measured = (warm * u64::from(BURST / 2)) as u32..pairs_per_parent;
-    let take = |urgent| {
-        samples.take(urgent, measured.clone()).map_err(|(p, k)| {
-            format!("parent {p}'s pair {k}: a message was never handled (no sample)")
-        })
+        struct Parent {
+            index: u32,
+            nodes: Vec<Address<Node>>,
+            /// The generator.
+            state: u64,
+            /// Where this parent's sample slots start.
+            first_slot: u32,
+            report: ParentReport,
+        }
+
+        enum ParentMsg {
+            /// Send this round's burst.
+            Go,
+            /// Answers the parent's report.
+            Report(Reply<ParentReport>),
+        }
+
+        impl Parent {
+            /// Sends one `Traverse` of the pair in `slot`.
+            #[inline]
+            fn traverse(&mut self, urgent: bool, slot: u32) {
+                let bits = splitmix64(&mut self.state);
+                let node = (((bits & 0xFFFF_FFFF) * NODES as u64) >> 32) as usize;
+                let size = comp_size(splitmix64(&mut self.state));
+                let priority = if urgent { URGENT } else { NORMAL };
+                let next = &mut self.report.next[node][priority];
+                let seq = *next;
+                *next += 1;
+                let message = NodeMsg::Traverse {
+                    sent: Instant::now(),
+                    urgent,
+                    parent: self.index,
+                    seq,
+                    slot,
+                    size,
+                };
+                let priority = if urgent {
+                    Priority::High
+                } else {
+                    Priority::Normal
+                };
+                if self.nodes[node]
+                    .send_with_priority(priority, message)
+                    .is_err()
+                {
+                    self.report.failed += 1;
+                }
+            }
+        }
+
+        impl Actor for Parent {
+            type Message = ParentMsg;
+
+            #[inline]
+            fn handle(&mut self, message: ParentMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    ParentMsg::Go => {
+                        for _ in 0..BURST / 2 {
+                            let slot = self.first_slot + self.report.pairs;
+                            let urgent_first = splitmix64(&mut self.state) & 1 == 1;
+                            self.traverse(urgent_first, slot);
+                            self.traverse(!urgent_first, slot);
+                            self.report.pairs += 1;
+                        }
+                        for node in &self.nodes {
+                            if node.send(NodeMsg::EndOfBurst).is_err() {
+                                self.report.failed += 1;
+                            }
+                        }
+                    }
+                    ParentMsg::Report(reply) => {
+                        let _ = reply.send(self.report);
+                    }
+                }
+            }
+        }
+
+        // -------------------------------------------------------------------------------
+        // The root.
+
+        struct Root {
+            parents: Vec<Address<Parent>>,
+            /// Rounds left in the current run.
+            left: u64,
+            /// Nodes done with the current round.
+            ends: usize,
+            /// Sends that failed.
+            failed: u64,
+            /// The main thread's request for the current run.
+            done: Option<Reply<u64>>,
+        }
+
+        enum RootMsg {
+            /// Run `rounds` rounds; answered with the sends that failed.
+            Run { rounds: u64, done: Reply<u64> },
+            /// A node has had every parent's burst of the round.
+            RoundDone,
+            /// Every parent.
+            Parents(Vec<Address<Parent>>),
+        }
+
+        impl Root {
+            fn round(&mut self) {
+                for parent in &self.parents {
+                    if parent.send(ParentMsg::Go).is_err() {
+                        self.failed += 1;
+                    }
+                }
+            }
+        }
+
+        impl Actor for Root {
+            type Message = RootMsg;
+
+            fn handle(&mut self, message: RootMsg, _ctx: &mut Context<'_, Self>) {
+                match message {
+                    RootMsg::RoundDone => {
+                        self.ends += 1;
+                        if self.ends < NODES {
+                            return;
+                        }
+                        self.ends = 0;
+                        self.left -= 1;
+                        if self.left > 0 {
+                            self.round();
+                        } else if let Some(done) = self.done.take() {
+                            let _ = done.send(self.failed);
+                        }
+                    }
+                    RootMsg::Run { rounds, done } => {
+                        self.left = rounds;
+                        self.done = Some(done);
+                        self.round();
+                    }
+                    RootMsg::Parents(parents) => self.parents = parents,
+                }
+            }
+        }
+
+        // -------------------------------------------------------------------------------
+        // The case.
+
+        /// Runs `rounds` rounds.
+        fn play(rig: &Rig, root: &Address<Root>, rounds: u64) -> Result<(), String> {
+            let future = root
+                .ask(|done| RootMsg::Run { rounds, done })
+                .map_err(|e| format!("starting the rounds: {e}"))?;
+            match rig.wait(future, "the rounds")? {
+                0 => Ok(()),
+                failed => Err(format!("the root: {failed} sends failed")),
+            }
+        }
+
+        pub(super) fn run(config: &Config) -> Result<Outcome, String> {
+            let rounds = config.scaled(ROUNDS, 2);
+            let warm = (rounds / 10).max(2);
+            let rig = Rig::new(config)?;
+
+            // Sample slots are numbered with `u32`s.
+            let pairs_per_parent = (warm + rounds) * u64::from(BURST / 2);
+            if PARENTS as u64 * pairs_per_parent > u64::from(u32::MAX) {
+                return Err(format!("{rounds} rounds: too many for the sample slots"));
+            }
+            let pairs_per_parent = pairs_per_parent as u32;
+            let samples = Arc::new(Samples::new(pairs_per_parent));
+
+            let root = rig.spawn(Root {
+                parents: Vec::new(),
+                left: 0,
+                ends: 0,
+                failed: 0,
+                done: None,
+            })?;
+            let mut nodes = Vec::with_capacity(NODES);
+            for _ in 0..NODES {
+                nodes.push(rig.spawn(Node {
+                    root: root.clone(),
+                    samples: samples.clone(),
+                    ends: 0,
+                    report: NodeReport::default(),
+                    checksum: 0,
+                })?);
+            }
+            let mut parents = Vec::with_capacity(PARENTS);
+            for index in 0..PARENTS as u32 {
+                parents.push(rig.spawn(Parent {
+                    index,
+                    nodes: nodes.clone(),
+                    state: 0x0C7_5EED ^ u64::from(index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+                    first_slot: index * pairs_per_parent,
+                    report: ParentReport::default(),
+                })?);
+            }
+            // The root was spawned first (the nodes need its address): it learns its parents
+            // by a message.
+            root.send(RootMsg::Parents(parents.clone()))
+                .map_err(|e| format!("introducing the parents: {e}"))?;
+
+            // Warm-up: the pool's chunks for queues this long, the workers' queues, every
+            // thread's first park.
+            play(&rig, &root, warm)?;
+
+            let meter = rig.meter();
+            play(&rig, &root, rounds)?;
+            let Measured {
+                wall,
+                allocations,
+                chunks,
+            } = meter.stop();
+
+            let mut parent_reports = Vec::with_capacity(PARENTS);
+            for parent in &parents {
+                let future = parent
+                    .ask(ParentMsg::Report)
+                    .map_err(|e| format!("asking a parent for its report: {e}"))?;
+                parent_reports.push(rig.wait(future, "a parent's report")?);
+            }
+            let mut node_reports = Vec::with_capacity(NODES);
+            for node in &nodes {
+                let future = node
+                    .ask(NodeMsg::Report)
+                    .map_err(|e| format!("asking a node for its report: {e}"))?;
+                node_reports.push(rig.wait(future, "a node's report")?);
+            }
+            check_counts(&parent_reports, &node_reports, warm + rounds)?;
+
+            let measured = (warm * u64::from(BURST / 2)) as u32..pairs_per_parent;
+            let take = |urgent| {
+                samples.take(urgent, measured.clone()).map_err(|(p, k)| {
+                    format!("parent {p}'s pair {k}: a message was never handled (no sample)")
+                })
+            };
+            let mut urgent = take(true)?;
+            let mut normal = take(false)?;
+            let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
+            if urgent.len() as u64 != half || normal.len() as u64 != half {
+                return Err(format!(
+                    "{} urgent and {} normal samples, expected {half} each",
+                    urgent.len(),
+                    normal.len()
+                ));
+            }
+            let urgent = Latency::from_nanos(&mut urgent).ok_or("no urgent sample")?;
+            let normal = Latency::from_nanos(&mut normal).ok_or("no normal sample")?;
+
+            let mut stoppables: Vec<&dyn Stoppable> = vec![&root];
+            stoppables.extend(parents.iter().map(|p| p as &dyn Stoppable));
+            stoppables.extend(nodes.iter().map(|n| n as &dyn Stoppable));
+            rig.stop_actors(&stoppables)?;
+            drop(stoppables);
+            drop((root, parents, nodes));
+            let memory = rig.finish()?;
+
+            let ratio = urgent.p50.as_secs_f64() / normal.p50.as_secs_f64().max(f64::MIN_POSITIVE);
+            Ok(Outcome {
+                ops: 2 * half,
+                messages: messages_of(rounds),
+                wall,
+                allocations,
+                chunks,
+                latency: vec![("urgent", urgent), ("normal", normal)],
+                check: format!(
+                    "{half} urgent + {half} normal handled once each, per-sender FIFO per \
+                     priority; urgent p50 / normal p50 = {ratio:.2}; 15 actors stopped, {}",
+                    returned(&memory)
+                ),
+            })
+        }
     };
-    let mut urgent = take(true)?;
-    let mut normal = take(false)?;
-    let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
-    if urgent.len() as u64 != half || normal.len() as u64 != half {
-        return Err(format!(
-            "{} urgent and {} normal samples, expected {half} each",
-            urgent.len(),
-            normal.len()
-        ));
-    }
-    let urgent = Latency::from_nanos(&mut urgent).ok_or("no urgent sample")?;
-    let normal = Latency::from_nanos(&mut normal).ok_or("no normal sample")?;
+}
 
-    let mut stoppables: Vec<&dyn Stoppable> = vec![&root];
-    stoppables.extend(parents.iter().map(|p| p as &dyn Stoppable));
-    stoppables.extend(nodes.iter().map(|n| n as &dyn Stoppable));
-    rig.stop_actors(&stoppables)?;
-    drop(stoppables);
-    drop((root, parents, nodes));
-    let memory = rig.finish()?;
+/// On zeta's thread-safe actors: a `SharingScheduler`, or with `--manual` a
+/// `ManualScheduler`.
+mod threaded {
+    use super::*;
+    use crate::savina::Rig;
+    use zeta::{Actor, Address, Context, Reply};
 
-    let ratio = urgent.p50.as_secs_f64() / normal.p50.as_secs_f64().max(f64::MIN_POSITIVE);
-    Ok(Outcome {
-        ops: 2 * half,
-        messages: messages_of(rounds),
-        wall,
-        allocations,
-        chunks,
-        latency: vec![("urgent", urgent), ("normal", normal)],
-        check: format!(
-            "{half} urgent + {half} normal handled once each, per-sender FIFO per \
-             priority; urgent p50 / normal p50 = {ratio:.2}; 15 actors stopped, {}",
-            returned(&memory)
-        ),
-    })
+    zeta_side!();
+}
+
+/// On local actors (`--local`): a `LocalSystem` driven by the case's thread.
+mod local {
+    use super::*;
+    use crate::savina::LocalRig as Rig;
+    use zeta::local::{
+        LocalActor as Actor, LocalAddress as Address, LocalContext as Context, LocalReply as Reply,
+    };
+
+    zeta_side!();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -950,10 +991,12 @@ mod tests {
             scale: 0.01,
             workers: 2,
         };
-        let outcome = run(&config).expect("the case succeeds");
-        assert_eq!(outcome.ops, 2_000);
-        assert_eq!(outcome.messages, messages_of(2));
-        assert_eq!(outcome.latency.len(), 2);
+        for side in [threaded::run, local::run] {
+            let outcome = side(&config).expect("the case succeeds");
+            assert_eq!(outcome.ops, 2_000);
+            assert_eq!(outcome.messages, messages_of(2));
+            assert_eq!(outcome.latency.len(), 2);
+        }
         let floor = floor(&config).expect("the floor succeeds");
         assert_eq!(floor.ops, 2_000);
     }
