@@ -28,7 +28,7 @@
 //! 5. **Block**: out of messages, the actor gives up the run right (its inbox goes back
 //!    to `Blocked`): the next send queues it again.
 //!
-//! No step has an atomic read-modify-write; `scripts/rmw-count.sh --local` counts them.
+//! No step has an atomic read-modify-write; `scripts/rmw-count.sh local` counts them (0.00 per message).
 //!
 //! # Other threads: the bridge
 //!

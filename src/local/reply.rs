@@ -309,10 +309,19 @@ impl<T> LocalFuture<T> {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
                 return Err(RequestError::Timeout);
             }
-            match system.run_once() {
-                Ok(true) => continue,
-                Ok(false) => {}
+            // Run the system, in one drive, until the request resolves, the system is
+            // idle, or (looked at between runs) the deadline passes.
+            let slot = self.slot();
+            let pending = || {
+                slot.state.get() == State::Pending
+                    && !deadline.is_some_and(|deadline| Instant::now() >= deadline)
+            };
+            let idle = match system.shared().run_while(pending) {
+                Ok(idle) => idle,
                 Err(_) => return self.try_take().unwrap_or(Err(RequestError::NoReply)),
+            };
+            if !idle {
+                continue;
             }
             if !system.shared().may_wake() {
                 return self.try_take().unwrap_or(Err(RequestError::NoReply));

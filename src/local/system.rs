@@ -502,6 +502,22 @@ impl Shared {
         self.stopped.get()
     }
 
+    /// Runs, in one drive, while `keep_going` says so and something is ready;
+    /// `Ok(true)` when it stopped because nothing was ready.
+    pub(crate) fn run_while(
+        &self,
+        mut keep_going: impl FnMut() -> bool,
+    ) -> Result<bool, SchedulerError> {
+        let _drive = self.drive()?;
+        let mut stats = RunStats::default();
+        while keep_going() {
+            if !self.step(&mut stats) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Whether something can still make an actor ready without the caller: a
     /// [`SendAddress`](crate::local::SendAddress), or a timer on a real clock.
     pub(crate) fn may_wake(&self) -> bool {
