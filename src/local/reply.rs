@@ -314,7 +314,7 @@ impl<T> LocalFuture<T> {
             let slot = self.slot();
             let pending = || {
                 slot.state.get() == State::Pending
-                    && !deadline.is_some_and(|deadline| Instant::now() >= deadline)
+                    && deadline.is_none_or(|deadline| Instant::now() < deadline)
             };
             let idle = match system.shared().run_while(pending) {
                 Ok(idle) => idle,
