@@ -319,6 +319,10 @@ impl<A: LocalActor> Core<A> {
         };
         let mut ctx = LocalContext::new(cell);
         if !self.started {
+            // Killed before its first run: it ends with no hook, as a thread-safe actor.
+            if cell.killed.get() {
+                return Outcome::Killed;
+            }
             self.started = true;
             actor.on_start(&mut ctx);
             if ctx.stop_requested() {
