@@ -801,10 +801,13 @@ fn a_scheduler_of_ones_own_keeps_time_with_timers() {
     let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let stamp = system.spawn(Stamp(stamps.clone())).unwrap();
+    // Deadlines from one instant, so that their order does not depend on how long the
+    // arming takes (a preempted test thread could otherwise arm "1 ms" after "3 ms" has
+    // come).
     let armed = Instant::now();
     let timers: Vec<_> = [3u64, 1, 2]
         .iter()
-        .map(|&ms| stamp.send_after(Duration::from_millis(ms), ms).unwrap())
+        .map(|&ms| stamp.send_at(armed + Duration::from_millis(ms), ms).unwrap())
         .collect();
     scheduler.run_for(Duration::from_millis(20));
     let stamps = stamps.lock().unwrap().clone();
