@@ -1151,12 +1151,17 @@ unsafe fn release_weak<A: Actor>(cell: NonNull<Cell<A>>) {
     // `destroy` has dropped the inbox and the core; (2) `home` and `scheduler` are taken
     // out once, and the memory goes back to the resource it came from, with the layout
     // `spawn_cell` used; (3) nothing touches the cell afterwards.
+    //
+    // The home is dropped in place, never passed by value: it holds a reference into
+    // its pool (the pool handle), which a by-value argument would keep protected while
+    // the drop of its own `Arc` frees that pool (undefined behaviour under Stacked and
+    // Tree Borrows; Miri caught it).
     unsafe {
         let layout = block_layout::<A>((*cell.as_ptr()).capacity);
-        let home = ManuallyDrop::take(&mut (*cell.as_ptr()).home);
+        let mut home = ManuallyDrop::new(ManuallyDrop::take(&mut (*cell.as_ptr()).home));
         let scheduler = ManuallyDrop::take(&mut (*cell.as_ptr()).scheduler);
         home.deallocate(cell.cast(), layout);
         drop(scheduler);
-        drop(home);
+        ManuallyDrop::drop(&mut home);
     }
 }

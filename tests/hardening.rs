@@ -647,3 +647,21 @@ fn stop_and_kill_corners() {
         );
     }
 }
+
+/// The last address of an idle actor outlives its system, whose pool goes with the
+/// actor's cell: the cell's memory resource (with its handle into the pool) is dropped in
+/// place, never passed by value, so no reference into the pool is alive when the pool is
+/// freed. A plain run passes either way; under Miri (Stacked or Tree Borrows) the
+/// by-value drop was undefined behaviour, which this test showed.
+#[test]
+fn the_pool_goes_with_the_last_cell_after_its_system() {
+    struct Quiet;
+    impl Actor for Quiet {
+        type Message = ();
+        fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {}
+    }
+    let system = System::manual(64).unwrap();
+    let quiet = system.spawn(Quiet).unwrap();
+    drop(system);
+    drop(quiet);
+}

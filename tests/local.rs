@@ -423,7 +423,10 @@ fn run_for_keeps_to_its_budget() {
         "one run, then the budget is looked at"
     );
 
-    let budget = Duration::from_millis(30);
+    // A budget of many runs, however slow a run is here (a debug build, a tool).
+    let started = Instant::now();
+    assert!(system.run_once().unwrap());
+    let budget = (started.elapsed() * 20).max(Duration::from_millis(30));
     let started = Instant::now();
     let stats = system.run_for(budget).unwrap();
     let took = started.elapsed();
@@ -431,7 +434,7 @@ fn run_for_keeps_to_its_budget() {
     assert!(took < HANG, "run_for overran its budget: {took:?}");
     assert!(stats.resumes > 1);
     assert_eq!(stats.messages, 4 * stats.resumes);
-    assert_eq!(spins.get(), 4 + stats.messages);
+    assert_eq!(spins.get(), 4 + 4 + stats.messages);
     assert_eq!(system.ready(), 1, "still busy");
     assert!(spins.get() < SPIN_LIMIT / 2, "the test's bound is too low");
 
@@ -448,6 +451,46 @@ fn run_for_keeps_to_its_budget() {
         RunStats::default()
     );
     assert!(started.elapsed() < Duration::from_secs(60), "idle: at once");
+}
+
+/// Panics in its handler (or in `on_start`).
+struct Crasher {
+    in_start: bool,
+}
+
+impl LocalActor for Crasher {
+    type Message = ();
+
+    fn on_start(&mut self, _ctx: &mut LocalContext<'_, Self>) {
+        if self.in_start {
+            deliberate(START_PANIC);
+        }
+    }
+
+    fn handle(&mut self, (): (), _ctx: &mut LocalContext<'_, Self>) {
+        deliberate(HANDLER_PANIC);
+    }
+}
+
+#[test]
+fn run_stats_count_the_runs_that_panicked() {
+    silence_deliberate_panics();
+    let system = LocalSystem::new(64).unwrap();
+    let log = Log::default();
+    let quiet = system.spawn(recorder('q', &log)).unwrap();
+    let in_handler = system.spawn(Crasher { in_start: false }).unwrap();
+    let in_start = system.spawn(Crasher { in_start: true }).unwrap();
+    quiet.send(1).unwrap();
+    in_handler.send(()).unwrap();
+    in_start.send(()).unwrap();
+    let stats = system.run_until_idle().unwrap();
+    assert!(!in_handler.is_alive() && !in_start.is_alive());
+    assert_eq!(stats.resumes, 3);
+    assert_eq!(
+        stats.panics, 2,
+        "RunStats::panics: \"resumes that panicked (caught; the job completed)\", as a \
+         ManualScheduler counts them"
+    );
 }
 
 /// The order in which `actors` actors, each sent one message in spawn order, run.
@@ -3262,10 +3305,14 @@ fn bridge_sends_racing_the_system_drop_are_conserved() {
         }
     }
     println!("handled, returned, dropped in flight: {outcomes:?}");
-    assert!(
-        outcomes.iter().all(|&n| n > 0),
-        "the rounds did not race: {outcomes:?}"
-    );
+    // At the usual sizes every outcome happens; a tiny scale under a slow tool (a
+    // serialising scheduler) may not race at all, and checks conservation only.
+    if stress_common::scale() >= 1.0 {
+        assert!(
+            outcomes.iter().all(|&n| n > 0),
+            "the rounds did not race: {outcomes:?}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

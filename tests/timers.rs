@@ -807,7 +807,11 @@ fn a_scheduler_of_ones_own_keeps_time_with_timers() {
     let armed = Instant::now();
     let timers: Vec<_> = [3u64, 1, 2]
         .iter()
-        .map(|&ms| stamp.send_at(armed + Duration::from_millis(ms), ms).unwrap())
+        .map(|&ms| {
+            stamp
+                .send_at(armed + Duration::from_millis(ms), ms)
+                .unwrap()
+        })
         .collect();
     scheduler.run_for(Duration::from_millis(20));
     let stamps = stamps.lock().unwrap().clone();
