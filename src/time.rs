@@ -93,10 +93,59 @@ use crate::error::{ControlError, SendError, Undelivered};
 /// assert_eq!(timeout.cancel(), CancelOutcome::Cancelled);
 /// system.scheduler().advance(Duration::from_secs(1)).unwrap();
 /// ```
-pub struct Timer {
+pub struct Timer(Handle);
+
+/// What a timer handle is, thread-safe ([`Timer`]) or local
+/// ([`LocalTimer`](crate::local::LocalTimer)): one reference on the entry, and the
+/// cancel for its target's kind (monomorphised per actor type). The wrappers add only
+/// whether the handle may cross threads.
+pub(crate) struct Handle {
     entry: NonNull<TimerHeader>,
-    /// Cancels through the entry's target's scheduler (monomorphised per actor type).
     cancel: unsafe fn(NonNull<TimerHeader>) -> CancelOutcome,
+}
+
+impl Handle {
+    /// A handle over one reference on `entry`.
+    ///
+    /// # Safety
+    ///
+    /// The caller hands over one reference on a live, armed `entry`, and `cancel` is the
+    /// one for the entry's type (it may be called with a reference held).
+    pub(crate) unsafe fn new(
+        entry: NonNull<TimerHeader>,
+        cancel: unsafe fn(NonNull<TimerHeader>) -> CancelOutcome,
+    ) -> Self {
+        Self { entry, cancel }
+    }
+
+    /// Cancels, and gives up the reference.
+    pub(crate) fn cancel(self) -> CancelOutcome {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the handle's reference, given up once below; `cancel` is the entry's
+        // (`new`'s contract).
+        let outcome = unsafe { (this.cancel)(this.entry) };
+        // SAFETY: the handle's reference, not used after this.
+        unsafe { TimerHeader::release(this.entry) };
+        outcome
+    }
+
+    /// Whether the timer may still fire (a snapshot).
+    pub(crate) fn is_pending(&self) -> bool {
+        // SAFETY: the handle holds a reference.
+        unsafe { self.entry.as_ref() }.is_pending()
+    }
+
+    /// Gives the reference away (to a continuation's block).
+    fn into_entry(self) -> NonNull<TimerHeader> {
+        ManuallyDrop::new(self).entry
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle's reference, given up once; the timer stays armed.
+        unsafe { TimerHeader::release(self.entry) };
+    }
 }
 
 // SAFETY: the handle touches the entry's atomic state word and, when its cancel wins,
@@ -115,25 +164,12 @@ impl Timer {
     /// while it runs: no tick is delivered after the call (a tick being delivered at
     /// that moment still arrives).
     pub fn cancel(self) -> CancelOutcome {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: the handle's reference, given up once below.
-        let outcome = unsafe { (this.cancel)(this.entry) };
-        // SAFETY: the handle's reference, not used after this.
-        unsafe { TimerHeader::release(this.entry) };
-        outcome
+        self.0.cancel()
     }
 
     /// Whether the timer may still fire (a snapshot).
     pub fn is_pending(&self) -> bool {
-        // SAFETY: the handle holds a reference.
-        unsafe { self.entry.as_ref() }.is_pending()
-    }
-}
-
-impl Drop for Timer {
-    fn drop(&mut self) {
-        // SAFETY: the handle's reference, given up once; the timer stays armed.
-        unsafe { TimerHeader::release(self.entry) };
+        self.0.is_pending()
     }
 }
 
@@ -227,10 +263,9 @@ pub(crate) fn arm_expiry<A: Actor>(asker: &Address<A>, after: Duration, expiry: 
     let block = expiry.block_timer();
     match arm(asker, Deadline::After(after), Expire(expiry)) {
         Ok(timer) => {
-            let this = ManuallyDrop::new(timer);
-            // SAFETY: the handle's reference goes to the block (the `Timer` is
-            // forgotten), for an entry whose target is the asker, an `A`.
-            unsafe { block.hand::<A>(this.entry) };
+            // SAFETY: the handle's reference goes to the block, for an entry whose target
+            // is the asker, an `A`.
+            unsafe { block.hand::<A>(timer.0.into_entry()) };
         }
         Err((Expire(expiry), _)) => {
             drop(block);
@@ -250,11 +285,8 @@ pub(crate) unsafe fn cancel_handed<A: Actor>(entry: NonNull<TimerHeader>) {
     // The handle the caller's reference belongs to (the caller's duty), rebuilt: its
     // `cancel` gives the reference up after cancelling. Too late (`Fired`) or dropped
     // at a stop is fine: the entry then goes on its own.
-    let timer = Timer {
-        entry,
-        cancel: cancel::<A>,
-    };
-    let _ = timer.cancel();
+    // SAFETY: the caller's reference, on an entry of an `A` target.
+    let _ = unsafe { Handle::new(entry, cancel::<A>) }.cancel();
 }
 
 impl<A: Actor, F> Payload<A> for Every<F>
@@ -415,10 +447,9 @@ fn arm<A: Actor, P: Payload<A>>(
             if armed == Armed::Earlier {
                 target.scheduler().timer_armed_earlier();
             }
-            Ok(Timer {
-                entry: header,
-                cancel: cancel::<A>,
-            })
+            // SAFETY: the handle's reference (the entry was made with two: the
+            // wheel's and this one), on an entry of an `A` target.
+            Ok(Timer(unsafe { Handle::new(header, cancel::<A>) }))
         }
         // SAFETY: refused: still ours alone.
         Err(_) => Err((unsafe { take_back(entry) }, Undelivered::SchedulerStopped)),

@@ -43,6 +43,7 @@ use crate::local::actor::{LocalActor, LocalContext};
 use crate::local::address::LocalAddress;
 use crate::local::cell::Mail;
 use crate::local::reply::Expirer;
+use crate::time::Handle;
 
 /// A handle to an armed local timer: cancel it, or ask whether it is pending. Dropping
 /// it leaves the timer armed.
@@ -71,9 +72,7 @@ use crate::local::reply::Expirer;
 /// assert_eq!(system.advance(Duration::from_secs(1)).unwrap().messages, 0);
 /// ```
 pub struct LocalTimer {
-    entry: NonNull<TimerHeader>,
-    /// Cancels through the target's system (monomorphised per actor type).
-    cancel: unsafe fn(NonNull<TimerHeader>) -> CancelOutcome,
+    handle: Handle,
     /// Neither `Send` nor `Sync`: the cancel drops a local payload here.
     _local: PhantomData<*const ()>,
 }
@@ -83,25 +82,12 @@ impl LocalTimer {
     /// will; its message was dropped here), [`CancelOutcome::Fired`] if a one-shot
     /// timer had fired, [`CancelOutcome::Dropped`] if its system stopped first.
     pub fn cancel(self) -> CancelOutcome {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: the handle's reference, given up once below.
-        let outcome = unsafe { (this.cancel)(this.entry) };
-        // SAFETY: the handle's reference, not used after this.
-        unsafe { TimerHeader::release(this.entry) };
-        outcome
+        self.handle.cancel()
     }
 
     /// Whether the timer may still fire (a snapshot).
     pub fn is_pending(&self) -> bool {
-        // SAFETY: the handle holds a reference.
-        unsafe { self.entry.as_ref() }.is_pending()
-    }
-}
-
-impl Drop for LocalTimer {
-    fn drop(&mut self) {
-        // SAFETY: the handle's reference, given up once; the timer stays armed.
-        unsafe { TimerHeader::release(self.entry) };
+        self.handle.is_pending()
     }
 }
 
@@ -320,8 +306,9 @@ pub(crate) fn arm<A: LocalActor, P: Payload<A>>(
     // the only driver, and it looks at the wheel before it parks.
     match unsafe { timers.arm(header, deadline) } {
         Ok(_) => Ok(LocalTimer {
-            entry: header,
-            cancel: cancel::<A>,
+            // SAFETY: the handle's reference (the entry was made with two: the wheel's
+            // and this one), on an entry of an `A` target.
+            handle: unsafe { Handle::new(header, cancel::<A>) },
             _local: PhantomData,
         }),
         // SAFETY: refused (closed timers): still ours alone.
