@@ -1147,15 +1147,14 @@ unsafe fn release_weak<A: Actor>(cell: NonNull<Cell<A>>) {
     // not a standalone fence, so that ThreadSanitizer sees the edge too (as std's
     // `Arc` does); it costs the same on the hot path (none: this is the last release).
     let _ = weak.load(Ordering::Acquire);
-    // SAFETY: (1) the last weak reference is gone, so the strong side is gone too and
-    // `destroy` has dropped the inbox and the core; (2) `home` and `scheduler` are taken
-    // out once, and the memory goes back to the resource it came from, with the layout
-    // `spawn_cell` used; (3) nothing touches the cell afterwards.
-    //
     // The home is dropped in place, never passed by value: it holds a reference into
     // its pool (the pool handle), which a by-value argument would keep protected while
     // the drop of its own `Arc` frees that pool (undefined behaviour under Stacked and
     // Tree Borrows; Miri caught it).
+    // SAFETY: (1) the last weak reference is gone, so the strong side is gone too and
+    // `destroy` has dropped the inbox and the core; (2) `home` and `scheduler` are taken
+    // out once, and the memory goes back to the resource it came from, with the layout
+    // `spawn_cell` used; (3) nothing touches the cell afterwards.
     unsafe {
         let layout = block_layout::<A>((*cell.as_ptr()).capacity);
         let mut home = ManuallyDrop::new(ManuallyDrop::take(&mut (*cell.as_ptr()).home));

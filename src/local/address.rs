@@ -130,8 +130,9 @@ impl<A: LocalActor> LocalAddress<A> {
             Enqueued::Unblocked => {
                 let shared = self.cell().shared();
                 if !shared.is_stopped() {
-                    // SAFETY: the unblocking push gave us the run right, handed over.
-                    unsafe { shared.schedule(self.header) };
+                    // SAFETY: the unblocking push gave us the run right, handed over;
+                    // the system runs (just looked).
+                    unsafe { shared.enqueue(self.header) };
                     return Ok(());
                 }
                 self.refuse_stopped()

@@ -206,9 +206,14 @@ unsafe fn discard<M>(node: NonNull<zeta_mailbox::Header>) {
     drop(unsafe { Envelope::<'static, Mail<M>>::from_raw(node) });
 }
 
-/// Takes the message back out of a parcel the bridge refused.
-fn unwrap_message<M>(parcel: Envelope<'static, Parcel>) -> M {
-    match *ManuallyDrop::new(parcel.into_payload()) {
+/// Takes the message back out of a parcel that was not delivered (refused by the
+/// bridge, or never pushed).
+///
+/// # Safety
+///
+/// `parcel` was made by `SendAddress::<M>::send_with`.
+unsafe fn unwrap_message<M>(parcel: Parcel) -> M {
+    match *ManuallyDrop::new(parcel) {
         Parcel::Deliver { message, .. } => {
             // SAFETY: a parcel made by `SendAddress::<M>::send_with`, whose node is an
             // `Envelope<Mail<M>>`, owned by the parcel and handed over whole.
@@ -369,19 +374,15 @@ impl<M: Send + 'static> SendAddress<M> {
         let parcel = match Envelope::new_in(home, priority, parcel) {
             Ok(parcel) => parcel,
             Err(failed) => {
-                let parcel = ManuallyDrop::new(failed.payload);
-                let Parcel::Deliver { message, .. } = *parcel else {
-                    unreachable!()
-                };
-                // SAFETY: the node made above, owned by the parcel that is forgotten.
-                let message = (unsafe { Envelope::<'static, Mail<M>>::from_raw(message) }
-                    .into_payload())
-                .into_user();
+                // SAFETY: the parcel made just above, for an `M`.
+                let message = unsafe { unwrap_message::<M>(failed.payload) };
                 return Err(SendError::new(message, Undelivered::OutOfMemory));
             }
         };
         bridge.push(parcel).map_err(|parcel| {
-            SendError::new(unwrap_message::<M>(parcel), Undelivered::SchedulerStopped)
+            // SAFETY: the parcel made above, for an `M`, refused whole.
+            let message = unsafe { unwrap_message::<M>(parcel.into_payload()) };
+            SendError::new(message, Undelivered::SchedulerStopped)
         })
     }
 

@@ -93,7 +93,9 @@ struct Block<A: LocalActor, T, K> {
     continuation: K,
 }
 
-/// Frees the block, handing its parts back.
+/// Frees the block, handing its parts back; the timeout's timer, if any, is cancelled
+/// (answered first: its entry and its end of the slot go now; too late or dropped at a
+/// stop: it goes on its own).
 ///
 /// # Safety
 ///
@@ -102,14 +104,18 @@ unsafe fn take_block<A: LocalActor, T, K>(block: NonNull<()>) -> Block<A, T, K> 
     let block = block.cast::<Block<A, T, K>>();
     // SAFETY: owned (caller's duty): read out once, then the memory goes back through
     // the home that the read-out asker address keeps alive.
-    unsafe {
+    let mut parts = unsafe {
         let parts = block.as_ptr().read();
         parts
             .asker
             .home()
             .deallocate(block.cast(), Layout::new::<Block<A, T, K>>());
         parts
+    };
+    if let Some(timer) = parts.timer.take() {
+        let _ = timer.cancel();
     }
+    parts
 }
 
 /// # Safety
@@ -122,10 +128,6 @@ where
 {
     // SAFETY: the caller's duty.
     let mut parts = unsafe { take_block::<A, T, K>(block) };
-    if let Some(timer) = parts.timer.take() {
-        // Answered first: the timer's entry (and its end of the slot) goes now.
-        let _ = timer.cancel();
-    }
     let result = parts
         .future
         .try_take()
@@ -156,11 +158,7 @@ where
 /// As [`take_block`].
 unsafe fn discard<A: LocalActor, T, K>(block: NonNull<()>) {
     // SAFETY: the caller's duty.
-    let mut parts = unsafe { take_block::<A, T, K>(block) };
-    if let Some(timer) = parts.timer.take() {
-        let _ = timer.cancel();
-    }
-    drop(parts);
+    drop(unsafe { take_block::<A, T, K>(block) });
 }
 
 /// The slot's hook: the request resolved, push the arrival.

@@ -602,6 +602,18 @@ impl Shared {
             unsafe { (header.as_ref().vtable.end)(header, StopReason::SchedulerStopped) };
             return;
         }
+        // SAFETY: the caller's duty, and the system runs.
+        unsafe { self.enqueue(header) }
+    }
+
+    /// Appends the actor at `header` to the run queue.
+    ///
+    /// # Safety
+    ///
+    /// As [`schedule`](Self::schedule), and the system has not stopped (the caller
+    /// looked).
+    #[inline]
+    pub(crate) unsafe fn enqueue(&self, header: NonNull<Header>) {
         self.queued.set(self.queued.get() + 1);
         if self.rng.get() != 0 {
             self.drawn.borrow_mut().push(header);
