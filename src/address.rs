@@ -122,6 +122,12 @@ impl<A: Actor> Address<A> {
         self.bound().map(Bound::capacity)
     }
 
+    /// The name the actor was spawned with ([`System::spawn_named`](crate::System::spawn_named)),
+    /// if any.
+    pub fn name(&self) -> Option<&'static str> {
+        self.cell().name
+    }
+
     /// How many messages the actor has handled (updated at the end of each run: a
     /// statistic, e.g. for [`Balancer`](crate::Balancer)'s least-loaded choice).
     pub fn handled(&self) -> u64 {
@@ -963,8 +969,12 @@ impl<A: Actor> Eq for Address<A> {}
 
 impl<A: Actor> fmt::Debug for Address<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Address")
-            .field("id", &format_args!("{}", self.id()))
+        let mut address = f.debug_struct("Address");
+        address.field("id", &format_args!("{}", self.id()));
+        if let Some(name) = self.name() {
+            address.field("name", &name);
+        }
+        address
             .field("actor", &core::any::type_name::<A>())
             .field("alive", &self.is_alive())
             .finish()

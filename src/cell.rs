@@ -290,6 +290,38 @@ pub(crate) struct Cell<A: Actor> {
     pub(crate) watch: WatchWord,
     /// Given at spawn, never changed.
     pub(crate) id: ActorId,
+    /// Given at spawn (`spawn_named`), never changed.
+    pub(crate) name: Option<&'static str>,
+    /// Told of the actor's life (`observe`): set at spawn, never changed.
+    #[cfg(feature = "observe")]
+    pub(crate) observed: crate::observe::Observed,
+}
+
+/// What an actor is given at spawn besides itself: its name, and (with the `observe`
+/// feature) the observer it inherits from its system or its parent.
+#[derive(Clone, Default)]
+pub(crate) struct Birth {
+    pub(crate) name: Option<&'static str>,
+    #[cfg(feature = "observe")]
+    pub(crate) observed: crate::observe::Observed,
+}
+
+impl Birth {
+    /// This birth with a name.
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
+    }
+
+    /// A child's: its parent's observer, no name.
+    pub(crate) fn child_of<A: Actor>(parent: &Cell<A>) -> Self {
+        let _ = parent;
+        Self {
+            name: None,
+            #[cfg(feature = "observe")]
+            observed: parent.observed.clone(),
+        }
+    }
 }
 
 // SAFETY: what threads share in a cell is atomic (the header's state word with its
@@ -368,6 +400,7 @@ pub(crate) fn spawn_cell<A: Actor>(
     scheduler: Arc<dyn Scheduler>,
     supervised: bool,
     capacity: u32,
+    birth: Birth,
 ) -> Result<JobRef, A> {
     let Ok(block) = resource.allocate(block_layout::<A>(capacity)) else {
         return Err(actor);
@@ -405,6 +438,9 @@ pub(crate) fn spawn_cell<A: Actor>(
             }),
             watch: WatchWord::new(),
             id: ActorId::next(),
+            name: birth.name,
+            #[cfg(feature = "observe")]
+            observed: birth.observed,
         });
         if capacity != 0 {
             // The block was allocated as a `BoundedCell<A>` (`block_layout`); its bound
@@ -417,7 +453,11 @@ pub(crate) fn spawn_cell<A: Actor>(
     // which `VTableFor<A>` handles; (2) we adopt the one reference it starts with;
     // (3) `A: Send` and the cell's shared parts are atomics, so the table may run on any
     // thread, and `destroy` frees the cell through the resource it came from.
-    Ok(unsafe { JobRef::from_raw(cell.cast()) })
+    let job = unsafe { JobRef::from_raw(cell.cast()) };
+    #[cfg(feature = "observe")]
+    // SAFETY: made above for this `A`; `job` keeps it alive.
+    unsafe { Cell::<A>::from_job(&job) }.tell(|observer, actor| observer.on_spawn(actor));
+    Ok(job)
 }
 
 impl<A: Actor> Cell<A> {
@@ -440,6 +480,31 @@ impl<A: Actor> Cell<A> {
         // `Inbox<'static, _>`; a plain message node never outlives the cell (module doc,
         // "Why memory stays valid"), and no API hands such a node to a user.
         unsafe { &*(&*self.home as *const Home) }
+    }
+
+    /// Who the actor is, for the hooks.
+    #[cfg(feature = "observe")]
+    #[inline]
+    pub(crate) fn info(&self) -> crate::observe::ActorInfo {
+        crate::observe::ActorInfo {
+            id: self.id,
+            name: self.name,
+            type_name: core::any::type_name::<A>(),
+        }
+    }
+
+    /// Calls `hook` with the observer, if the actor has one. Out of line: the rare
+    /// hooks' sites stay small.
+    #[cfg(feature = "observe")]
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn tell(
+        &self,
+        hook: impl FnOnce(&dyn crate::observe::Observer, &crate::observe::ActorInfo),
+    ) {
+        if let Some(observer) = self.observed.get() {
+            hook(observer, &self.info());
+        }
     }
 
     /// Whether the actor has not ended yet (it may be stopping).
@@ -608,6 +673,9 @@ impl Drop for InActor {
 struct Count<A: Actor> {
     handled: usize,
     recorded: usize,
+    /// The run was reported to the observer (`observe`): once per run.
+    #[cfg(feature = "observe")]
+    reported: bool,
     /// The running cell's header, with the provenance of its whole block.
     header: NonNull<JobHeader>,
     _actor: PhantomData<fn() -> A>,
@@ -619,8 +687,28 @@ impl<A: Actor> Count<A> {
         Self {
             handled: 0,
             recorded: 0,
+            #[cfg(feature = "observe")]
+            reported: false,
             header,
             _actor: PhantomData,
+        }
+    }
+
+    /// Tells the observer of the run, once, if it wants runs (`observe`): before the
+    /// run gives the actor up, so that it never races the next run or the end.
+    #[cfg(feature = "observe")]
+    #[inline]
+    fn report(&mut self, cell: &Cell<A>, backlog: usize) {
+        if self.reported {
+            return;
+        }
+        self.reported = true;
+        if let Some(observer) = cell.observed.wants(crate::observe::Interests::RUNS) {
+            let run = crate::observe::Run {
+                handled: self.handled,
+                backlog,
+            };
+            observer.on_run(&cell.info(), run);
         }
     }
 
@@ -669,10 +757,14 @@ impl<A: Actor> Core<A> {
             Outcome::Awaiting => ResumeInfo::awaiting(handled),
             Outcome::Resume => {
                 count.record(cell);
+                #[cfg(feature = "observe")]
+                count.report(cell, self.cache.len());
                 ResumeInfo::resume(handled)
             }
             Outcome::Stop(reason) => {
                 count.record(cell);
+                #[cfg(feature = "observe")]
+                count.report(cell, self.cache.len());
                 // SAFETY: we hold the run right (the caller's).
                 unsafe { self.stop_run(cell, header, reason, handled) }
             }
@@ -735,6 +827,10 @@ impl<A: Actor> Core<A> {
                 let _ = catch_unwind(AssertUnwindSafe(|| actor.on_stop(hook_reason)));
             }
             let _ = drop_caught(actor);
+            #[cfg(feature = "observe")]
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                cell.tell(|observer, actor| observer.on_stop(actor, &reason));
+            }));
         }
         self.started = false;
         // SAFETY: the part lives until the child ends for good; the run right makes it
@@ -791,10 +887,18 @@ impl<A: Actor> Core<A> {
         if !self.started {
             self.started = true;
             actor.on_start(&mut ctx);
+            #[cfg(feature = "observe")]
+            cell.tell(|observer, actor| observer.on_start(actor));
             if ctx.stop_requested() {
                 return Outcome::Stop(StopReason::Stopped);
             }
         }
+        // The per-message hooks, if the observer wants them (read once per run).
+        #[cfg(feature = "observe")]
+        let per_message = cell
+            .observed
+            .wants(crate::observe::Interests::MESSAGES)
+            .map(|observer| (observer, cell.info()));
         let outcome = loop {
             if count.handled == max_throughput {
                 if self.cache.is_empty() && !cell.inbox.has_messages() {
@@ -817,6 +921,10 @@ impl<A: Actor> Core<A> {
                 break Self::try_block(cell, count);
             };
             count.handled += 1;
+            #[cfg(feature = "observe")]
+            if let Some((observer, actor)) = &per_message {
+                observer.on_message(actor);
+            }
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
                 Mail::Wake => actor.on_wake(&mut ctx),
@@ -827,6 +935,10 @@ impl<A: Actor> Core<A> {
                 }
                 // A panic in the continuation unwinds from here, as one in `handle`.
                 Mail::Continue(continuation) => continuation.run(actor, &mut ctx),
+            }
+            #[cfg(feature = "observe")]
+            if let Some((observer, actor)) = &per_message {
+                observer.on_message_done(actor);
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
@@ -845,6 +957,8 @@ impl<A: Actor> Core<A> {
     fn try_block(cell: &Cell<A>, count: &mut Count<A>) -> Outcome {
         // Before `try_block`: once it succeeds, the actor is not ours to touch.
         count.record(cell);
+        #[cfg(feature = "observe")]
+        count.report(cell, 0);
         loop {
             return match cell.inbox.try_block() {
                 // From here on the next sender that unblocks the inbox owns the actor.
@@ -912,6 +1026,14 @@ impl<A: Actor> Core<A> {
                 keep_first(&mut first, stopped.err());
             }
             keep_first(&mut first, drop_caught(actor));
+            #[cfg(feature = "observe")]
+            keep_first(
+                &mut first,
+                catch_unwind(AssertUnwindSafe(|| {
+                    cell.tell(|observer, actor| observer.on_stop(actor, &reason));
+                }))
+                .err(),
+            );
         }
         // A supervised child's part goes with it: its supervisor's address and the
         // armed notice (a supervisor and its child hold each other until then).
@@ -942,6 +1064,8 @@ fn on_down<A: Actor>(
     ctx: &mut Context<'_, A>,
 ) -> Option<StopReason> {
     let (down, link) = notice.into_down();
+    #[cfg(feature = "observe")]
+    cell.tell(|observer, actor| observer.on_down(actor, &down));
     // Relaxed: written by the run-right holder only (`Context::trap_exits`).
     if link && down.reason.is_failure() && !cell.trap_exits.load(Ordering::Relaxed) {
         return Some(StopReason::Linked(down.id));
@@ -1021,6 +1145,12 @@ unsafe fn resume_supervised<A: Actor>(
         std::panic::resume_unwind(payload);
     }
     let reason = StopReason::Panicked(PanicMessage::from_payload(&*payload));
+    #[cfg(feature = "observe")]
+    if let StopReason::Panicked(panic) = &reason {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            cell.tell(|observer, actor| observer.on_panic(actor, panic));
+        }));
+    }
     // SAFETY: the panicking run is over; the run right is still ours.
     let core = unsafe { cell.core() };
     // SAFETY: as above; after `Ok` we touch nothing of the actor.
@@ -1094,6 +1224,14 @@ unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, payload: &(dyn core::an
     // SAFETY: as in `resume`.
     let cell = unsafe { header.cast::<Cell<A>>().as_ref() };
     let reason = StopReason::Panicked(PanicMessage::from_payload(payload));
+    // A panic in `finish` of a run that had ended the actor reaches here too: only a
+    // live actor's panic is the actor's.
+    #[cfg(feature = "observe")]
+    if let (true, StopReason::Panicked(panic)) = (cell.is_alive(), &reason) {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            cell.tell(|observer, actor| observer.on_panic(actor, panic));
+        }));
+    }
     // SAFETY: the job is complete and the panicking run is over: nobody else resumes it.
     discard(unsafe { cell.core() }.finish(cell, header, reason));
 }

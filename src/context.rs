@@ -11,7 +11,7 @@ use zeta_scheduler::{JobHeader, JobRef, Scheduler};
 
 use crate::actor::Actor;
 use crate::address::Address;
-use crate::cell::{Cell, SharedResource};
+use crate::cell::{Birth, Cell, SharedResource};
 use crate::continuation::{self, Expiry};
 use crate::error::{AskError, ControlError, RequestError, SpawnError};
 use crate::future::Reply;
@@ -133,7 +133,12 @@ impl<'a, A: Actor> Context<'a, A> {
     /// assert_eq!(child.ask(|reply| reply).unwrap().wait(), Ok("child here"));
     /// ```
     pub fn spawn<C: Actor>(&self, actor: C) -> Result<Address<C>, SpawnError<C>> {
-        spawn_shared(actor, self.resource().clone(), self.scheduler().clone())
+        spawn_shared(
+            actor,
+            self.resource().clone(),
+            self.scheduler().clone(),
+            Birth::child_of(self.cell),
+        )
     }
 
     /// Spawns a child with a bounded mailbox of `capacity` messages, into this actor's
@@ -157,6 +162,7 @@ impl<'a, A: Actor> Context<'a, A> {
             capacity,
             self.resource().clone(),
             self.scheduler().clone(),
+            Birth::child_of(self.cell),
         )
     }
 
@@ -175,7 +181,37 @@ impl<'a, A: Actor> Context<'a, A> {
             actor,
             resource.into_shared_resource(),
             self.scheduler().clone(),
+            Birth::child_of(self.cell),
         )
+    }
+
+    /// Spawns a child with a `name` (see [`System::spawn_named`](crate::System::spawn_named)),
+    /// into this actor's memory resource and onto its scheduler.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor when the resource is out of memory.
+    pub fn spawn_named<C: Actor>(
+        &self,
+        name: &'static str,
+        actor: C,
+    ) -> Result<Address<C>, SpawnError<C>> {
+        spawn_shared(
+            actor,
+            self.resource().clone(),
+            self.scheduler().clone(),
+            self.child_birth().named(name),
+        )
+    }
+
+    /// What a child of this actor is born with: its observer.
+    pub(crate) fn child_birth(&self) -> Birth {
+        Birth::child_of(self.cell)
+    }
+
+    /// The name the actor was spawned with, if any.
+    pub fn name(&self) -> Option<&'static str> {
+        self.cell.name
     }
 
     /// Stops the actor after the current message (or after `on_start`). Messages still
@@ -543,9 +579,11 @@ impl<'a, A: Actor> Context<'a, A> {
 
 impl<A: Actor> fmt::Debug for Context<'_, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
-            .field("id", &format_args!("{}", self.cell.id))
-            .field("stop", &self.stop)
-            .finish_non_exhaustive()
+        let mut context = f.debug_struct("Context");
+        context.field("id", &format_args!("{}", self.cell.id));
+        if let Some(name) = self.cell.name {
+            context.field("name", &name);
+        }
+        context.field("stop", &self.stop).finish_non_exhaustive()
     }
 }

@@ -81,6 +81,8 @@ mod error;
 mod future;
 mod identity;
 pub mod local;
+#[cfg(feature = "observe")]
+pub mod observe;
 mod registry;
 mod router;
 mod supervision;

@@ -11,7 +11,7 @@ use zeta_scheduler::{ManualScheduler, Scheduler, SchedulerError, SharingSchedule
 
 use crate::actor::{Actor, StopReason};
 use crate::address::Address;
-use crate::cell::{spawn_cell, SharedResource};
+use crate::cell::{spawn_cell, Birth, SharedResource};
 use crate::error::SpawnError;
 use crate::future::Future;
 use crate::registry::Registry;
@@ -64,6 +64,7 @@ pub fn spawn<A: Actor>(
         actor,
         resource.into_shared_resource(),
         scheduler.into_shared_scheduler(),
+        Birth::default(),
     )
 }
 
@@ -175,6 +176,7 @@ pub fn spawn_bounded<A: Actor>(
         capacity,
         resource.into_shared_resource(),
         scheduler.into_shared_scheduler(),
+        Birth::default(),
     )
 }
 
@@ -182,8 +184,9 @@ pub(crate) fn spawn_shared<A: Actor>(
     actor: A,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
+    birth: Birth,
 ) -> Result<Address<A>, SpawnError<A>> {
-    spawn_with(actor, resource, scheduler, false, 0)
+    spawn_with(actor, resource, scheduler, false, 0, birth)
 }
 
 /// [`spawn_shared`] with a bounded mailbox of `capacity` (checked here).
@@ -192,9 +195,12 @@ pub(crate) fn spawn_bounded_shared<A: Actor>(
     capacity: usize,
     resource: SharedResource,
     scheduler: Arc<dyn Scheduler>,
+    birth: Birth,
 ) -> Result<Address<A>, SpawnError<A>> {
     match u32::try_from(capacity) {
-        Ok(capacity) if capacity != 0 => spawn_with(actor, resource, scheduler, false, capacity),
+        Ok(capacity) if capacity != 0 => {
+            spawn_with(actor, resource, scheduler, false, capacity, birth)
+        }
         _ => Err(SpawnError::invalid_capacity(actor)),
     }
 }
@@ -207,8 +213,9 @@ pub(crate) fn spawn_with<A: Actor>(
     scheduler: Arc<dyn Scheduler>,
     supervised: bool,
     capacity: u32,
+    birth: Birth,
 ) -> Result<Address<A>, SpawnError<A>> {
-    match spawn_cell(actor, resource, scheduler, supervised, capacity) {
+    match spawn_cell(actor, resource, scheduler, supervised, capacity, birth) {
         // SAFETY: `spawn_cell::<A>` made the job.
         Ok(job) => Ok(unsafe { Address::from_job(job) }),
         Err(actor) => Err(SpawnError::new(actor)),
@@ -251,6 +258,9 @@ pub struct System<S: Scheduler + 'static> {
     roots: Mutex<Vec<Address<Supervisor>>>,
     /// Ends counted by the supervisors of the system's trees.
     tally: Arc<EndTally>,
+    /// Given to every actor spawned through the system (`observe`).
+    #[cfg(feature = "observe")]
+    observed: crate::observe::Observed,
 }
 
 /// What [`System::shutdown`] did.
@@ -283,6 +293,26 @@ impl System<SharingScheduler> {
             Arc::new(scheduler),
             Arc::new(PoolResource::new()),
         ))
+    }
+
+    /// [`sharing`](System::sharing), observed: `observer` is told of the workers
+    /// (parks, steals, queue depths, timers) and of every actor spawned through the
+    /// system ([`observe`](crate::observe)). Only with the `observe` feature.
+    ///
+    /// # Errors
+    ///
+    /// As [`sharing`](System::sharing).
+    #[cfg(feature = "observe")]
+    pub fn sharing_observed<O>(workers: usize, observer: Arc<O>) -> Result<Self, SchedulerError>
+    where
+        O: crate::observe::Observer + crate::observe::SchedulerObserver,
+    {
+        let scheduler = SharingScheduler::builder()
+            .workers(workers)
+            .observer(observer.clone())
+            .build()?;
+        scheduler.start()?;
+        Ok(Self::new(Arc::new(scheduler), Arc::new(PoolResource::new())).with_observer(observer))
     }
 }
 
@@ -373,6 +403,25 @@ impl System<ManualScheduler> {
             Arc::new(PoolResource::new()),
         ))
     }
+
+    /// [`manual`](System::manual), observed: `observer` is told of the timers'
+    /// firings and of every actor spawned through the system
+    /// ([`observe`](crate::observe)). Only with the `observe` feature.
+    ///
+    /// # Errors
+    ///
+    /// As [`manual`](System::manual).
+    #[cfg(feature = "observe")]
+    pub fn manual_observed<O>(
+        max_throughput: usize,
+        observer: Arc<O>,
+    ) -> Result<Self, SchedulerError>
+    where
+        O: crate::observe::Observer + crate::observe::SchedulerObserver,
+    {
+        let scheduler = ManualScheduler::new(max_throughput)?.with_observer(observer.clone());
+        Ok(Self::new(Arc::new(scheduler), Arc::new(PoolResource::new())).with_observer(observer))
+    }
 }
 
 impl<S: Scheduler + 'static> System<S> {
@@ -385,7 +434,67 @@ impl<S: Scheduler + 'static> System<S> {
             registry: Arc::new(Registry::new()),
             roots: Mutex::new(Vec::new()),
             tally: Arc::new(EndTally::default()),
+            #[cfg(feature = "observe")]
+            observed: Default::default(),
         }
+    }
+
+    /// This system, telling `observer` of every actor spawned through it from now on
+    /// (and of their children: [`observe`](crate::observe)). The scheduler's own
+    /// moments are its builder's business
+    /// ([`SharingSchedulerBuilder::observer`](crate::scheduler::SharingSchedulerBuilder::observer)).
+    /// Only with the `observe` feature.
+    #[cfg(feature = "observe")]
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn crate::observe::Observer>) -> Self {
+        self.observed = crate::observe::Observed::new(Some(observer));
+        self
+    }
+
+    /// What an actor spawned through the system is born with.
+    fn birth(&self) -> Birth {
+        Birth {
+            name: None,
+            #[cfg(feature = "observe")]
+            observed: self.observed.clone(),
+        }
+    }
+
+    /// Spawns `actor` with a `name`, shown by its address's `Debug`, and given to the
+    /// hooks (traces, metrics labels: [`observe`](crate::observe)). Names need not be
+    /// unique; to find an actor by name, [`register`](Registry::register) it too.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] with the actor when the resource is out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Matcher;
+    /// impl Actor for Matcher {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let matcher = system.spawn_named("matcher", Matcher).unwrap();
+    /// assert_eq!(matcher.name(), Some("matcher"));
+    /// assert!(format!("{matcher:?}").contains("\"matcher\""));
+    /// ```
+    pub fn spawn_named<A: Actor>(
+        &self,
+        name: &'static str,
+        actor: A,
+    ) -> Result<Address<A>, SpawnError<A>> {
+        spawn_shared(
+            actor,
+            self.resource.clone(),
+            self.scheduler.clone(),
+            self.birth().named(name),
+        )
     }
 
     /// Spawns a root supervisor of the system, and starts it (its static children with
@@ -449,7 +558,12 @@ impl<S: Scheduler + 'static> System<S> {
     ///
     /// [`SpawnError`] with the actor when the resource is out of memory.
     pub fn spawn<A: Actor>(&self, actor: A) -> Result<Address<A>, SpawnError<A>> {
-        spawn_shared(actor, self.resource.clone(), self.scheduler.clone())
+        spawn_shared(
+            actor,
+            self.resource.clone(),
+            self.scheduler.clone(),
+            self.birth(),
+        )
     }
 
     /// Spawns `actor` into the system's resource with a bounded mailbox of `capacity`
@@ -489,6 +603,7 @@ impl<S: Scheduler + 'static> System<S> {
             capacity,
             self.resource.clone(),
             self.scheduler.clone(),
+            self.birth(),
         )
     }
 
@@ -506,6 +621,7 @@ impl<S: Scheduler + 'static> System<S> {
             actor,
             resource.into_shared_resource(),
             self.scheduler.clone(),
+            self.birth(),
         )
     }
 

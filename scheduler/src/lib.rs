@@ -69,6 +69,8 @@ mod injector;
 mod job;
 mod local_submit;
 mod manual;
+#[cfg(feature = "observe")]
+pub mod observe;
 mod queue;
 mod resumable;
 pub mod rng;

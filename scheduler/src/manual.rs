@@ -206,6 +206,42 @@ impl ManualScheduler {
         Self::build(max_throughput, crate::rng::state_for(seed))
     }
 
+    /// Tells `observer` of the timers' firings (the [`observe`](crate::observe)
+    /// module); a manual scheduler has no workers to park or steal. Only with the
+    /// `observe` feature.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use zeta_scheduler::observe::SchedulerObserver;
+    /// use zeta_scheduler::ManualScheduler;
+    ///
+    /// #[derive(Default)]
+    /// struct Polls(AtomicUsize);
+    /// impl SchedulerObserver for Polls {
+    ///     fn on_timers_fired(&self, fired: usize, _lateness: Duration) {
+    ///         self.0.fetch_add(fired, Ordering::Relaxed);
+    ///     }
+    /// }
+    ///
+    /// let polls = Arc::new(Polls::default());
+    /// let scheduler = ManualScheduler::new(64).unwrap().with_observer(polls.clone());
+    /// scheduler.advance(Duration::from_millis(5)).unwrap(); // nothing armed
+    /// assert_eq!(polls.0.load(Ordering::Relaxed), 0);
+    /// ```
+    #[cfg(feature = "observe")]
+    pub fn with_observer(
+        self,
+        observer: std::sync::Arc<dyn crate::observe::SchedulerObserver>,
+    ) -> Self {
+        // Err: one was set already; the first stays (documented on `Timers`).
+        let _ = self.timers.set_observer(observer);
+        self
+    }
+
     fn build(max_throughput: usize, rng: u64) -> Result<Self, SchedulerError> {
         if max_throughput == 0 {
             return Err(SchedulerError::ZeroThroughput);

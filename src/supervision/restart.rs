@@ -290,6 +290,11 @@ unsafe fn restart<A: Actor>(
         // The seal of the stop or kill that ended the instance: the new one accepts.
         cell.inbox.unseal();
     }
+    // Before the hand-off: from it on, the new instance may run (and end) elsewhere.
+    #[cfg(feature = "observe")]
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        cell.tell(|observer, actor| observer.on_restart(actor));
+    }));
     // SAFETY: the run right is ours and handed on here, as an unblocking send's.
     if let Err(stopped) = unsafe { submit_own(job, cell) } {
         // The scheduler has stopped: dropping the refusal tells the child shutdown.

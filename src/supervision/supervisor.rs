@@ -498,6 +498,7 @@ impl Supervisor {
             ctx.scheduler().clone(),
             true,
             0,
+            ctx.child_birth(),
         )
         .map_err(|_| StartError::OutOfMemory)?;
         // SAFETY: `child` is fresh: its only reference is ours, and it has never run.

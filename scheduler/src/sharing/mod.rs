@@ -96,6 +96,9 @@ pub(crate) struct Shared {
     pub(crate) timer_sleeper: CachePadded<AtomicUsize>,
     /// How long before a deadline its sleeper wakes to spin (`timer_spin`).
     pub(crate) timer_spin: Duration,
+    /// Told of parks, steals and queue depths (`observe`).
+    #[cfg(feature = "observe")]
+    pub(crate) observer: Option<std::sync::Arc<dyn crate::observe::SchedulerObserver>>,
 }
 
 impl Shared {
@@ -150,7 +153,7 @@ impl Shared {
 /// scheduler.start().unwrap();
 /// scheduler.stop().unwrap();
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SharingSchedulerBuilder {
     workers: usize,
     max_throughput: usize,
@@ -158,6 +161,8 @@ pub struct SharingSchedulerBuilder {
     name: String,
     stack_size: Option<usize>,
     timer_spin: Duration,
+    #[cfg(feature = "observe")]
+    observer: Option<std::sync::Arc<dyn crate::observe::SchedulerObserver>>,
 }
 
 impl Default for SharingSchedulerBuilder {
@@ -169,7 +174,25 @@ impl Default for SharingSchedulerBuilder {
             name: "zeta-worker".into(),
             stack_size: None,
             timer_spin: Duration::ZERO,
+            #[cfg(feature = "observe")]
+            observer: None,
         }
+    }
+}
+
+impl core::fmt::Debug for SharingSchedulerBuilder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut builder = f.debug_struct("SharingSchedulerBuilder");
+        builder
+            .field("workers", &self.workers)
+            .field("max_throughput", &self.max_throughput)
+            .field("spin", &self.spin)
+            .field("name", &self.name)
+            .field("stack_size", &self.stack_size)
+            .field("timer_spin", &self.timer_spin);
+        #[cfg(feature = "observe")]
+        builder.field("observer", &self.observer.is_some());
+        builder.finish()
     }
 }
 
@@ -226,6 +249,18 @@ impl SharingSchedulerBuilder {
         self
     }
 
+    /// Tells `observer` of the workers' parks, wake-ups, steals and queue depths, and
+    /// of the timers' firings (the [`observe`](crate::observe) module: when, on which
+    /// thread). Only with the `observe` feature.
+    #[cfg(feature = "observe")]
+    pub fn observer(
+        mut self,
+        observer: std::sync::Arc<dyn crate::observe::SchedulerObserver>,
+    ) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds the scheduler; its threads start with [`Scheduler::start`].
     ///
     /// # Errors
@@ -277,7 +312,14 @@ impl SharingSchedulerBuilder {
             timers: Timers::new(),
             timer_sleeper: CachePadded::new(AtomicUsize::new(0)),
             timer_spin: self.timer_spin,
+            #[cfg(feature = "observe")]
+            observer: self.observer.clone(),
         });
+        #[cfg(feature = "observe")]
+        if let Some(observer) = self.observer {
+            // A fresh `Timers`: nothing was set.
+            let _ = shared.timers.set_observer(observer);
+        }
         Ok(SharingScheduler {
             shared,
             locals: Mutex::new(locals),

@@ -207,7 +207,15 @@ impl Worker {
                 continue;
             }
             self.stats().parks.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "observe")]
+            if let Some(observer) = &shared.observer {
+                observer.on_park(self.index);
+            }
             shared.idle.sleep(self.index, deadline);
+            #[cfg(feature = "observe")]
+            if let Some(observer) = &shared.observer {
+                observer.on_unpark(self.index);
+            }
             if sleeper {
                 // Release the role. An armer that still sees it unparks us for nothing
                 // (a token that makes a later park return at once: one more loop).
@@ -253,6 +261,10 @@ impl Worker {
             return;
         }
         self.timer_ticks.set(0);
+        #[cfg(feature = "observe")]
+        if let Some(observer) = &self.shared.observer {
+            observer.on_queue_depth(self.index, self.local.len());
+        }
         if self.shared.timers.is_due() {
             self.shared.timers.poll();
         }
@@ -350,8 +362,13 @@ impl Worker {
         }
         let n = shared.remotes.len();
         for k in 1..n {
-            if let Some(job) = shared.remotes[(self.index + k) % n].steal() {
+            let victim = (self.index + k) % n;
+            if let Some(job) = shared.remotes[victim].steal() {
                 self.stats().steals.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "observe")]
+                if let Some(observer) = &shared.observer {
+                    observer.on_steal(self.index, victim);
+                }
                 return Some(job);
             }
         }

@@ -114,6 +114,10 @@ pub struct Polled {
     /// Whether this thread drove the wheel (`false`: another thread was driving it,
     /// and nothing was done).
     pub drove: bool,
+    /// How late the latest of the entries fired was: the clock's reading at the poll
+    /// minus its deadline (zero on a virtual clock, which stops at each deadline).
+    /// Timers never fire early, so this is what a firing costs in precision.
+    pub lateness: Duration,
 }
 
 /// A timing wheel and its clock: see the module doc.
@@ -140,6 +144,9 @@ pub struct Timers {
     closed: AtomicBool,
     /// Seeded shuffle of entries due at the same nanosecond (0: arming order).
     seed: AtomicU64,
+    /// Told of each poll that fired something ([`Timers::set_observer`]).
+    #[cfg(feature = "observe")]
+    observer: std::sync::OnceLock<std::sync::Arc<dyn crate::observe::SchedulerObserver>>,
 }
 
 /// What the driver owns.
@@ -216,7 +223,25 @@ impl Timers {
             sweep_at: AtomicUsize::new(SWEEP_AFTER),
             closed: AtomicBool::new(false),
             seed: AtomicU64::new(0),
+            #[cfg(feature = "observe")]
+            observer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Tells `observer` of every poll that fires timers, with how many fired and how
+    /// late ([`SchedulerObserver::on_timers_fired`](crate::observe::SchedulerObserver::on_timers_fired)).
+    /// Set once, before the timers are driven: a scheduler sets it when it is built
+    /// with an observer.
+    ///
+    /// # Errors
+    ///
+    /// The observer back, when one was set already.
+    #[cfg(feature = "observe")]
+    pub fn set_observer(
+        &self,
+        observer: std::sync::Arc<dyn crate::observe::SchedulerObserver>,
+    ) -> Result<(), std::sync::Arc<dyn crate::observe::SchedulerObserver>> {
+        self.observer.set(observer)
     }
 
     /// Entries due at the same nanosecond fire in an order shuffled by `seed` (the same
@@ -438,6 +463,7 @@ impl Timers {
         let mut polled = Polled {
             fired: 0,
             drove: true,
+            lateness: Duration::ZERO,
         };
         self.wheel.with_mut(|driver| {
             // SAFETY: `_drive` proves this thread holds `driving`, the licence to the
@@ -462,7 +488,7 @@ impl Timers {
                             unsafe { driver.wheel.insert(entry) };
                         }
                     }
-                    self.fire_all(driver, due, &mut polled);
+                    self.fire_all(driver, due, now, &mut polled);
                 }
                 driver.wheel.advance_idle(now);
                 self.maybe_sweep(driver);
@@ -475,6 +501,12 @@ impl Timers {
                 }
             }
         });
+        #[cfg(feature = "observe")]
+        if polled.fired > 0 {
+            if let Some(observer) = self.observer.get() {
+                observer.on_timers_fired(polled.fired, polled.lateness);
+            }
+        }
         polled
     }
 
@@ -524,21 +556,27 @@ impl Timers {
                     Some(n.saturating_sub(dropped))
                 });
         }
-        self.fire_all(driver, due, polled);
+        self.fire_all(driver, due, now, polled);
     }
 
     /// Fires `due` (entries whose deadline has come), re-arming repeating ones.
-    fn fire_all(&self, driver: &mut Driver, mut due: List, polled: &mut Polled) {
+    fn fire_all(&self, driver: &mut Driver, mut due: List, now: u64, polled: &mut Polled) {
         let seed = self.seed.load(Ordering::Relaxed);
         if seed != 0 {
             due = shuffle_ties(driver, due, seed);
         }
         while let Some(entry) = due.pop_front() {
-            self.fire_one(driver, entry, polled);
+            self.fire_one(driver, entry, now, polled);
         }
     }
 
-    fn fire_one(&self, driver: &mut Driver, entry: NonNull<TimerHeader>, polled: &mut Polled) {
+    fn fire_one(
+        &self,
+        driver: &mut Driver,
+        entry: NonNull<TimerHeader>,
+        now: u64,
+        polled: &mut Polled,
+    ) {
         // SAFETY: the wheel's reference keeps it alive.
         let header = unsafe { entry.as_ref() };
         let repeating = header.is_repeating();
@@ -549,6 +587,8 @@ impl Timers {
             return;
         }
         polled.fired += 1;
+        let late = Duration::from_nanos(now.saturating_sub(header.deadline()));
+        polled.lateness = polled.lateness.max(late);
         // SAFETY: the right to fire is ours (FIRED or FIRING): so is the payload.
         let fire = AbortOnUnwind::around(|| unsafe { TimerHeader::fire(entry) });
         // A repeating entry's next deadline: the first multiple of its period after the
