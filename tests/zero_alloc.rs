@@ -47,6 +47,88 @@ use zeta::{
     WaitStrategy,
 };
 
+/// An observer of every hook that counts them (with atomics: nothing allocated).
+#[cfg(feature = "observe")]
+#[derive(Default)]
+struct Census;
+
+/// Hooks called on every census.
+#[cfg(feature = "observe")]
+static CENSUS_HOOKS: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(feature = "observe")]
+impl Census {
+    fn tick(&self) {
+        CENSUS_HOOKS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(feature = "observe")]
+impl zeta::observe::Observer for Census {
+    fn on_spawn(&self, _: &zeta::observe::ActorInfo) {
+        self.tick();
+    }
+    fn on_start(&self, _: &zeta::observe::ActorInfo) {
+        self.tick();
+    }
+    fn on_message(&self, _: &zeta::observe::ActorInfo) {
+        self.tick();
+    }
+    fn on_message_done(&self, _: &zeta::observe::ActorInfo) {
+        self.tick();
+    }
+    fn on_run(&self, _: &zeta::observe::ActorInfo, _: zeta::observe::Run) {
+        self.tick();
+    }
+    fn on_panic(&self, _: &zeta::observe::ActorInfo, _: &zeta::PanicMessage) {
+        self.tick();
+    }
+    fn on_stop(&self, _: &zeta::observe::ActorInfo, _: &StopReason) {
+        self.tick();
+    }
+    fn on_restart(&self, _: &zeta::observe::ActorInfo) {
+        self.tick();
+    }
+    fn on_down(&self, _: &zeta::observe::ActorInfo, _: &zeta::Down) {
+        self.tick();
+    }
+}
+
+#[cfg(feature = "observe")]
+impl zeta::observe::SchedulerObserver for Census {
+    fn on_park(&self, _: usize) {
+        self.tick();
+    }
+    fn on_unpark(&self, _: usize) {
+        self.tick();
+    }
+    fn on_steal(&self, _: usize, _: usize) {
+        self.tick();
+    }
+    fn on_queue_depth(&self, _: usize, _: usize) {
+        self.tick();
+    }
+    fn on_timers_fired(&self, _: usize, _: Duration) {
+        self.tick();
+    }
+}
+
+/// A fresh census.
+#[cfg(feature = "observe")]
+fn census() -> Arc<Census> {
+    Arc::new(Census::default())
+}
+
+/// `system`, with a census told of its actors if `observed` (and the feature is on).
+fn observe<S: Scheduler + 'static>(system: System<S>, observed: bool) -> System<S> {
+    #[cfg(feature = "observe")]
+    if observed {
+        return system.with_observer(census());
+    }
+    let _ = observed;
+    system
+}
+
 struct CountingAlloc;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -283,13 +365,26 @@ fn measure(mut run: impl FnMut(u64)) -> u64 {
 }
 
 fn on_sharing(workers: usize, mode: Mode) -> u64 {
-    let scheduler = SharingScheduler::builder()
-        .workers(workers)
-        .build()
-        .unwrap();
+    on_sharing_observed(workers, mode, false)
+}
+
+/// On a sharing scheduler; `observed`: with a [`Census`] observer on the scheduler and
+/// the actors (every hook, the frequent ones included).
+fn on_sharing_observed(workers: usize, mode: Mode, observed: bool) -> u64 {
+    let builder = SharingScheduler::builder().workers(workers);
+    #[cfg(feature = "observe")]
+    let builder = if observed {
+        builder.observer(census())
+    } else {
+        builder
+    };
+    let scheduler = builder.build().unwrap();
     scheduler.start().unwrap();
     let scheduler = Arc::new(scheduler);
-    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let system = observe(
+        System::new(scheduler.clone(), Arc::new(PoolResource::new())),
+        observed,
+    );
     let pinger = pair(&system);
     let mut total = 0;
     let mut run = |rounds: u64| {
@@ -411,8 +506,16 @@ fn bounded_async_on_manual() -> u64 {
 }
 
 fn on_manual(mode: Mode) -> u64 {
+    on_manual_observed(mode, false)
+}
+
+/// On a manual scheduler; `observed`: with a [`Census`] observer (every hook).
+fn on_manual_observed(mode: Mode, observed: bool) -> u64 {
     let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
-    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let system = observe(
+        System::new(scheduler.clone(), Arc::new(PoolResource::new())),
+        observed,
+    );
     let pinger = pair(&system);
     let mut total = 0;
     let mut run = |rounds: u64| {
@@ -707,9 +810,12 @@ fn downs_on_manual() -> u64 {
 /// next message handled (the park, the supervisor's decision, the next notice from the
 /// pool, the factory, the schedule). Returns the global allocations of the measured
 /// runs.
-fn restarts_on_manual() -> u64 {
+fn restarts_on_manual(observed: bool) -> u64 {
     let scheduler = Arc::new(ManualScheduler::new(64).unwrap());
-    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let system = observe(
+        System::new(scheduler.clone(), Arc::new(PoolResource::new())),
+        observed,
+    );
     // A window of a nanosecond: never exceeded, and the record of restart times stays
     // within the room the supervisor keeps for it.
     let intensity = zeta::Intensity {
@@ -866,7 +972,37 @@ fn zero_global_allocations_in_steady_state() {
         ),
     ];
     let downs = downs_on_manual();
-    let restarts = restarts_on_manual();
+    let restarts = restarts_on_manual(false);
+    // With the `observe` feature: the same paths with an observer told of everything
+    // (a run, each message, each panic, stop, restart), which counts with atomics.
+    #[cfg(feature = "observe")]
+    let observed = [
+        (
+            "observed, manual, send",
+            on_manual_observed(Mode::Send, true),
+        ),
+        (
+            "observed, manual, ctx.ask + continuation",
+            on_manual_observed(Mode::Continue, true),
+        ),
+        (
+            "observed, sharing, 1 worker, send",
+            on_sharing_observed(1, Mode::Send, true),
+        ),
+        (
+            "observed, sharing, 2 workers, ask + reply",
+            on_sharing_observed(2, Mode::Ask, true),
+        ),
+        (
+            "observed, manual, a supervised child killed and restarted",
+            restarts_on_manual(true),
+        ),
+    ];
+    // The census was told: at least a run and two message hooks per round trip.
+    #[cfg(feature = "observe")]
+    assert!(CENSUS_HOOKS.load(Ordering::Relaxed) > 6 * ROUNDS);
+    #[cfg(not(feature = "observe"))]
+    let observed: [(&str, u64); 0] = [];
     let timers_manual = timers_on_manual();
     let timers_sharing = timers_on_sharing();
     let bounded = [
@@ -907,6 +1043,9 @@ fn zero_global_allocations_in_steady_state() {
     for (path, count) in per_message {
         println!("{path}: {count} global allocations over {ROUNDS} round trips");
     }
+    for (path, count) in observed {
+        println!("{path}: {count} global allocations");
+    }
     for (path, count) in bounded {
         println!("{path}: {count} global allocations over {ROUNDS} messages or round trips");
     }
@@ -942,6 +1081,7 @@ fn zero_global_allocations_in_steady_state() {
         .chain(bounded)
         .chain(many_ready.map(|(path, (count, _))| (path, count)))
         .chain(spawning.map(|(path, (count, _))| (path, count)))
+        .chain(observed)
     {
         assert_eq!(count, 0, "{path}");
     }
