@@ -116,7 +116,7 @@ impl zeta::observe::SchedulerObserver for Census {
 /// A fresh census.
 #[cfg(feature = "observe")]
 fn census() -> Arc<Census> {
-    Arc::new(Census::default())
+    Arc::new(Census)
 }
 
 /// `system`, with a census told of its actors if `observed` (and the feature is on).
