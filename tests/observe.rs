@@ -409,3 +409,63 @@ fn a_noop_observer_is_told_nothing_frequent() {
     );
     assert_eq!(NoopObserver.interests(), Interests::NONE);
 }
+
+/// A local actor: the same hooks, on the system's thread.
+struct Local(u64);
+
+impl zeta::local::LocalActor for Local {
+    type Message = Option<u64>;
+    fn handle(&mut self, n: Option<u64>, ctx: &mut zeta::local::LocalContext<'_, Self>) {
+        match n {
+            Some(n) => self.0 += n,
+            None => panic!("on purpose"),
+        }
+        assert_eq!(ctx.name(), Some("local"));
+    }
+}
+
+#[test]
+fn local_actors_are_told_too() {
+    quiet_panics();
+    let recorder = Recorder::new(Interests::ALL);
+    let system = zeta::local::LocalSystem::builder()
+        .max_throughput(2)
+        .virtual_clock()
+        .observer(recorder.clone())
+        .build()
+        .unwrap();
+    let local = system.spawn_named("local", Local(0)).unwrap();
+    assert!(
+        format!("{local:?}").contains("name: \"local\""),
+        "{local:?}"
+    );
+    for n in 0..3 {
+        local.send(Some(n)).unwrap();
+    }
+    system.run_until_idle().unwrap();
+    let _timer = local
+        .send_after(Duration::from_millis(5), Some(10))
+        .unwrap();
+    system.advance(Duration::from_millis(5)).unwrap();
+    local.send(None).unwrap();
+    system.run_until_idle().unwrap();
+    let m = || [Event::Message("local"), Event::Done("local")];
+    let run = |handled, backlog| Event::Run("local", Run { handled, backlog });
+    let mut expected = vec![Event::Spawn("local"), Event::Start("local")];
+    expected.extend(m());
+    expected.extend(m());
+    expected.push(run(2, 1));
+    expected.extend(m());
+    expected.push(run(1, 0));
+    expected.push(Event::Timers(1, Duration::ZERO));
+    expected.extend(m());
+    expected.push(run(1, 0));
+    // No `Done` and no run for the panicking one: the panic is told instead.
+    expected.push(Event::Message("local"));
+    expected.push(Event::Panic("local", "on purpose".into()));
+    expected.push(Event::Stop(
+        "local",
+        StopReason::Panicked("on purpose".into()),
+    ));
+    assert_eq!(recorder.take(), expected);
+}

@@ -116,7 +116,25 @@ impl<'a, A: LocalActor> LocalContext<'a, A> {
     ///
     /// [`SpawnError`] (with the actor back) if the memory resource has no room.
     pub fn spawn<C: LocalActor>(&self, actor: C) -> Result<LocalAddress<C>, SpawnError<C>> {
-        self.cell.shared().spawn(actor)
+        self.cell.shared().spawn(actor, None)
+    }
+
+    /// Spawns a child with a `name` (see [`LocalSystem::spawn_named`](crate::local::LocalSystem::spawn_named)).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] (with the actor back) if the memory resource has no room.
+    pub fn spawn_named<C: LocalActor>(
+        &self,
+        name: &'static str,
+        actor: C,
+    ) -> Result<LocalAddress<C>, SpawnError<C>> {
+        self.cell.shared().spawn(actor, Some(name))
+    }
+
+    /// The name the actor was spawned with, if any.
+    pub fn name(&self) -> Option<&'static str> {
+        self.cell.name
     }
 
     /// Stops the actor after the current message: the messages still queued are

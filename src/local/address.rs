@@ -293,6 +293,12 @@ impl<A: LocalActor> LocalAddress<A> {
         self.cell().handled.get()
     }
 
+    /// The name the actor was spawned with ([`LocalSystem::spawn_named`](crate::local::LocalSystem::spawn_named)),
+    /// if any.
+    pub fn name(&self) -> Option<&'static str> {
+        self.cell().name
+    }
+
     /// Messages queued for the actor.
     pub fn queued(&self) -> usize {
         self.cell().inbox.len()
@@ -343,9 +349,11 @@ impl<A: LocalActor> Eq for LocalAddress<A> {}
 
 impl<A: LocalActor> fmt::Debug for LocalAddress<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalAddress")
-            .field("id", &self.id())
-            .field("alive", &self.is_alive())
-            .finish()
+        let mut address = f.debug_struct("LocalAddress");
+        address.field("id", &self.id());
+        if let Some(name) = self.name() {
+            address.field("name", &name);
+        }
+        address.field("alive", &self.is_alive()).finish()
     }
 }

@@ -134,6 +134,7 @@ pub(crate) struct LocalCell<A: LocalActor> {
     system: ManuallyDrop<Rc<Shared>>,
     core: UnsafeCell<Core<A>>,
     pub(crate) id: ActorId,
+    pub(crate) name: Option<&'static str>,
 }
 
 struct VTableFor<A>(core::marker::PhantomData<A>);
@@ -154,6 +155,7 @@ impl<A: LocalActor> VTableFor<A> {
 pub(crate) fn spawn_cell<A: LocalActor>(
     actor: A,
     system: &Rc<Shared>,
+    name: Option<&'static str>,
 ) -> Result<NonNull<Header>, A> {
     let home = system.home();
     let Ok(block) = home.allocate(Layout::new::<LocalCell<A>>()) else {
@@ -181,9 +183,13 @@ pub(crate) fn spawn_cell<A: LocalActor>(
                 started: false,
             }),
             id: ActorId::next(),
+            name,
         });
     }
     system.link(cell.cast());
+    #[cfg(feature = "observe")]
+    // SAFETY: made above; the address about to be returned keeps it alive.
+    unsafe { LocalCell::<A>::from_header(cell.cast()) }.tell(|o, actor| o.on_spawn(actor));
     Ok(cell.cast())
 }
 
@@ -198,6 +204,30 @@ impl<A: LocalActor> LocalCell<A> {
     pub(crate) unsafe fn from_header<'a>(header: NonNull<Header>) -> &'a Self {
         // SAFETY: the header is the first field of a `repr(C)` cell (caller's duty).
         unsafe { header.cast::<Self>().as_ref() }
+    }
+
+    /// Who the actor is, for the hooks.
+    #[cfg(feature = "observe")]
+    #[inline]
+    pub(crate) fn info(&self) -> crate::observe::ActorInfo {
+        crate::observe::ActorInfo {
+            id: self.id,
+            name: self.name,
+            type_name: core::any::type_name::<A>(),
+        }
+    }
+
+    /// Calls `hook` with the system's observer, if it has one, catching a panic in it.
+    #[cfg(feature = "observe")]
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn tell(
+        &self,
+        hook: impl FnOnce(&dyn crate::observe::Observer, &crate::observe::ActorInfo),
+    ) {
+        if let Some(observer) = self.system.observed.get() {
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(observer, &self.info())));
+        }
     }
 
     /// The resource for the actor's message nodes.
@@ -281,6 +311,18 @@ unsafe fn resume<A: LocalActor>(header: NonNull<Header>, max_throughput: usize) 
         }))
     };
     cell.handled.set(cell.handled.get() + handled as u64);
+    // A run that panicked is told by `on_panic` instead, as on the thread-safe path.
+    #[cfg(feature = "observe")]
+    if let (Ok(_), Some(observer)) = (
+        &outcome,
+        cell.system.observed.wants(crate::observe::Interests::RUNS),
+    ) {
+        let run = crate::observe::Run {
+            handled,
+            backlog: cell.inbox.len(),
+        };
+        observer.on_run(&cell.info(), run);
+    }
     let reason = match outcome {
         Ok(Outcome::Awaiting) => return ResumeInfo::awaiting(handled),
         Ok(Outcome::Resume) => return ResumeInfo::resume(handled),
@@ -290,7 +332,12 @@ unsafe fn resume<A: LocalActor>(header: NonNull<Header>, max_throughput: usize) 
         Err(payload) => {
             let panics = &cell.shared().panics;
             panics.set(panics.get() + 1);
-            panicked(payload)
+            let reason = panicked(payload);
+            #[cfg(feature = "observe")]
+            if let StopReason::Panicked(panic) = &reason {
+                cell.tell(|observer, actor| observer.on_panic(actor, panic));
+            }
+            reason
         }
     };
     // SAFETY: we hold the run right, and touch nothing of the cell afterwards.
@@ -325,10 +372,19 @@ impl<A: LocalActor> Core<A> {
             }
             self.started = true;
             actor.on_start(&mut ctx);
+            #[cfg(feature = "observe")]
+            cell.tell(|observer, actor| observer.on_start(actor));
             if ctx.stop_requested() {
                 return Outcome::Stopped;
             }
         }
+        // The per-message hooks, if the observer wants them (read once per run).
+        #[cfg(feature = "observe")]
+        let per_message = cell
+            .system
+            .observed
+            .wants(crate::observe::Interests::MESSAGES)
+            .map(|observer| (observer, cell.info()));
         loop {
             if cell.killed.get() {
                 return Outcome::Killed;
@@ -348,6 +404,10 @@ impl<A: LocalActor> Core<A> {
                 };
             };
             *handled += 1;
+            #[cfg(feature = "observe")]
+            if let Some((observer, actor)) = &per_message {
+                observer.on_message(actor);
+            }
             // SAFETY: every node of a local inbox is a plain message node from the
             // system's home (sends, timers, continuations' arrivals, and the bridge's
             // deliveries, made from the same home by other threads).
@@ -356,6 +416,10 @@ impl<A: LocalActor> Core<A> {
                 // SAFETY: an arrival in this actor's inbox was made for this `A` (by
                 // its own `LocalContext::ask`); these are its actor and context.
                 Mail::Continue(arrival) => unsafe { arrival.run(actor, &mut ctx) },
+            }
+            #[cfg(feature = "observe")]
+            if let Some((observer, actor)) = &per_message {
+                observer.on_message_done(actor);
             }
             if ctx.stop_requested() {
                 return Outcome::Stopped;
@@ -386,10 +450,14 @@ unsafe fn finish<A: LocalActor>(header: NonNull<Header>, reason: StopReason) {
         };
         let _inside = InActor::enter();
         if let Some(mut actor) = actor {
+            #[cfg(feature = "observe")]
+            let told = reason.clone();
             if started {
                 let _ = catch_unwind(AssertUnwindSafe(|| actor.on_stop(reason)));
             }
             let _ = catch_unwind(AssertUnwindSafe(move || drop(actor)));
+            #[cfg(feature = "observe")]
+            cell.tell(|observer, actor| observer.on_stop(actor, &told));
         }
         drop_all(rest);
     }

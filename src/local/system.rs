@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     since_look: Cell<u32>,
     /// Runs that ended in a panic (caught), for `RunStats::panics`.
     pub(crate) panics: Cell<u64>,
+    /// Told of every actor of the system (`observe`).
+    #[cfg(feature = "observe")]
+    pub(crate) observed: crate::observe::Observed,
 }
 
 /// While jobs keep coming, the loop looks at the timers every this many runs (and
@@ -143,6 +146,8 @@ impl LocalSystem {
             resource: None,
             seed: None,
             virtual_clock: false,
+            #[cfg(feature = "observe")]
+            observer: None,
         }
     }
 
@@ -188,6 +193,8 @@ impl LocalSystem {
             resource,
             seed,
             virtual_clock,
+            #[cfg(feature = "observe")]
+            observer,
         } = builder;
         if max_throughput == 0 {
             return Err(SchedulerError::ZeroThroughput);
@@ -202,6 +209,15 @@ impl LocalSystem {
         if rng != 0 {
             timers.set_tie_seed(rng);
         }
+        #[cfg(feature = "observe")]
+        let observed = match observer {
+            Some((actors, timers_observer)) => {
+                // A fresh `Timers`: nothing was set.
+                let _ = timers.set_observer(timers_observer);
+                crate::observe::Observed::new(Some(actors))
+            }
+            None => crate::observe::Observed::default(),
+        };
         let shared = Rc::new(Shared {
             head: Cell::new(None),
             tail: Cell::new(None),
@@ -219,6 +235,8 @@ impl LocalSystem {
             timers,
             since_look: Cell::new(0),
             panics: Cell::new(0),
+            #[cfg(feature = "observe")]
+            observed,
         });
         Ok(Self::from_shared(shared))
     }
@@ -238,7 +256,21 @@ impl LocalSystem {
     ///
     /// [`SpawnError`] (with the actor back) if the memory resource has no room.
     pub fn spawn<A: LocalActor>(&self, actor: A) -> Result<LocalAddress<A>, SpawnError<A>> {
-        self.shared.spawn(actor)
+        self.shared.spawn(actor, None)
+    }
+
+    /// Spawns `actor` with a `name`, shown by its address's `Debug` and given to the
+    /// hooks (as [`System::spawn_named`](crate::System::spawn_named)).
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] (with the actor back) if the memory resource has no room.
+    pub fn spawn_named<A: LocalActor>(
+        &self,
+        name: &'static str,
+        actor: A,
+    ) -> Result<LocalAddress<A>, SpawnError<A>> {
+        self.shared.spawn(actor, Some(name))
     }
 
     /// Runs one actor for at most `max_throughput` messages (after delivering what
@@ -384,9 +416,26 @@ pub struct LocalSystemBuilder {
     resource: Option<SharedResource>,
     seed: Option<u64>,
     virtual_clock: bool,
+    #[cfg(feature = "observe")]
+    observer: Option<(
+        Arc<dyn crate::observe::Observer>,
+        Arc<dyn crate::observe::SchedulerObserver>,
+    )>,
 }
 
 impl LocalSystemBuilder {
+    /// Tells `observer` of every actor of the system (spawn, start, runs, messages,
+    /// panics, stops: the [`observe`](crate::observe) module's hooks, on the system's
+    /// thread) and of its timers' firings. Only with the `observe` feature.
+    #[cfg(feature = "observe")]
+    pub fn observer<O>(mut self, observer: Arc<O>) -> Self
+    where
+        O: crate::observe::Observer + crate::observe::SchedulerObserver,
+    {
+        self.observer = Some((observer.clone(), observer));
+        self
+    }
+
     /// The most messages one actor handles before the next one runs (default 64).
     pub fn max_throughput(mut self, max_throughput: usize) -> Self {
         self.max_throughput = max_throughput;
@@ -484,8 +533,9 @@ impl Shared {
     pub(crate) fn spawn<A: LocalActor>(
         self: &Rc<Self>,
         actor: A,
+        name: Option<&'static str>,
     ) -> Result<LocalAddress<A>, SpawnError<A>> {
-        match cell::spawn_cell(actor, self) {
+        match cell::spawn_cell(actor, self, name) {
             // SAFETY: a fresh cell whose count (2) includes this address's reference.
             Ok(header) => Ok(unsafe { LocalAddress::from_header(header) }),
             Err(actor) => Err(SpawnError::new(actor)),

@@ -44,10 +44,14 @@
 //!   | `on_restart` | the supervisor | a supervised child's new instance is in place |
 //!   | `on_down` | the watcher's runner | a `Down` reached a monitoring actor |
 //!
-//!   `on_message_done` is not called for a message whose handler panicked: `on_panic`
-//!   follows instead. `on_run` is called before the run gives the actor up, so it
-//!   never races the actor's next run or its end; it may be followed by `on_stop`
-//!   when the run ended the actor.
+//!   `on_message_done` is not called for a message whose handler panicked, nor
+//!   `on_run` for a run that panicked: `on_panic` is told instead. `on_run` is called
+//!   before the run gives the actor up, so it never races the actor's next run or its
+//!   end; it is followed by `on_stop` when the run ended the actor.
+//! - **Local actors** ([`local`](crate::local)) are told the same hooks, on the
+//!   system's thread, by an observer given to their system's builder
+//!   ([`LocalSystemBuilder::observer`](crate::local::LocalSystemBuilder::observer)),
+//!   which every actor of the system shares.
 //! - **Hooks must be quick and must not block**: they sit on the paths they observe.
 //!   They must not panic either: a panic in a hook unwinds like one in the actor's
 //!   handler (the runner's) or is caught and dropped (the spawner's is not caught:
