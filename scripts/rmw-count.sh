@@ -7,6 +7,8 @@
 #   scripts/rmw-count.sh                  # calibration, then floor, manual, sharing, local
 #   scripts/rmw-count.sh manual sharing   # some modes
 #   N=20000 scripts/rmw-count.sh          # round trips (iterations) per mode (default 50000)
+#   FEATURES=observe scripts/rmw-count.sh manual manual-noop manual-runs manual-all
+#                                         # the hooks: built with zeta's observe feature
 #
 # What runs: the release binary `rmw-probe` (benches/src/bin/rmw_probe.rs). Each mode
 # repeats one shape N times after an unmeasured warm-up run:
@@ -19,6 +21,10 @@
 #   local      the same between two local actors (zeta::local) on a LocalSystem driven
 #              by the main thread: no atomic RMW may be on its path, so the script fails
 #              (exit 1) if this mode counts any
+#   manual-noop, manual-runs, manual-all
+#              `manual` with the actors observed (needs FEATURES=observe): by a
+#              NoopObserver (no frequent hook wanted), by a counter of runs, and by a
+#              counter of runs and messages (each count one relaxed fetch_add: an RMW)
 #
 # Every message goes to an idle actor: the receiver has nothing else queued and is not
 # running, so each send schedules it.
@@ -73,11 +79,13 @@ modes=("$@")
 for mode in "${modes[@]}"; do
   case "$mode" in
     fetch-add | rmw-mix | floor | manual | sharing | local) ;;
-    *) echo "rmw-count: unknown mode $mode (fetch-add rmw-mix floor manual sharing local)" >&2; exit 2 ;;
+    manual-noop | manual-runs | manual-all) ;;
+    *) echo "rmw-count: unknown mode $mode (fetch-add rmw-mix floor manual sharing local" \
+      "manual-noop manual-runs manual-all)" >&2; exit 2 ;;
   esac
 done
 
-cargo build --release --locked -q -p zeta-bench --bin rmw-probe
+cargo build --release --locked -q -p zeta-bench --bin rmw-probe ${FEATURES:+--features "$FEATURES"}
 probe="$PWD/target/release/rmw-probe"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -493,7 +493,8 @@ impl<A: Actor> Cell<A> {
         }
     }
 
-    /// Calls `hook` with the observer, if the actor has one. Out of line: the rare
+    /// Calls `hook` with the observer, if the actor has one, catching a panic in it
+    /// (a rare hook's panic is dropped: `observe` module doc). Out of line: the rare
     /// hooks' sites stay small.
     #[cfg(feature = "observe")]
     #[cold]
@@ -503,7 +504,22 @@ impl<A: Actor> Cell<A> {
         hook: impl FnOnce(&dyn crate::observe::Observer, &crate::observe::ActorInfo),
     ) {
         if let Some(observer) = self.observed.get() {
-            hook(observer, &self.info());
+            let info = self.info();
+            discard(catch_unwind(AssertUnwindSafe(|| hook(observer, &info))).err());
+        }
+    }
+
+    /// `on_message` (or, `done`, `on_message_done`): out of line, called only when the
+    /// observer wants them. Not caught: a panic here is the runner's, as the handler's.
+    #[cfg(feature = "observe")]
+    #[inline(never)]
+    fn tell_message(&self, done: bool) {
+        if let Some(observer) = self.observed.get() {
+            if done {
+                observer.on_message_done(&self.info());
+            } else {
+                observer.on_message(&self.info());
+            }
         }
     }
 
@@ -673,9 +689,10 @@ impl Drop for InActor {
 struct Count<A: Actor> {
     handled: usize,
     recorded: usize,
-    /// The run was reported to the observer (`observe`): once per run.
+    /// The observer's interests (`observe`), read once per run; `RUNS` is cleared
+    /// once the run is reported, so it is reported once.
     #[cfg(feature = "observe")]
-    reported: bool,
+    interests: u8,
     /// The running cell's header, with the provenance of its whole block.
     header: NonNull<JobHeader>,
     _actor: PhantomData<fn() -> A>,
@@ -683,12 +700,13 @@ struct Count<A: Actor> {
 
 impl<A: Actor> Count<A> {
     #[inline]
-    fn new(header: NonNull<JobHeader>) -> Self {
+    fn new(cell: &Cell<A>, header: NonNull<JobHeader>) -> Self {
+        let _ = cell;
         Self {
             handled: 0,
             recorded: 0,
             #[cfg(feature = "observe")]
-            reported: false,
+            interests: cell.observed.interests(),
             header,
             _actor: PhantomData,
         }
@@ -699,17 +717,18 @@ impl<A: Actor> Count<A> {
     #[cfg(feature = "observe")]
     #[inline]
     fn report(&mut self, cell: &Cell<A>, backlog: usize) {
-        if self.reported {
-            return;
+        let runs = crate::observe::Interests::RUNS.bits();
+        if self.interests & runs != 0 {
+            self.interests &= !runs;
+            tell_run(cell, self.handled, backlog);
         }
-        self.reported = true;
-        if let Some(observer) = cell.observed.wants(crate::observe::Interests::RUNS) {
-            let run = crate::observe::Run {
-                handled: self.handled,
-                backlog,
-            };
-            observer.on_run(&cell.info(), run);
-        }
+    }
+
+    /// Whether the observer wants each message (`observe`).
+    #[cfg(feature = "observe")]
+    #[inline(always)]
+    fn per_message(&self) -> bool {
+        self.interests & crate::observe::Interests::MESSAGES.bits() != 0
     }
 
     /// Adds what is not yet recorded to the cell's total, and gives as many slots back
@@ -732,6 +751,16 @@ impl<A: Actor> Count<A> {
     }
 }
 
+/// `on_run`: out of line, called only when the observer wants runs. Not caught: a
+/// panic here is the runner's, as the handler's.
+#[cfg(feature = "observe")]
+#[inline(never)]
+fn tell_run<A: Actor>(cell: &Cell<A>, handled: usize, backlog: usize) {
+    if let Some(observer) = cell.observed.get() {
+        observer.on_run(&cell.info(), crate::observe::Run { handled, backlog });
+    }
+}
+
 /// How a run ends.
 enum Outcome {
     Awaiting,
@@ -748,7 +777,7 @@ impl<A: Actor> Core<A> {
         header: NonNull<JobHeader>,
         max_throughput: usize,
     ) -> ResumeInfo {
-        let mut count = Count::new(header);
+        let mut count = Count::new(cell, header);
         let outcome = self.dispatch(cell, header, max_throughput, &mut count);
         let handled = count.handled;
         match outcome {
@@ -828,9 +857,7 @@ impl<A: Actor> Core<A> {
             }
             let _ = drop_caught(actor);
             #[cfg(feature = "observe")]
-            let _ = catch_unwind(AssertUnwindSafe(|| {
-                cell.tell(|observer, actor| observer.on_stop(actor, &reason));
-            }));
+            cell.tell(|observer, actor| observer.on_stop(actor, &reason));
         }
         self.started = false;
         // SAFETY: the part lives until the child ends for good; the run right makes it
@@ -866,6 +893,8 @@ impl<A: Actor> Core<A> {
         discard(self.finish(cell, header, reason));
     }
 
+    /// The message loop; it tells the observer of each message and of the run, if it
+    /// wants them (`observe`: the interests were read into `count`, one test each).
     #[inline]
     fn dispatch(
         &mut self,
@@ -893,12 +922,6 @@ impl<A: Actor> Core<A> {
                 return Outcome::Stop(StopReason::Stopped);
             }
         }
-        // The per-message hooks, if the observer wants them (read once per run).
-        #[cfg(feature = "observe")]
-        let per_message = cell
-            .observed
-            .wants(crate::observe::Interests::MESSAGES)
-            .map(|observer| (observer, cell.info()));
         let outcome = loop {
             if count.handled == max_throughput {
                 if self.cache.is_empty() && !cell.inbox.has_messages() {
@@ -922,8 +945,8 @@ impl<A: Actor> Core<A> {
             };
             count.handled += 1;
             #[cfg(feature = "observe")]
-            if let Some((observer, actor)) = &per_message {
-                observer.on_message(actor);
+            if count.per_message() {
+                cell.tell_message(false);
             }
             match envelope.into_payload() {
                 Mail::User(message) => actor.handle(message, &mut ctx),
@@ -937,8 +960,8 @@ impl<A: Actor> Core<A> {
                 Mail::Continue(continuation) => continuation.run(actor, &mut ctx),
             }
             #[cfg(feature = "observe")]
-            if let Some((observer, actor)) = &per_message {
-                observer.on_message_done(actor);
+            if count.per_message() {
+                cell.tell_message(true);
             }
             if ctx.stop_requested() {
                 break Outcome::Stop(StopReason::Stopped);
@@ -1027,13 +1050,7 @@ impl<A: Actor> Core<A> {
             }
             keep_first(&mut first, drop_caught(actor));
             #[cfg(feature = "observe")]
-            keep_first(
-                &mut first,
-                catch_unwind(AssertUnwindSafe(|| {
-                    cell.tell(|observer, actor| observer.on_stop(actor, &reason));
-                }))
-                .err(),
-            );
+            cell.tell(|observer, actor| observer.on_stop(actor, &reason));
         }
         // A supervised child's part goes with it: its supervisor's address and the
         // armed notice (a supervisor and its child hold each other until then).
@@ -1147,9 +1164,7 @@ unsafe fn resume_supervised<A: Actor>(
     let reason = StopReason::Panicked(PanicMessage::from_payload(&*payload));
     #[cfg(feature = "observe")]
     if let StopReason::Panicked(panic) = &reason {
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            cell.tell(|observer, actor| observer.on_panic(actor, panic));
-        }));
+        cell.tell(|observer, actor| observer.on_panic(actor, panic));
     }
     // SAFETY: the panicking run is over; the run right is still ours.
     let core = unsafe { cell.core() };
@@ -1228,9 +1243,7 @@ unsafe fn panicked<A: Actor>(header: NonNull<JobHeader>, payload: &(dyn core::an
     // live actor's panic is the actor's.
     #[cfg(feature = "observe")]
     if let (true, StopReason::Panicked(panic)) = (cell.is_alive(), &reason) {
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            cell.tell(|observer, actor| observer.on_panic(actor, panic));
-        }));
+        cell.tell(|observer, actor| observer.on_panic(actor, panic));
     }
     // SAFETY: the job is complete and the panicking run is over: nobody else resumes it.
     discard(unsafe { cell.core() }.finish(cell, header, reason));

@@ -53,9 +53,9 @@
 //!   ([`LocalSystemBuilder::observer`](crate::local::LocalSystemBuilder::observer)),
 //!   which every actor of the system shares.
 //! - **Hooks must be quick and must not block**: they sit on the paths they observe.
-//!   They must not panic either: a panic in a hook unwinds like one in the actor's
-//!   handler (the runner's) or is caught and dropped (the spawner's is not caught:
-//!   it unwinds to the caller of `spawn`, after the actor is in place).
+//!   They should not panic either: a panic in a frequent hook (`on_message`,
+//!   `on_message_done`, `on_run`) unwinds like one in the actor's handler (the actor
+//!   ends with `StopReason::Panicked`); one in a rare hook is caught and dropped.
 //! - **Nothing allocates**: the engine passes [`ActorInfo`] (three words, `Copy`) and
 //!   references; what an observer does with them is its own business.
 
@@ -386,5 +386,11 @@ impl Observed {
         } else {
             None
         }
+    }
+
+    /// The interests' bits (0 without an observer).
+    #[inline(always)]
+    pub(crate) fn interests(&self) -> u8 {
+        self.interests
     }
 }

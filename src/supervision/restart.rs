@@ -292,9 +292,7 @@ unsafe fn restart<A: Actor>(
     }
     // Before the hand-off: from it on, the new instance may run (and end) elsewhere.
     #[cfg(feature = "observe")]
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        cell.tell(|observer, actor| observer.on_restart(actor));
-    }));
+    cell.tell(|observer, actor| observer.on_restart(actor));
     // SAFETY: the run right is ours and handed on here, as an unblocking send's.
     if let Err(stopped) = unsafe { submit_own(job, cell) } {
         // The scheduler has stopped: dropping the refusal tells the child shutdown.

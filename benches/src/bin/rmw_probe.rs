@@ -13,6 +13,9 @@
 //! | `manual` | a ping-pong round trip between two zeta actors on a `ManualScheduler` | message |
 //! | `sharing` | the same on a started 1-worker `SharingScheduler` | message |
 //! | `local` | the same between two local actors on a `LocalSystem` (`zeta::local`) | message |
+//! | `manual-noop` | `manual`, the actors observed by a `NoopObserver` (feature `observe`) | message |
+//! | `manual-runs` | `manual`, observed by a counter of runs (`Interests::RUNS`) | message |
+//! | `manual-all` | `manual`, observed by a counter of runs and messages (`Interests::ALL`) | message |
 //!
 //! A round trip is two messages, each to an idle actor (the receiver has nothing else
 //! queued and is not running: every send unblocks it and schedules it). Every shape is
@@ -305,21 +308,35 @@ fn zeta_pair<S: Scheduler + 'static>(
     scheduler: Arc<S>,
     drive: impl Fn(&S),
 ) -> Result<u64, String> {
+    zeta_pair_in(n, scheduler, None, drive)
+}
+
+/// [`zeta_pair`], the actors spawned through `system` if given (with its observer),
+/// else with the free `spawn` into a pool of their own.
+fn zeta_pair_in<S: Scheduler + 'static>(
+    n: u64,
+    scheduler: Arc<S>,
+    system: Option<&zeta::System<S>>,
+    drive: impl Fn(&S),
+) -> Result<u64, String> {
     let pool = Arc::new(PoolResource::new());
-    let ponger = zeta::spawn(Ponger { pinger: None }, pool.clone(), scheduler.clone())
-        .map_err(|_| "no memory for an actor".to_owned())?;
-    let pinger = zeta::spawn(
-        Pinger {
-            ponger: ponger.clone(),
-            left: 0,
-            rounds: 0,
-            in_order: true,
-            collecting: false,
-            done: None,
-        },
-        pool.clone(),
-        scheduler.clone(),
-    )
+    let ponger = match system {
+        Some(system) => system.spawn(Ponger { pinger: None }),
+        None => zeta::spawn(Ponger { pinger: None }, pool.clone(), scheduler.clone()),
+    }
+    .map_err(|_| "no memory for an actor".to_owned())?;
+    let pinger = Pinger {
+        ponger: ponger.clone(),
+        left: 0,
+        rounds: 0,
+        in_order: true,
+        collecting: false,
+        done: None,
+    };
+    let pinger = match system {
+        Some(system) => system.spawn(pinger),
+        None => zeta::spawn(pinger, pool.clone(), scheduler.clone()),
+    }
     .map_err(|_| "no memory for an actor".to_owned())?;
     ponger
         .send(PongerMsg::Hello(pinger.clone()))
@@ -351,6 +368,38 @@ fn manual(n: u64) -> Result<u64, String> {
     let scheduler =
         Arc::new(ManualScheduler::new(MAX_THROUGHPUT).map_err(|e| format!("scheduler: {e}"))?);
     zeta_pair(n, scheduler, |scheduler| {
+        scheduler
+            .run_until_idle()
+            .expect("driven by this thread only");
+    })
+}
+
+/// Counts what it is told, with relaxed atomics (RMWs: they show in the count).
+#[cfg(feature = "observe")]
+struct Counting(zeta::observe::Interests, AtomicU64);
+
+#[cfg(feature = "observe")]
+impl zeta::observe::Observer for Counting {
+    fn interests(&self) -> zeta::observe::Interests {
+        self.0
+    }
+    fn on_run(&self, _: &zeta::observe::ActorInfo, run: zeta::observe::Run) {
+        self.1.fetch_add(run.handled as u64, Ordering::Relaxed);
+    }
+    fn on_message(&self, _: &zeta::observe::ActorInfo) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// `manual`, with the actors observed by `observer` (spawned through a system that
+/// gives it to them).
+#[cfg(feature = "observe")]
+fn manual_observed(n: u64, observer: Arc<dyn zeta::observe::Observer>) -> Result<u64, String> {
+    let scheduler =
+        Arc::new(ManualScheduler::new(MAX_THROUGHPUT).map_err(|e| format!("scheduler: {e}"))?);
+    let system =
+        zeta::System::new(scheduler.clone(), Arc::new(PoolResource::new())).with_observer(observer);
+    zeta_pair_in(n, scheduler, Some(&system), |scheduler| {
         scheduler
             .run_until_idle()
             .expect("driven by this thread only");
@@ -527,8 +576,32 @@ fn main() -> ExitCode {
         "manual" => ("message", manual(n)),
         "sharing" => ("message", sharing(n)),
         "local" => ("message", local(n)),
+        #[cfg(feature = "observe")]
+        "manual-noop" => (
+            "message",
+            manual_observed(n, Arc::new(zeta::observe::NoopObserver)),
+        ),
+        #[cfg(feature = "observe")]
+        "manual-runs" => (
+            "message",
+            manual_observed(
+                n,
+                Arc::new(Counting(zeta::observe::Interests::RUNS, AtomicU64::new(0))),
+            ),
+        ),
+        #[cfg(feature = "observe")]
+        "manual-all" => (
+            "message",
+            manual_observed(
+                n,
+                Arc::new(Counting(zeta::observe::Interests::ALL, AtomicU64::new(0))),
+            ),
+        ),
         _ => {
-            eprintln!("usage: rmw-probe fetch-add|rmw-mix|floor|manual|sharing|local [n]");
+            eprintln!(
+                "usage: rmw-probe fetch-add|rmw-mix|floor|manual|sharing|local \
+                 (with the observe feature: manual-noop|manual-runs|manual-all) [n]"
+            );
             return ExitCode::from(2);
         }
     };
