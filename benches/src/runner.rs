@@ -80,7 +80,9 @@
 //! - `p50`, `p99`, `p99.9` are latency percentiles, for the cases that time single
 //!   operations, in passes of their own outside the measured run (so that reading the
 //!   clock does not slow the throughput figure). A case with several series shows each
-//!   in a row of its own, labelled `case (series)`; `–` means none.
+//!   in a row of its own, labelled `case (series)`; `–` means none. They are read
+//!   (nearest rank) from an HDR histogram made before the samples, to 3 significant
+//!   digits: exact below 2048 ns, within 0.1 % above.
 //! - Below the table, one line per case says what was checked, or why it failed, and
 //!   one more the same for the floor, with the floor's global allocations per op (its
 //!   deques growing beyond what the warm-up reached, and in `fjcreate` the box of every
@@ -949,7 +951,7 @@ mod tests {
     }
 
     fn latency(p50: u64) -> Latency {
-        Latency::from_nanos(&mut [p50, p50 + 1, p50 + 2]).expect("samples")
+        Latency::from_nanos(&[p50, p50 + 1, p50 + 2]).expect("samples")
     }
 
     #[test]

@@ -586,8 +586,8 @@ macro_rules! zeta_side {
                     format!("parent {p}'s pair {k}: a message was never handled (no sample)")
                 })
             };
-            let mut urgent = take(true)?;
-            let mut normal = take(false)?;
+            let urgent = take(true)?;
+            let normal = take(false)?;
             let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
             if urgent.len() as u64 != half || normal.len() as u64 != half {
                 return Err(format!(
@@ -596,8 +596,8 @@ macro_rules! zeta_side {
                     normal.len()
                 ));
             }
-            let urgent = Latency::from_nanos(&mut urgent).ok_or("no urgent sample")?;
-            let normal = Latency::from_nanos(&mut normal).ok_or("no normal sample")?;
+            let urgent = Latency::from_nanos(&urgent).ok_or("no urgent sample")?;
+            let normal = Latency::from_nanos(&normal).ok_or("no normal sample")?;
 
             let mut stoppables: Vec<&dyn Stoppable> = vec![&root];
             stoppables.extend(parents.iter().map(|p| p as &dyn Stoppable));
@@ -942,8 +942,8 @@ fn floor(config: &Config) -> Result<Outcome, String> {
             format!("parent {p}'s pair {k}: a message was never handled (no sample)")
         })
     };
-    let urgent = Latency::from_nanos(&mut take(true)?).ok_or("no urgent sample")?;
-    let normal = Latency::from_nanos(&mut take(false)?).ok_or("no normal sample")?;
+    let urgent = Latency::from_nanos(&take(true)?).ok_or("no urgent sample")?;
+    let normal = Latency::from_nanos(&take(false)?).ok_or("no normal sample")?;
     let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
     let ratio = urgent.p50.as_secs_f64() / normal.p50.as_secs_f64().max(f64::MIN_POSITIVE);
     Ok(Outcome {
