@@ -87,14 +87,13 @@ fn right_of(id: usize) -> usize {
     (id + 1) % ENTITIES
 }
 
-/// Whether the pair `(left, left + 1)` collides in `frame` (splitmix64 of both).
+/// Whether the pair `(left, left + 1)` collides in `frame`: the first draw of a
+/// generator seeded with both, the same on every run. The key is spread over the whole
+/// word first (× an odd constant): seeds that differ only in their high bits give
+/// correlated first draws, and neighbouring pairs would collide together less often.
 fn pair_collides(left: usize, frame: u32) -> bool {
-    let mut x = (left as u64) << 32 | u64::from(frame);
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    x % COLLIDE_ONE_IN == 0
+    let key = ((left as u64) << 32 | u64::from(frame)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    fastrand::Rng::with_seed(key).u64(..COLLIDE_ONE_IN) == 0
 }
 
 /// An entity's physics: integer units, so that the result is exact.

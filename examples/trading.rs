@@ -149,25 +149,23 @@ const KILL_AT: u64 = TICKS * 9 / 10;
 /// How long main waits for any one stage before it gives up.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A deterministic random walk, one price per tick.
+/// A deterministic random walk, one price per tick (a seeded generator: the same walk
+/// on every run).
 struct PriceFeed {
-    state: u64,
+    rng: fastrand::Rng,
     price: i64,
 }
 
 impl PriceFeed {
     fn new() -> Self {
         Self {
-            state: 0x2545_F491_4F6C_DD1D,
+            rng: fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D),
             price: 100_000,
         }
     }
 
     fn next_price(&mut self) -> i64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        self.price += (self.state % 7) as i64 - 3;
+        self.price += self.rng.i64(-3..=3);
         self.price
     }
 }
