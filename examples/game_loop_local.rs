@@ -58,10 +58,11 @@
 //! # What it prints
 //!
 //! Per configuration, the messages per frame and the time each frame spent inside
-//! `run_for` (p50/p99/max, measured with `Instant`) on the `ManualScheduler` and on the
-//! `LocalSystem` side by side, with the ratio local / manual; then, per system, the
-//! nanoseconds per message, the frames that needed more than one `run_for`, and how
-//! often the right neighbour's collision came first. The two versions run one after the
+//! `run_for` (p50/p99/max, measured with `Instant`, recorded into an HDR histogram made
+//! before the first frame) on the `ManualScheduler` and on the `LocalSystem` side by
+//! side, with the ratio local / manual; then, per system, the nanoseconds per message,
+//! the frames that needed more than one `run_for`, and how often the right neighbour's
+//! collision came first. The two versions run one after the
 //! other, the `ManualScheduler` first; the local handlers do slightly more (the world's
 //! writes and log).
 //!
@@ -82,9 +83,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use zeta::arena::{CountingResource, PoolResource};
 use zeta::local::{LocalActor, LocalAddress, LocalContext, LocalReply, LocalSystem};
-use zeta::scheduler::{rng, RunStats, SchedulerError};
+use zeta::scheduler::{RunStats, SchedulerError};
 use zeta::{Actor, Address, Context, Future, ManualScheduler, Reply, StopReason, System};
 
 /// The example's game.
@@ -122,14 +124,13 @@ fn dt_us(frame: u32) -> i64 {
     16_000 + i64::from(frame * 7_919 % 1_334)
 }
 
-/// Whether the pair `(left, left + 1)` collides in `frame` (splitmix64 of both).
+/// Whether the pair `(left, left + 1)` collides in `frame`: the first draw of a
+/// generator seeded with both, the same on every run. The key is spread over the whole
+/// word first (× an odd constant): seeds that differ only in their high bits give
+/// correlated first draws, and neighbouring pairs would collide together less often.
 fn pair_collides(left: usize, frame: u32) -> bool {
-    let mut x = (left as u64) << 32 | u64::from(frame);
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    x % COLLIDE_ONE_IN == 0
+    let key = ((left as u64) << 32 | u64::from(frame)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    fastrand::Rng::with_seed(key).u64(..COLLIDE_ONE_IN) == 0
 }
 
 /// An entity's physics: integer units, so that the result is exact.
@@ -625,22 +626,22 @@ impl Config {
 /// The order the main loop sends a frame's updates in.
 struct SendOrder {
     ids: Vec<usize>,
-    /// The seeded stream (`zeta::scheduler::rng`), if the order is shuffled.
-    rng: Option<u64>,
+    /// The seeded generator, if the order is shuffled.
+    rng: Option<fastrand::Rng>,
 }
 
 impl SendOrder {
     fn new(game: Game, config: &Config) -> Self {
         Self {
             ids: (0..game.entities).collect(),
-            rng: config.send_seed.map(rng::state_for),
+            rng: config.send_seed.map(fastrand::Rng::with_seed),
         }
     }
 
     /// The next frame's order.
     fn next_frame(&mut self) -> &[usize] {
-        if let Some(state) = &mut self.rng {
-            rng::shuffle(&mut self.ids, state);
+        if let Some(rng) = &mut self.rng {
+            rng.shuffle(&mut self.ids);
         }
         &self.ids
     }
@@ -648,8 +649,10 @@ impl SendOrder {
 
 /// What one run measured.
 struct Measured {
-    /// Time spent inside `run_for`, per frame.
-    frame_times: Vec<Duration>,
+    /// Time spent inside `run_for`, per frame, in ns ([`frame_histogram`]).
+    frame_times: Histogram<u64>,
+    /// Time spent inside `run_for`, over every frame.
+    time_inside: Duration,
     /// Frames that needed more than one `run_for` call.
     sliced_frames: usize,
     run_for_calls: usize,
@@ -660,9 +663,10 @@ struct Measured {
 }
 
 impl Measured {
-    fn new(game: Game) -> Self {
+    fn new() -> Self {
         Self {
-            frame_times: Vec::with_capacity(game.frames as usize),
+            frame_times: frame_histogram(),
+            time_inside: Duration::ZERO,
             sliced_frames: 0,
             run_for_calls: 0,
             messages_min: u64::MAX,
@@ -707,7 +711,7 @@ fn run_frame(
     if run_once().map_err(|e| e.to_string())? {
         return Err(format!("frame {frame}: work left after the frame"));
     }
-    measured.frame_times.push(spent);
+    record_frame(measured, frame, spent)?;
     measured.run_for_calls += calls;
     if calls > 1 {
         measured.sliced_frames += 1;
@@ -789,7 +793,7 @@ fn run_manual(game: Game, config: &Config, reference: &Reference) -> Result<Meas
     }
 
     let mut order = SendOrder::new(game, config);
-    let mut measured = Measured::new(game);
+    let mut measured = Measured::new();
     let mut warm_chunks = 0;
     for frame in 0..game.frames {
         let dt_us = dt_us(frame);
@@ -917,7 +921,7 @@ fn run_local(game: Game, config: &Config, reference: &Reference) -> Result<Measu
     let mut simulation = Simulation::new(game);
     let mut expected_log = Vec::with_capacity(2 * game.entities);
     let mut order = SendOrder::new(game, config);
-    let mut measured = Measured::new(game);
+    let mut measured = Measured::new();
     let mut warm_chunks = 0;
     for frame in 0..game.frames {
         let dt_us = dt_us(frame);
@@ -1040,24 +1044,43 @@ fn run_local(game: Game, config: &Config, reference: &Reference) -> Result<Measu
 // The report.
 // ---------------------------------------------------------------------------------------
 
-/// The nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// The longest frame time the histograms hold, in ns: a minute.
+const FRAME_TIME_HIGHEST_NS: u64 = 60_000_000_000;
+
+/// An empty histogram of frame times in ns: 1 ns to [`FRAME_TIME_HIGHEST_NS`], 3
+/// significant digits (a percentile is the frame time to within 0.1 %). Its counts for
+/// the whole range are made here, before the first frame (some 200 KiB), and it never
+/// resizes: recording adds to a count and allocates nothing.
+fn frame_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, FRAME_TIME_HIGHEST_NS, 3).expect("valid bounds")
+}
+
+/// Records a frame's time inside `run_for`.
+fn record_frame(measured: &mut Measured, frame: u32, spent: Duration) -> Result<(), String> {
+    let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+    measured.frame_times.record(nanos).map_err(|_| {
+        format!("frame {frame}: {spent:?} inside run_for, beyond the histogram's range")
+    })?;
+    measured.time_inside += spent;
+    Ok(())
+}
+
+/// The nearest-rank percentile of the recorded frame times.
+fn percentile(times: &Histogram<u64>, p: f64) -> Duration {
+    Duration::from_nanos(times.value_at_quantile(p))
 }
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// A run's frame times, sorted: p50, p99, max.
-fn quantiles(measured: &mut Measured) -> [Duration; 3] {
-    measured.frame_times.sort_unstable();
+/// A run's frame times: p50, p99, max.
+fn quantiles(measured: &Measured) -> [Duration; 3] {
     let times = &measured.frame_times;
     [
         percentile(times, 0.50),
         percentile(times, 0.99),
-        times[times.len() - 1],
+        Duration::from_nanos(times.max()),
     ]
 }
 
@@ -1066,7 +1089,7 @@ fn ratio(local: Duration, manual: Duration) -> f64 {
 }
 
 fn details(system: &str, measured: &Measured, wall: Duration) -> String {
-    let inside: Duration = measured.frame_times.iter().sum();
+    let inside = measured.time_inside;
     format!(
         "  {system}: {:.1} ns/message inside run_for, {} frames needing >1 run_for ({} \
          calls), right neighbour's collision first in {}/{} two-sided, whole run with setup \
@@ -1122,11 +1145,11 @@ fn main_checked() -> Result<(), String> {
     println!("|---|---|---|---|---|---|---|---|---|");
     for config in &configs {
         let started = Instant::now();
-        let mut manual = run_manual(game, config, &reference)
+        let manual = run_manual(game, config, &reference)
             .map_err(|e| format!("{}, ManualScheduler: {e}", config.name))?;
         let manual_wall = started.elapsed();
         let started = Instant::now();
-        let mut local = run_local(game, config, &reference)
+        let local = run_local(game, config, &reference)
             .map_err(|e| format!("{}, LocalSystem: {e}", config.name))?;
         let local_wall = started.elapsed();
         if (
@@ -1140,8 +1163,8 @@ fn main_checked() -> Result<(), String> {
                 config.name
             ));
         }
-        let m = quantiles(&mut manual);
-        let l = quantiles(&mut local);
+        let m = quantiles(&manual);
+        let l = quantiles(&local);
         println!(
             "| {} | {:.0} µs | {}..{} | {:.1} / {:.1} µs | {:.2} | {:.1} / {:.1} µs | {:.2} | \
              {:.1} / {:.1} µs | {:.2} |",
@@ -1214,7 +1237,8 @@ mod tests {
                 .map(|collisions| SMALL.entities as u64 + collisions)
                 .sum();
             assert_eq!(measured.messages_total, expected);
-            assert_eq!(measured.frame_times.len(), SMALL.frames as usize);
+            assert_eq!(measured.frame_times.len(), u64::from(SMALL.frames));
+            assert!(measured.time_inside > Duration::ZERO);
         }
     }
 }

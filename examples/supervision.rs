@@ -34,16 +34,12 @@ const ORDERS: u64 = 2_500;
 const SEED: u64 = 0x5EED_F00D_0DE5;
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Whether an order poisons the gateway that handles it: 1 % of them, reproducibly.
+/// Whether an order poisons the gateway that handles it: 1 % of them, reproducibly (the
+/// first draw of a generator seeded with the client and the order).
 fn poisoned(client: u64, seq: u64) -> bool {
-    let mut x =
+    let key =
         SEED ^ client.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seq.wrapping_mul(0xD1B5_4A32_D192_ED03);
-    x ^= x >> 30;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^= x >> 27;
-    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    x % 100 == 0
+    fastrand::Rng::with_seed(key).u64(..100) == 0
 }
 
 /// The price an order is filled at.

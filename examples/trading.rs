@@ -14,8 +14,9 @@
 //!   price crosses it (buy on crossing up, sell on crossing down; the quantity grows with
 //!   the distance). Risk keeps the position within `±POSITION_LIMIT`, rejects what would
 //!   break it, and forwards the rest. The gateway records each order in a log and its
-//!   tick-to-order latency (`Instant::elapsed` of the tick's stamp) into a `Vec`
-//!   preallocated for every tick, so recording never allocates.
+//!   tick-to-order latency (`Instant::elapsed` of the tick's stamp) into an HDR
+//!   histogram (`hdrhistogram`) sized up front for 1 ns to a minute, which never
+//!   resizes, so recording never allocates.
 //! - Order timeouts. For each order it logs, the gateway arms
 //!   `ctx.send_after(ORDER_TIMEOUT, Expire(seq))` and keeps the [`Timer`] with the
 //!   resting order. The gateway stands in for the exchange with a deterministic fill
@@ -98,9 +99,9 @@
 //!   scheduler's clock when armed and when the expiry is handled: never early). The
 //!   cancel burst's targets are orders the fill rule left resting at the gate. How many
 //!   orders expire, and how late, depends on timing: printed, not asserted.
-//! - Every tick was handled, no send failed, the latency `Vec` never reallocated, and
-//!   after the actors are dropped and the scheduler is stopped no memory block is live
-//!   (every timer's entry was freed).
+//! - Every tick was handled, no send failed, every latency fit the histogram's range
+//!   (it never resized), and after the actors are dropped and the scheduler is stopped
+//!   no memory block is live (every timer's entry was freed).
 //!
 //! It prints how the orders ended (filled, expired, cancelled) and how the timers did,
 //! how many orders were throttled (gateway full), the tick-to-order latency
@@ -117,6 +118,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use zeta::arena::{CountingResource, PoolResource};
 use zeta::scheduler::Scheduler;
 use zeta::{
@@ -147,25 +149,23 @@ const KILL_AT: u64 = TICKS * 9 / 10;
 /// How long main waits for any one stage before it gives up.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A deterministic random walk, one price per tick.
+/// A deterministic random walk, one price per tick (a seeded generator: the same walk
+/// on every run).
 struct PriceFeed {
-    state: u64,
+    rng: fastrand::Rng,
     price: i64,
 }
 
 impl PriceFeed {
     fn new() -> Self {
         Self {
-            state: 0x2545_F491_4F6C_DD1D,
+            rng: fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D),
             price: 100_000,
         }
     }
 
     fn next_price(&mut self) -> i64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        self.price += (self.state % 7) as i64 - 3;
+        self.price += self.rng.i64(-3..=3);
         self.price
     }
 }
@@ -340,8 +340,10 @@ struct Report {
     undelivered: u64,
     log: Vec<Entry>,
     book: Vec<Resting>,
-    latencies_ns: Vec<u64>,
-    latency_capacity: usize,
+    /// `None` if the gateway was drained twice (it is not).
+    latencies_ns: Option<Histogram<u64>>,
+    /// Latencies above the histogram's range (recording them would have resized it).
+    latencies_out_of_range: u64,
     held: u64,
     held_max_ns: u64,
     /// Orders logged marked throttled, and those of them queued behind the gate.
@@ -594,7 +596,9 @@ struct Gateway {
     log: Vec<Entry>,
     /// Every order logged, in sequence order (risk sends in order).
     book: Vec<Resting>,
-    latencies_ns: Vec<u64>,
+    /// Taken into the report at the drain.
+    latencies_ns: Option<Histogram<u64>>,
+    latencies_out_of_range: u64,
     released_at: Option<Instant>,
     held: u64,
     held_max_ns: u64,
@@ -618,7 +622,8 @@ impl Gateway {
         Self {
             log: Vec::with_capacity(TICKS as usize + CANCELS + 1),
             book: Vec::with_capacity(TICKS as usize),
-            latencies_ns: Vec::with_capacity(TICKS as usize),
+            latencies_ns: Some(latency_histogram()),
+            latencies_out_of_range: 0,
             released_at: None,
             held: 0,
             held_max_ns: 0,
@@ -683,10 +688,10 @@ impl Gateway {
             forwarded: counters.forwarded,
             throttled: counters.throttled,
             undelivered: counters.undelivered + self.undelivered,
-            latency_capacity: self.latencies_ns.capacity(),
             log: core::mem::take(&mut self.log),
             book: core::mem::take(&mut self.book),
-            latencies_ns: core::mem::take(&mut self.latencies_ns),
+            latencies_ns: self.latencies_ns.take(),
+            latencies_out_of_range: self.latencies_out_of_range,
             held: self.held,
             held_max_ns: self.held_max_ns,
             throttled_logged: self.throttled_logged,
@@ -715,8 +720,11 @@ impl Actor for Gateway {
                 if held {
                     self.held += 1;
                     self.held_max_ns = self.held_max_ns.max(latency);
-                } else {
-                    self.latencies_ns.push(latency);
+                } else if let Some(latencies) = &mut self.latencies_ns {
+                    // Adds to a count, never resizes (`latency_histogram`).
+                    if latencies.record(latency).is_err() {
+                        self.latencies_out_of_range += 1;
+                    }
                 }
                 if order.throttled {
                     self.throttled_logged += 1;
@@ -1028,10 +1036,15 @@ fn cancel_burst(
     })
 }
 
-/// The nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// The largest latency the gateway's histogram holds, in ns: a minute.
+const LATENCY_HIGHEST_NS: u64 = 60_000_000_000;
+
+/// The gateway's latency histogram: 1 ns to [`LATENCY_HIGHEST_NS`], 3 significant digits
+/// (a percentile is the sample to within 0.1 %). Its counts for the whole range are made
+/// here, before the first tick (some 200 KiB), and it never resizes: recording adds to a
+/// count and allocates nothing; a latency above the range is refused (and counted).
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_HIGHEST_NS, 3).expect("valid bounds")
 }
 
 fn micros(ns: u64) -> f64 {
@@ -1387,12 +1400,18 @@ fn main_checked() -> Result<(), String> {
     })?;
 
     // --- Latencies, memory.
-    let mut latencies = report.latencies_ns;
-    ensure(latencies.capacity() == report.latency_capacity, || {
-        "the latency Vec reallocated".to_string()
+    let latencies = report
+        .latencies_ns
+        .ok_or("the gateway's latencies went into an earlier report")?;
+    ensure(report.latencies_out_of_range == 0, || {
+        format!(
+            "{} latencies above {} s, out of the histogram's range",
+            report.latencies_out_of_range,
+            LATENCY_HIGHEST_NS / 1_000_000_000
+        )
     })?;
     ensure(
-        latencies.len() as u64 + report.held == forwarded.len() as u64,
+        latencies.len() + report.held == forwarded.len() as u64,
         || {
             format!(
                 "{} latencies + {} held != {} orders",
@@ -1403,7 +1422,6 @@ fn main_checked() -> Result<(), String> {
         },
     )?;
     ensure(!latencies.is_empty(), || "no latency measured".to_string())?;
-    latencies.sort_unstable();
 
     // The book's timer handles went at the drain; the report goes now, before the count.
     let logged = report.book.len();
@@ -1460,10 +1478,10 @@ fn main_checked() -> Result<(), String> {
         "tick-to-order latency over {} orders: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, \
          max {:.1} µs ({} orders with ticks from before the gate's release left out, max {:.1} µs)",
         latencies.len(),
-        micros(percentile(&latencies, 0.50)),
-        micros(percentile(&latencies, 0.99)),
-        micros(percentile(&latencies, 0.999)),
-        micros(latencies[latencies.len() - 1]),
+        micros(latencies.value_at_quantile(0.50)),
+        micros(latencies.value_at_quantile(0.99)),
+        micros(latencies.value_at_quantile(0.999)),
+        micros(latencies.max()),
         report.held,
         micros(report.held_max_ns),
     );

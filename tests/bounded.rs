@@ -183,7 +183,7 @@ struct Pinger {
     index: usize,
     peers: Arc<[Address<Pinger>]>,
     sink: Address<Sink>,
-    rng: u64,
+    rng: fastrand::Rng,
     left: u64,
     awaited: usize,
     pongs: u64,
@@ -212,8 +212,7 @@ impl Pinger {
         }
         self.left -= 1;
         let n = self.peers.len();
-        let mut target = (stress_common::Rng(self.rng).next_u64() % (n as u64 - 1)) as usize;
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut target = self.rng.usize(..n - 1);
         if target >= self.index {
             target += 1;
         }
@@ -340,7 +339,7 @@ fn big<S: Scheduler + 'static>(
                         index,
                         peers: Arc::new([]),
                         sink: sink.clone(),
-                        rng: 0x5EED ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+                        rng: stress_common::rng(0x5EED, index as u64),
                         left: 0,
                         awaited: usize::MAX,
                         pongs: 0,

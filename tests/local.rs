@@ -41,12 +41,11 @@ use std::sync::{Arc, Barrier, Once};
 use std::task::{Context as TaskContext, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use stress_common::{scaled, spawn_bounded, Fate, Ledger, Rng, Token, HANG, REPLY_HANG};
+use stress_common::{scaled, spawn_bounded, Fate, Ledger, Token, HANG, REPLY_HANG};
 use zeta::arena::{CountingResource, MemoryResource, PoolResource};
 use zeta::local::{
     LocalActor, LocalAddress, LocalContext, LocalFuture, LocalReply, LocalSystem, SendAddress,
 };
-use zeta::scheduler::rng::{next, state_for};
 use zeta::scheduler::{RunStats, Scheduler, SchedulerError};
 use zeta::{
     Actor, AskError, Context, Priority, RequestError, SpawnFailure, StopReason, System, Undelivered,
@@ -178,20 +177,6 @@ impl WakeCount {
 /// Polls `future` once with `waker`.
 fn poll<T>(future: &mut LocalFuture<T>, waker: &Waker) -> Poll<Result<T, RequestError>> {
     Pin::new(future).poll(&mut TaskContext::from_waker(waker))
-}
-
-/// A seeded stream (the scheduler crate's generator).
-struct Draw(u64);
-
-impl Draw {
-    fn new(seed: u64) -> Self {
-        Self(state_for(seed))
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (next(&mut self.0) % n as u64) as usize
-    }
 }
 
 /// What [`Recorder`]s see: (actor name, message), in the order handled.
@@ -1260,7 +1245,8 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
         throughput,
         returned: Vec::new(),
     };
-    let mut draw = Draw::new(seed ^ 0x5EED);
+    // The model's own seeded stream (the system's order is seeded apart).
+    let mut draw = fastrand::Rng::with_seed(seed ^ 0x5EED);
     for _ in 0..3 {
         real.spawn(&mut model);
     }
@@ -1271,7 +1257,7 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
             .filter(|&i| !real.addresses[i].is_empty())
             .collect();
         let alive = model.actors.iter().filter(|a| a.ended.is_none()).count();
-        let roll = draw.below(100);
+        let roll = draw.usize(..100);
         if (reachable.is_empty() || alive == 0) && real.system.is_some() {
             real.spawn(&mut model);
         } else if roll < 45 && !reachable.is_empty() {
@@ -1281,14 +1267,14 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
                 .copied()
                 .filter(|&i| model.actors[i].ended.is_none())
                 .collect();
-            let pool = if live.is_empty() || draw.below(8) == 0 {
+            let pool = if live.is_empty() || draw.usize(..8) == 0 {
                 &reachable
             } else {
                 &live
             };
-            let i = pool[draw.below(pool.len())];
-            let high = draw.below(3) == 0;
-            let kind = match draw.below(60) {
+            let i = pool[draw.usize(..pool.len())];
+            let high = draw.usize(..3) == 0;
+            let kind = match draw.usize(..60) {
                 0 => Kind::StopSelf,
                 1 => Kind::Panic,
                 _ => Kind::Plain,
@@ -1300,7 +1286,7 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
                 kind,
                 _token: token,
             };
-            let address = &real.addresses[i][draw.below(real.addresses[i].len())];
+            let address = &real.addresses[i][draw.usize(..real.addresses[i].len())];
             let sent = if high {
                 address.send_high(message)
             } else {
@@ -1320,8 +1306,8 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
                 ),
             }
         } else if roll < 47 && !reachable.is_empty() {
-            let i = reachable[draw.below(reachable.len())];
-            let kill = draw.below(3) == 0;
+            let i = reachable[draw.usize(..reachable.len())];
+            let kill = draw.usize(..3) == 0;
             let address = &real.addresses[i][0];
             let done = if kill { address.kill() } else { address.stop() };
             assert_eq!(
@@ -1361,12 +1347,12 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
                 }
             }
         } else if roll < 79 && !reachable.is_empty() {
-            let i = reachable[draw.below(reachable.len())];
-            let at = draw.below(real.addresses[i].len());
+            let i = reachable[draw.usize(..reachable.len())];
+            let at = draw.usize(..real.addresses[i].len());
             drop(real.addresses[i].swap_remove(at));
             model.drop_address(i);
         } else if roll < 88 && !reachable.is_empty() {
-            let i = reachable[draw.below(reachable.len())];
+            let i = reachable[draw.usize(..reachable.len())];
             let clone = real.addresses[i][0].clone();
             real.addresses[i].push(clone);
             model.actors[i].addresses += 1;
@@ -1380,7 +1366,7 @@ fn run_model(seed: u64, throughput: usize, seeded: bool, ops: usize) {
                 handled += model.resume(i);
             }
             assert_eq!(stats.messages, handled as u64, "{}: run_until_idle", what());
-        } else if roll == 94 && step > ops / 2 && draw.below(3) == 0 && real.system.is_some() {
+        } else if roll == 94 && step > ops / 2 && draw.usize(..3) == 0 && real.system.is_some() {
             drop(real.system.take());
             model.drop_system();
         }
@@ -3134,14 +3120,14 @@ fn bridge_stress_conserves_and_keeps_each_senders_order() {
             let remote = remote.clone();
             let start = start.clone();
             spawn_bounded(format!("bridge sender {sender}"), move || {
-                let mut rng = Rng::new(0xB41D6E, sender as u64);
+                let mut rng = stress_common::rng(0xB41D6E, sender as u64);
                 let mut seqs = [0u64; 2];
                 let mut sum = 0u64;
                 start.wait();
                 for _ in 0..each {
-                    let high = rng.below(4) == 0;
+                    let high = rng.u64(..4) == 0;
                     let lane = usize::from(high);
-                    let value = rng.next_u64() >> 8;
+                    let value = rng.u64(..) >> 8;
                     sum = sum.wrapping_add(value);
                     let message = Numbered {
                         sender,

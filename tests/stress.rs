@@ -33,9 +33,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
+use fastrand::Rng;
 use stress_common::{
-    mix, scaled, spawn_bounded, wait_until, Fate, Ledger as TokenLedger, Rng, Token, HANG,
-    REPLY_HANG,
+    mix, scaled, spawn_bounded, wait_until, Fate, Ledger as TokenLedger, Token, HANG, REPLY_HANG,
 };
 use zeta::arena::{CountingResource, GlobalResource, MemoryResource, PoolResource};
 use zeta::scheduler::Scheduler;
@@ -70,16 +70,16 @@ struct Hop {
 /// The first draws of message `id`'s route: its generator, length, first actor and
 /// priority.
 fn route_start(seed: u64, id: u32, actors: u64) -> (Rng, u32, u32, Priority) {
-    let mut rng = Rng::new(seed, u64::from(id));
-    let length = 1 + rng.below(MAX_CHAIN) as u32;
+    let mut rng = stress_common::rng(seed, u64::from(id));
+    let length = 1 + rng.u64(..MAX_CHAIN) as u32;
     let (to, priority) = next_hop(&mut rng, actors);
     (rng, length, to, priority)
 }
 
 /// The next actor and priority of a route.
 fn next_hop(rng: &mut Rng, actors: u64) -> (u32, Priority) {
-    let to = rng.below(actors) as u32;
-    let priority = if rng.next_u64() & 1 == 0 {
+    let to = rng.u64(..actors) as u32;
+    let priority = if rng.u64(..) & 1 == 0 {
         Priority::Normal
     } else {
         Priority::High
@@ -584,7 +584,7 @@ impl SenderLog {
 
 fn sender(env: SenderEnv) -> SenderLog {
     let mut log = SenderLog::default();
-    let mut rng = Rng::new(0x5E4D_E700, env.index);
+    let mut rng = stress_common::rng(0x5E4D_E700, env.index);
     // (request token, future, asked after the stop)
     let mut pending: std::collections::VecDeque<(u32, Future<Token>, bool)> =
         std::collections::VecDeque::new();
@@ -604,21 +604,21 @@ fn sender(env: SenderEnv) -> SenderLog {
         }
         log.ops += 1;
         env.ops.fetch_add(1, Ordering::Relaxed);
-        let address = &env.addresses[rng.below(env.addresses.len() as u64) as usize];
+        let address = &env.addresses[rng.u64(..env.addresses.len() as u64) as usize];
         let token = Token::new(&env.tokens, 0);
         let id = token.id;
-        match rng.below(16) {
+        match rng.u64(..16) {
             op @ 0..=9 => {
                 let (priority, command) = match op {
                     0..=5 => (Priority::Normal, Cmd::Data(token)),
                     6..=7 => (Priority::High, Cmd::Data(token)),
                     8 => (
                         Priority::Normal,
-                        Cmd::Forward(token, 1 + rng.below(4) as u8, rng.next_u64()),
+                        Cmd::Forward(token, 1 + rng.u64(..4) as u8, rng.u64(..)),
                     ),
                     _ => (
                         Priority::High,
-                        Cmd::Forward(token, 1 + rng.below(4) as u8, rng.next_u64()),
+                        Cmd::Forward(token, 1 + rng.u64(..4) as u8, rng.u64(..)),
                     ),
                 };
                 let late = env.late(after_stop, priority);
@@ -662,7 +662,7 @@ fn sender(env: SenderEnv) -> SenderLog {
                     Ok(Enqueued::Queued) => log.accept(id, late),
                     Ok(Enqueued::MustSchedule(duty)) => {
                         log.accept(id, late);
-                        if rng.below(2) == 0 {
+                        if rng.u64(..2) == 0 {
                             // Refused after the stop: the actor is told shutdown and the
                             // message is dropped unhandled.
                             let _ = duty.schedule_on(&**address.scheduler());

@@ -209,33 +209,23 @@ fn pool_rejects_more_than_max_shards() {
     assert!((16..=MAX_SHARDS).contains(&default), "{default} shards");
 }
 
-/// A deterministic generator for model tests (no dependency needed).
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Single thread against a model: random allocate/free sequences, every live block
 /// keeps its own fill byte (no two live blocks overlap), everything is returned.
 #[test]
 fn pool_single_thread_model() {
     let counting = CountingResource::new(GlobalResource);
     let pool = PoolResource::with_upstream(&counting);
-    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+    // Seeded: the same sequence on every run.
+    let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15);
     let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();
     for step in 0..20_000u32 {
-        if live.is_empty() || rng.next() % 3 != 0 {
-            let size = 1 + (rng.next() % 600) as usize;
-            let align = 1 << (rng.next() % 7);
+        if live.is_empty() || rng.u32(..3) != 0 {
+            let size = rng.usize(1..=600);
+            let align = 1 << rng.u32(..7);
             let layout = Layout::from_size_align(size, align).unwrap();
             live.push((alloc_filled(&pool, layout, step as u8), layout, step as u8));
         } else {
-            let victim = (rng.next() as usize) % live.len();
+            let victim = rng.usize(..live.len());
             let (block, layout, fill) = live.swap_remove(victim);
             assert_filled(block, layout, fill);
             // SAFETY: allocated from this pool with this layout, freed once.

@@ -122,17 +122,12 @@ fn single_thread_against_model() {
         // `pending` = pushed but not yet refilled; `model_*` = refilled, not popped.
         let mut pending: Vec<(Priority, u64)> = Vec::new();
         let (mut model_high, mut model_normal) = (VecDeque::new(), VecDeque::new());
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut rand = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        // Seeded: the same sequence on every run.
+        let mut rng = fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D);
         for n in 0..50_000u64 {
-            match rand() % 10 {
+            match rng.u32(..10) {
                 0..=5 => {
-                    let p = if rand() % 4 == 0 {
+                    let p = if rng.u32(..4) == 0 {
                         Priority::High
                     } else {
                         Priority::Normal

@@ -3,6 +3,11 @@
 //! ready order (`zeta::local`). One generator, so that a seed means the same stream
 //! everywhere; it is xorshift64, fast and reproducible, not for anything that needs
 //! unpredictability.
+//!
+//! The `ManualScheduler` and the local system keep this generator of their own, rather
+//! than a crate's, so that a seed gives a stable stream: the same seed replays the same
+//! order whatever the dependencies' versions. The benches, examples and tests outside
+//! the schedulers draw their numbers from `fastrand` instead.
 
 /// A xorshift64 state for `seed`: splitmix64's finaliser, a bijection, so distinct seeds
 /// give distinct states (a plain `| 1` would merge seeds that differ in the lowest bit);

@@ -38,35 +38,17 @@ pub fn scaled(base: usize, floor: usize) -> usize {
     ((base as f64 * scale()).round() as usize).max(floor)
 }
 
-/// splitmix64: a tiny deterministic generator, the same on every run and platform.
-#[derive(Clone, Copy, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// A generator for stream `stream` of the run seeded `seed`.
-    pub fn new(seed: u64, stream: u64) -> Self {
-        let mut rng = Rng(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F));
-        rng.next_u64();
-        rng
-    }
-
-    /// The next value.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(self.0)
-    }
-
-    /// A value in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
+/// The generator of stream `stream` of the run seeded `seed`: a seeded
+/// `fastrand::Rng`, the same numbers on every run and platform.
+pub fn rng(seed: u64, stream: u64) -> fastrand::Rng {
+    fastrand::Rng::with_seed(seed ^ stream.wrapping_mul(0xA076_1D64_78BD_642F))
 }
 
-/// splitmix64's finaliser: a bijective mix of 64 bits.
-pub fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A well-mixed hash of `key`: the first number of the generator seeded with it, the
+/// same on every run and platform. The key is spread over the whole word first (× an
+/// odd constant): seeds that differ only in their high bits give correlated first draws.
+pub fn mix(key: u64) -> u64 {
+    fastrand::Rng::with_seed(key.wrapping_mul(0x9E37_79B9_7F4A_7C15)).u64(..)
 }
 
 /// How a [`Token`] ended, recorded by its `Drop`.

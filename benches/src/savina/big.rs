@@ -9,8 +9,8 @@
 //! other at any time: it measures many-to-many traffic with no hot spot.
 //!
 //! **Ours.** The same 120 actors and sink on a `SharingScheduler`, in a counted pool.
-//! Each actor draws its targets from a splitmix64 generator seeded from the run's seed
-//! and its index, among the *other* actors (Savina may pick the pinger itself). The
+//! Each actor draws its targets from a `fastrand::Rng` seeded from the round's seed and
+//! its index, among the *other* actors (Savina may pick the pinger itself). The
 //! main thread starts a round by `ask`ing the sink (`Start`), then sends every actor a
 //! `Kick` with the round's number of pings and seed (Savina's initial `PongMessage(-1)`);
 //! an actor that has had all its pongs sends the sink `Done` with its counts, and the
@@ -49,6 +49,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
+use fastrand::Rng;
 use zeta_bench::floor::{ActorId, Ctx, Floor};
 
 use super::{returned, Case, Config, FloorMeter, Measured, Outcome, Stoppable, MAX_THROUGHPUT};
@@ -71,26 +72,15 @@ const PINGS: u64 = 20_000;
 const WARM_SEED: u64 = 0x5EED_0001;
 const SEED: u64 = 0x5EED_0002;
 
-/// splitmix64: the next number of the sequence `state` is at.
-#[inline]
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The generator state of actor `index` in a round seeded with `seed`.
-fn seeded(seed: u64, index: usize) -> u64 {
-    seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)
+/// The generator of actor `index` in a round seeded with `seed`.
+fn seeded(seed: u64, index: usize) -> Rng {
+    Rng::with_seed(seed ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
 /// The next target of actor `me`: uniform among the other `ACTORS - 1` actors.
 #[inline]
-fn next_target(state: &mut u64, me: usize) -> usize {
-    let draw = splitmix64(state) >> 32;
-    let other = ((draw * (ACTORS as u64 - 1)) >> 32) as usize;
+fn next_target(rng: &mut Rng, me: usize) -> usize {
+    let other = rng.usize(..ACTORS - 1);
     if other >= me {
         other + 1
     } else {
@@ -102,9 +92,9 @@ fn next_target(state: &mut u64, me: usize) -> usize {
 fn replay(seed: u64, pings: u64) -> Vec<u64> {
     let mut received = vec![0; ACTORS];
     for me in 0..ACTORS {
-        let mut state = seeded(seed, me);
+        let mut rng = seeded(seed, me);
         for _ in 0..pings {
-            received[next_target(&mut state, me)] += 1;
+            received[next_target(&mut rng, me)] += 1;
         }
     }
     received
@@ -179,7 +169,7 @@ macro_rules! zeta_side {
             peers: Arc<[Address<Pinger>]>,
             sink: Address<Sink>,
             /// The generator.
-            state: u64,
+            rng: Rng,
             /// Pings left to send in this round.
             left: u64,
             /// The actor whose pong is awaited (Savina's `expPinger`).
@@ -220,7 +210,7 @@ macro_rules! zeta_side {
                     return;
                 }
                 self.left -= 1;
-                let target = next_target(&mut self.state, self.index);
+                let target = next_target(&mut self.rng, self.index);
                 self.awaited = target;
                 self.counts.pings += 1;
                 let delivered = match self.peers.get(target) {
@@ -257,7 +247,7 @@ macro_rules! zeta_side {
                         self.next();
                     }
                     PingerMsg::Kick { pings, seed } => {
-                        self.state = seeded(seed, self.index);
+                        self.rng = seeded(seed, self.index);
                         self.left = pings;
                         self.counts = Counts::default();
                         self.next();
@@ -369,7 +359,7 @@ macro_rules! zeta_side {
                     index,
                     peers: Arc::new([]),
                     sink: sink.clone(),
-                    state: 0,
+                    rng: Rng::with_seed(0),
                     left: 0,
                     awaited: usize::MAX,
                     counts: Counts::default(),
@@ -483,7 +473,7 @@ struct FloorPinger {
     index: usize,
     peers: Rc<[ActorId]>,
     sink: ActorId,
-    state: u64,
+    rng: Rng,
     left: u64,
     awaited: usize,
     counts: Counts,
@@ -500,7 +490,7 @@ impl FloorPinger {
             return;
         }
         self.left -= 1;
-        let target = next_target(&mut self.state, self.index);
+        let target = next_target(&mut self.rng, self.index);
         self.awaited = target;
         self.counts.pings += 1;
         let delivered = match self.peers.get(target) {
@@ -533,7 +523,7 @@ impl FloorPinger {
                 self.next(ctx);
             }
             FloorMsg::Kick { pings, seed } => {
-                self.state = seeded(seed, self.index);
+                self.rng = seeded(seed, self.index);
                 self.left = pings;
                 self.counts = Counts::default();
                 self.next(ctx);
@@ -581,7 +571,7 @@ fn floor(config: &Config) -> Result<Outcome, String> {
                 index,
                 peers: Rc::new([]),
                 sink,
-                state: 0,
+                rng: Rng::with_seed(0),
                 left: 0,
                 awaited: usize::MAX,
                 counts: Counts::default(),
@@ -664,9 +654,9 @@ mod tests {
     fn targets_are_other_actors_and_all_of_them() {
         let mut hit = [false; ACTORS];
         for me in [0, 1, ACTORS / 2, ACTORS - 1] {
-            let mut state = seeded(SEED, me);
+            let mut rng = seeded(SEED, me);
             for _ in 0..10_000 {
-                let target = next_target(&mut state, me);
+                let target = next_target(&mut rng, me);
                 assert!(target < ACTORS && target != me);
                 hit[target] = true;
             }

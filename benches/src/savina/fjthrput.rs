@@ -13,7 +13,7 @@
 //! was idle, schedules it through the injector and wakes a parked worker if there is
 //! one. Each message carries a value `v`; the actor computes [`compute`]`(v)`
 //! (Savina's `sin(θ)²`, with `θ` from `v`) and adds its bits to a checksum. Messages go
-//! at high or normal priority, chosen by a xorshift generator with a fixed seed (about
+//! at high or normal priority, chosen by a `fastrand::Rng` with a fixed seed (about
 //! half each), and say which they are, so that the actor counts both. After the last
 //! round the main thread asks every actor for its tally (a normal-priority request:
 //! per-sender FIFO puts it after every normal message, and high ones are handled
@@ -64,6 +64,7 @@ use std::cell::RefCell;
 use std::hint::black_box;
 use std::rc::Rc;
 
+use fastrand::Rng;
 use zeta::Priority;
 use zeta_bench::floor::{ActorId, Floor};
 
@@ -99,23 +100,9 @@ pub fn compute(value: u64) -> u64 {
     (sin * sin).to_bits()
 }
 
-/// xorshift64: the priority of each message, reproducibly.
-struct Priorities(u64);
-
-impl Priorities {
-    fn new() -> Self {
-        Self(SEED)
-    }
-
-    #[inline]
-    fn next_is_high(&mut self) -> bool {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x >> 63 == 1
-    }
+/// The priority of each message, reproducibly: high when the next draw is `true`.
+fn priorities() -> Rng {
+    Rng::with_seed(SEED)
 }
 
 /// What an actor handled since its last report.
@@ -148,10 +135,10 @@ fn value(round: u64, actor: usize) -> u64 {
 /// What every actor must have handled in a run of `rounds`.
 fn expected(actors: usize, rounds: u64) -> Vec<Tally> {
     let mut tallies = vec![Tally::default(); actors];
-    let mut priorities = Priorities::new();
+    let mut priorities = priorities();
     for round in 0..rounds {
         for (index, tally) in tallies.iter_mut().enumerate() {
-            tally.add(value(round, index), priorities.next_is_high());
+            tally.add(value(round, index), priorities.bool());
         }
     }
     tallies
@@ -210,10 +197,10 @@ macro_rules! zeta_side {
             rounds: u64,
             tallies: &mut Vec<Tally>,
         ) -> Result<(), String> {
-            let mut priorities = Priorities::new();
+            let mut priorities = priorities();
             for round in 0..rounds {
                 for (index, actor) in actors.iter().enumerate() {
-                    let high = priorities.next_is_high();
+                    let high = priorities.bool();
                     let priority = if high {
                         Priority::High
                     } else {
@@ -330,10 +317,10 @@ enum FloorMsg {
 /// One floor run: every round's sends, the floor run until idle after every
 /// `MAX_THROUGHPUT` rounds, then the tally requests and the floor until idle again.
 fn floor_play(floor: &mut Floor<FloorMsg>, actors: &[ActorId], rounds: u64) -> Result<(), String> {
-    let mut priorities = Priorities::new();
+    let mut priorities = priorities();
     for round in 0..rounds {
         for (index, &actor) in actors.iter().enumerate() {
-            let high = priorities.next_is_high();
+            let high = priorities.bool();
             let message = FloorMsg::Work {
                 value: value(round, index),
                 high,
@@ -414,10 +401,8 @@ mod tests {
     #[test]
     fn priorities_are_mixed_and_reproducible() {
         let draw = || {
-            let mut priorities = Priorities::new();
-            (0..10_000)
-                .map(|_| priorities.next_is_high())
-                .collect::<Vec<_>>()
+            let mut priorities = priorities();
+            (0..10_000).map(|_| priorities.bool()).collect::<Vec<_>>()
         };
         let first = draw();
         assert_eq!(first, draw());

@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use zeta::arena::{CountingResource, CountingStats, PoolResource};
 use zeta::local::{LocalActor, LocalAddress};
 use zeta::{
@@ -71,6 +72,22 @@ impl Config {
     }
 }
 
+/// The largest latency sample a [`latency_histogram`] tells apart: a day, above every
+/// wait's deadline (60 s × scale, with scale at most 1000), so no sample is clamped.
+pub const LATENCY_HIGHEST: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// An empty histogram for latency samples in nanoseconds, from 1 ns to
+/// [`LATENCY_HIGHEST`] with 3 significant digits: a percentile read from it is the
+/// sample's value to within 0.1 % (exact below 2048 ns).
+///
+/// It is sized for that whole range here, once (some 300 KiB of counts, made before
+/// any sample), and never resizes: recording a sample ([`Histogram::saturating_record`])
+/// only adds to a count and allocates nothing.
+pub fn latency_histogram() -> Histogram<u64> {
+    let highest = u64::try_from(LATENCY_HIGHEST.as_nanos()).expect("a day fits in u64 ns");
+    Histogram::new_with_bounds(1, highest, 3).expect("valid bounds: 1 <= 2 × 1 <= a day")
+}
+
 /// Latency percentiles of one series of samples.
 #[derive(Debug, Clone, Copy)]
 pub struct Latency {
@@ -87,23 +104,31 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Percentiles of `samples` (nanoseconds; sorted in place). `None` if empty.
-    pub fn from_nanos(samples: &mut [u64]) -> Option<Self> {
-        if samples.is_empty() {
+    /// Percentiles of the samples (ns) recorded in `histogram` (nearest rank: the
+    /// smallest sample that at least that fraction of the samples do not exceed, to the
+    /// histogram's precision). `None` if it is empty.
+    pub fn from_histogram(histogram: &Histogram<u64>) -> Option<Self> {
+        if histogram.is_empty() {
             return None;
         }
-        samples.sort_unstable();
-        let at = |q: f64| {
-            let index = ((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1;
-            Duration::from_nanos(samples[index])
-        };
+        let at = |q: f64| Duration::from_nanos(histogram.value_at_quantile(q));
         Some(Self {
-            samples: samples.len(),
+            samples: usize::try_from(histogram.len()).unwrap_or(usize::MAX),
             p50: at(0.50),
             p99: at(0.99),
             p999: at(0.999),
-            max: Duration::from_nanos(samples[samples.len() - 1]),
+            max: Duration::from_nanos(histogram.max()),
         })
+    }
+
+    /// Percentiles of `samples` (nanoseconds), through a [`latency_histogram`]. `None`
+    /// if empty.
+    pub fn from_nanos(samples: &[u64]) -> Option<Self> {
+        let mut histogram = latency_histogram();
+        for &sample in samples {
+            histogram.saturating_record(sample);
+        }
+        Self::from_histogram(&histogram)
     }
 }
 
@@ -687,5 +712,49 @@ impl<A: LocalActor> SendWithPriority<A::Message> for LocalAddress<A> {
         message: A::Message,
     ) -> Result<(), SendError<A::Message>> {
         self.send_with(message, priority)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_percentiles_are_nearest_rank() {
+        // 1 to 1000 ns, shuffled: exact below 2048 ns.
+        let samples: Vec<u64> = (1..=1_000).map(|i| (i * 389) % 1_000 + 1).collect();
+        let latency = Latency::from_nanos(&samples).expect("samples");
+        assert_eq!(latency.samples, 1_000);
+        assert_eq!(latency.p50, Duration::from_nanos(500));
+        assert_eq!(latency.p99, Duration::from_nanos(990));
+        assert_eq!(latency.p999, Duration::from_nanos(999));
+        assert_eq!(latency.max, Duration::from_nanos(1_000));
+        assert!(Latency::from_nanos(&[]).is_none());
+        // Three samples, as the runner's table test uses them.
+        let three = Latency::from_nanos(&[300, 301, 302]).expect("samples");
+        assert_eq!(three.p50, Duration::from_nanos(301));
+        assert_eq!(three.max, Duration::from_nanos(302));
+    }
+
+    #[test]
+    fn large_samples_keep_three_digits_and_never_resize() {
+        let mut histogram = latency_histogram();
+        let counts = histogram.distinct_values();
+        let highest = LATENCY_HIGHEST.as_nanos() as u64;
+        for sample in [0, 1, 12_345, 7_654_321, 59_999_999_999, highest, u64::MAX] {
+            histogram.saturating_record(sample);
+        }
+        // Recording only added to counts: the histogram did not grow.
+        assert_eq!(histogram.distinct_values(), counts);
+        assert_eq!(histogram.len(), 7);
+        let latency = Latency::from_histogram(&histogram).expect("samples");
+        let p50 = latency.p50.as_nanos() as f64;
+        assert!((7_654_321.0..=7_654_321.0 * 1.001).contains(&p50), "{p50}");
+        // Above the range: counted as the highest value, within 0.1 %.
+        let max = latency.max.as_nanos() as f64;
+        assert!(
+            (highest as f64..=highest as f64 * 1.001).contains(&max),
+            "{max}"
+        );
     }
 }

@@ -21,8 +21,8 @@
 //! - Latency, in two separate passes after the measured one, so that reading the clock
 //!   costs the throughput figure nothing: `round trip` is a second run of the same
 //!   length in which the pinger reads the clock before each ping and on each pong (the
-//!   samples go into a `Vec` reserved before the run and handed over with the answer);
-//!   each sample includes one clock read, some 20 ns. `outside ask` is 10 000 × scale
+//!   samples go into a histogram made before the run, whose recording allocates nothing,
+//!   handed over with the answer); each sample includes one clock read, some 20 ns. `outside ask` is 10 000 × scale
 //!   requests from the main thread to the ponger, one at a time, each timed from the
 //!   `ask` until `wait` (parking, `WaitStrategy::Park`) returns the answer: a
 //!   cross-thread round trip, mostly the wake-ups of a parked worker and of the parked
@@ -57,7 +57,12 @@ use std::time::Instant;
 
 use zeta_bench::floor::{ActorId, Floor};
 
-use super::{returned, Case, Config, FloorMeter, Latency, Measured, Outcome, MAX_THROUGHPUT};
+use hdrhistogram::Histogram;
+
+use super::{
+    latency_histogram, returned, Case, Config, FloorMeter, Latency, Measured, Outcome,
+    MAX_THROUGHPUT,
+};
 
 /// The case.
 pub const CASE: Case = Case {
@@ -120,7 +125,7 @@ macro_rules! zeta_side {
             /// Round trips made so far, over every run.
             rounds: u64,
             /// The latency samples (ns per round trip), if the run was timed.
-            samples: Option<Vec<u64>>,
+            samples: Option<Box<Histogram<u64>>>,
         }
 
         type RunReply = Reply<Result<Finished, &'static str>>;
@@ -133,7 +138,7 @@ macro_rules! zeta_side {
             /// Round trips completed, over every run.
             rounds: u64,
             /// The latency samples of a timed run.
-            samples: Option<Vec<u64>>,
+            samples: Option<Box<Histogram<u64>>>,
             /// When the ping in flight was sent (timed runs only).
             sent_at: Instant,
             /// The outside asker of the current run.
@@ -141,8 +146,9 @@ macro_rules! zeta_side {
         }
 
         enum PingerMsg {
-            /// Make this many round trips, timing each if a sample buffer comes with it.
-            Run(u64, Option<Vec<u64>>, RunReply),
+            /// Make this many round trips, timing each if a histogram comes with it
+            /// (boxed: the message stays small).
+            Run(u64, Option<Box<Histogram<u64>>>, RunReply),
             Pong(u64),
         }
 
@@ -200,7 +206,8 @@ macro_rules! zeta_side {
                             return;
                         }
                         if let Some(samples) = &mut self.samples {
-                            samples.push(self.sent_at.elapsed().as_nanos() as u64);
+                            // Adds to a count: allocates nothing (`latency_histogram`).
+                            samples.saturating_record(self.sent_at.elapsed().as_nanos() as u64);
                         }
                         self.rounds += 1;
                         self.next();
@@ -215,7 +222,7 @@ macro_rules! zeta_side {
             rig: &Rig,
             pinger: &Address<Pinger>,
             rounds: u64,
-            samples: Option<Vec<u64>>,
+            samples: Option<Box<Histogram<u64>>>,
         ) -> Result<Finished, String> {
             let future = pinger
                 .ask(|done| PingerMsg::Run(rounds, samples, done))
@@ -268,23 +275,18 @@ macro_rules! zeta_side {
             check(&finished, rounds)?;
 
             // Latency, 1: round trips timed by the pinger, in a run of their own.
-            let timed = play(
-                &rig,
-                &pinger,
-                rounds,
-                Some(Vec::with_capacity(rounds as usize)),
-            )?;
+            let timed = play(&rig, &pinger, rounds, Some(Box::new(latency_histogram())))?;
             check(&timed, rounds)?;
-            let mut samples = timed
+            let samples = timed
                 .samples
                 .ok_or("the timed run came back without samples")?;
-            if samples.len() as u64 != rounds {
+            if samples.len() != rounds {
                 return Err(format!(
                     "{} round trips timed, {rounds} made",
                     samples.len()
                 ));
             }
-            let round_trip = Latency::from_nanos(&mut samples).ok_or("no round trip timed")?;
+            let round_trip = Latency::from_histogram(&samples).ok_or("no round trip timed")?;
 
             // Latency, 2: requests from this thread to the ponger, one at a time.
             let ask = |n: u64| -> Result<u64, String> {
@@ -303,11 +305,11 @@ macro_rules! zeta_side {
             for n in 0..100 {
                 ask(n)?;
             }
-            let mut outside = Vec::with_capacity(asks as usize);
+            let mut outside = latency_histogram();
             for n in 0..asks {
-                outside.push(ask(n)?);
+                outside.saturating_record(ask(n)?);
             }
-            let outside = Latency::from_nanos(&mut outside).ok_or("no outside ask timed")?;
+            let outside = Latency::from_histogram(&outside).ok_or("no outside ask timed")?;
 
             rig.stop_actors(&[&pinger, &ponger])?;
             drop((pinger, ponger));

@@ -77,6 +77,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use fastrand::Rng;
 use zeta::Priority;
 use zeta_bench::floor::{ActorId, Ctx, Floor};
 
@@ -110,14 +111,9 @@ const STDEV_COMP: i64 = 100;
 /// An empty sample slot.
 const EMPTY: u64 = u64::MAX;
 
-/// splitmix64: the next number of the sequence `state` is at.
-#[inline]
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// Parent `index`'s generator: its nodes, computation sizes and pair orders.
+fn parent_rng(index: u32) -> Rng {
+    Rng::with_seed(0x0C7_5EED ^ u64::from(index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03))
 }
 
 /// A computation size around `AVG_COMP ± STDEV_COMP` from 64 random bits: the sum of
@@ -358,7 +354,7 @@ macro_rules! zeta_side {
             index: u32,
             nodes: Vec<Address<Node>>,
             /// The generator.
-            state: u64,
+            rng: Rng,
             /// Where this parent's sample slots start.
             first_slot: u32,
             report: ParentReport,
@@ -375,9 +371,8 @@ macro_rules! zeta_side {
             /// Sends one `Traverse` of the pair in `slot`.
             #[inline]
             fn traverse(&mut self, urgent: bool, slot: u32) {
-                let bits = splitmix64(&mut self.state);
-                let node = (((bits & 0xFFFF_FFFF) * NODES as u64) >> 32) as usize;
-                let size = comp_size(splitmix64(&mut self.state));
+                let node = self.rng.usize(..NODES);
+                let size = comp_size(self.rng.u64(..));
                 let priority = if urgent { URGENT } else { NORMAL };
                 let next = &mut self.report.next[node][priority];
                 let seq = *next;
@@ -413,7 +408,7 @@ macro_rules! zeta_side {
                     ParentMsg::Go => {
                         for _ in 0..BURST / 2 {
                             let slot = self.first_slot + self.report.pairs;
-                            let urgent_first = splitmix64(&mut self.state) & 1 == 1;
+                            let urgent_first = self.rng.bool();
                             self.traverse(urgent_first, slot);
                             self.traverse(!urgent_first, slot);
                             self.report.pairs += 1;
@@ -542,7 +537,7 @@ macro_rules! zeta_side {
                 parents.push(rig.spawn(Parent {
                     index,
                     nodes: nodes.clone(),
-                    state: 0x0C7_5EED ^ u64::from(index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+                    rng: parent_rng(index),
                     first_slot: index * pairs_per_parent,
                     report: ParentReport::default(),
                 })?);
@@ -586,8 +581,8 @@ macro_rules! zeta_side {
                     format!("parent {p}'s pair {k}: a message was never handled (no sample)")
                 })
             };
-            let mut urgent = take(true)?;
-            let mut normal = take(false)?;
+            let urgent = take(true)?;
+            let normal = take(false)?;
             let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
             if urgent.len() as u64 != half || normal.len() as u64 != half {
                 return Err(format!(
@@ -596,8 +591,8 @@ macro_rules! zeta_side {
                     normal.len()
                 ));
             }
-            let urgent = Latency::from_nanos(&mut urgent).ok_or("no urgent sample")?;
-            let normal = Latency::from_nanos(&mut normal).ok_or("no normal sample")?;
+            let urgent = Latency::from_nanos(&urgent).ok_or("no urgent sample")?;
+            let normal = Latency::from_nanos(&normal).ok_or("no normal sample")?;
 
             let mut stoppables: Vec<&dyn Stoppable> = vec![&root];
             stoppables.extend(parents.iter().map(|p| p as &dyn Stoppable));
@@ -767,7 +762,7 @@ impl FloorNode {
 struct FloorParent {
     index: u32,
     nodes: Vec<ActorId>,
-    state: u64,
+    rng: Rng,
     first_slot: u32,
     report: ParentReport,
     reports: Rc<RefCell<Vec<ParentReport>>>,
@@ -776,9 +771,8 @@ struct FloorParent {
 impl FloorParent {
     #[inline]
     fn traverse(&mut self, ctx: &mut Ctx<'_, FloorMsg>, urgent: bool, slot: u32) {
-        let bits = splitmix64(&mut self.state);
-        let node = (((bits & 0xFFFF_FFFF) * NODES as u64) >> 32) as usize;
-        let size = comp_size(splitmix64(&mut self.state));
+        let node = self.rng.usize(..NODES);
+        let size = comp_size(self.rng.u64(..));
         let priority = if urgent { URGENT } else { NORMAL };
         let next = &mut self.report.next[node][priority];
         let seq = *next;
@@ -807,7 +801,7 @@ impl FloorParent {
             FloorMsg::Go => {
                 for _ in 0..BURST / 2 {
                     let slot = self.first_slot + self.report.pairs;
-                    let urgent_first = splitmix64(&mut self.state) & 1 == 1;
+                    let urgent_first = self.rng.bool();
                     self.traverse(ctx, urgent_first, slot);
                     self.traverse(ctx, !urgent_first, slot);
                     self.report.pairs += 1;
@@ -894,7 +888,7 @@ fn floor(config: &Config) -> Result<Outcome, String> {
             let mut parent = FloorParent {
                 index,
                 nodes: nodes.clone(),
-                state: 0x0C7_5EED ^ u64::from(index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+                rng: parent_rng(index),
                 first_slot: index * pairs_per_parent,
                 report: ParentReport::default(),
                 reports: parent_reports.clone(),
@@ -942,8 +936,8 @@ fn floor(config: &Config) -> Result<Outcome, String> {
             format!("parent {p}'s pair {k}: a message was never handled (no sample)")
         })
     };
-    let urgent = Latency::from_nanos(&mut take(true)?).ok_or("no urgent sample")?;
-    let normal = Latency::from_nanos(&mut take(false)?).ok_or("no normal sample")?;
+    let urgent = Latency::from_nanos(&take(true)?).ok_or("no urgent sample")?;
+    let normal = Latency::from_nanos(&take(false)?).ok_or("no normal sample")?;
     let half = rounds * PARENTS as u64 * u64::from(BURST) / 2;
     let ratio = urgent.p50.as_secs_f64() / normal.p50.as_secs_f64().max(f64::MIN_POSITIVE);
     Ok(Outcome {
@@ -966,10 +960,8 @@ mod tests {
 
     #[test]
     fn comp_sizes_centre_on_the_mean() {
-        let mut state = 1;
-        let sizes: Vec<u32> = (0..100_000)
-            .map(|_| comp_size(splitmix64(&mut state)))
-            .collect();
+        let mut rng = Rng::with_seed(1);
+        let sizes: Vec<u32> = (0..100_000).map(|_| comp_size(rng.u64(..))).collect();
         let mean = sizes.iter().map(|&s| f64::from(s)).sum::<f64>() / sizes.len() as f64;
         let var = sizes
             .iter()
