@@ -19,6 +19,15 @@
 //! failure, never a number), stops its actors and the scheduler, and checks that
 //! nothing panicked or was left queued and that every pool block went back.
 //!
+//! # `ZETA_BENCH_OBSERVER`: the hooks
+//!
+//! Built with the `observe` feature (`--features observe`, zeta's hooks), the
+//! thread-safe modes spawn their actors with the observer the environment variable
+//! `ZETA_BENCH_OBSERVER` names: `none` (the default), `noop` (a `NoopObserver`, which
+//! wants no frequent hook), `runs` (a counter told of every run) or `all` (told of every
+//! run and message). `scripts/hooks-cost.sh` runs the four states beside a build
+//! without the feature, round after round (BENCHMARKS.md, "Hooks").
+//!
 //! # `--local`: local actors
 //!
 //! With `--local` every case runs its actors as `zeta::local::LocalActor`s on a

@@ -447,6 +447,56 @@ pub struct Rig {
     memory: Pool,
     limit: Duration,
     deadline: Instant,
+    /// With the `observe` feature and `ZETA_BENCH_OBSERVER` set: a system over the
+    /// scheduler whose observer the actors are spawned with ([`observer_from_env`]).
+    #[cfg(feature = "observe")]
+    observed: Option<Observed>,
+}
+
+/// A system over the rig's scheduler, with an observer (`observe` feature).
+#[cfg(feature = "observe")]
+enum Observed {
+    Sharing(zeta::System<SharingScheduler>),
+    Manual(zeta::System<ManualScheduler>),
+}
+
+/// Counts what it is told with relaxed atomics: the observer of `runs` and `all`.
+#[cfg(feature = "observe")]
+struct Counting(zeta::observe::Interests, AtomicU64);
+
+#[cfg(feature = "observe")]
+impl zeta::observe::Observer for Counting {
+    fn interests(&self) -> zeta::observe::Interests {
+        self.0
+    }
+    fn on_run(&self, _: &zeta::observe::ActorInfo, run: zeta::observe::Run) {
+        self.1.fetch_add(run.handled as u64, Ordering::Relaxed);
+    }
+    fn on_message(&self, _: &zeta::observe::ActorInfo) {
+        self.1.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The observer `ZETA_BENCH_OBSERVER` names (`observe` feature; BENCHMARKS.md,
+/// "Hooks"): unset or `none`, none; `noop`, a [`NoopObserver`](zeta::observe::NoopObserver)
+/// (no frequent hook wanted); `runs`, a counter told of every run; `all`, a counter
+/// told of every run and message.
+///
+/// # Errors
+///
+/// Any other value.
+#[cfg(feature = "observe")]
+pub fn observer_from_env() -> Result<Option<Arc<dyn zeta::observe::Observer>>, String> {
+    use zeta::observe::Interests;
+    match std::env::var("ZETA_BENCH_OBSERVER").as_deref() {
+        Err(_) | Ok("none") => Ok(None),
+        Ok("noop") => Ok(Some(Arc::new(zeta::observe::NoopObserver))),
+        Ok("runs") => Ok(Some(Arc::new(Counting(Interests::RUNS, AtomicU64::new(0))))),
+        Ok("all") => Ok(Some(Arc::new(Counting(Interests::ALL, AtomicU64::new(0))))),
+        Ok(other) => Err(format!(
+            "ZETA_BENCH_OBSERVER={other}: expected none, noop, runs or all"
+        )),
+    }
 }
 
 /// The scheduler of a [`Rig`].
@@ -492,16 +542,43 @@ impl Rig {
             Driver::Sharing(Arc::new(scheduler))
         };
         let limit = config.time_limit();
+        let memory = Pool::new();
+        #[cfg(feature = "observe")]
+        let observed = observer_from_env()?.map(|observer| {
+            let resource: Arc<dyn zeta::arena::MemoryResource + Send + Sync> = match &memory {
+                Pool::Counted(pool) => pool.clone(),
+                Pool::Bare(pool) => pool.clone(),
+            };
+            match &driver {
+                Driver::Sharing(scheduler) => Observed::Sharing(
+                    zeta::System::new(scheduler.clone(), resource).with_observer(observer),
+                ),
+                Driver::Manual { scheduler, .. } => Observed::Manual(
+                    zeta::System::new(scheduler.clone(), resource).with_observer(observer),
+                ),
+            }
+        });
         Ok(Self {
             driver,
-            memory: Pool::new(),
+            memory,
             limit,
             deadline: Instant::now() + limit,
+            #[cfg(feature = "observe")]
+            observed,
         })
     }
 
     /// Spawns `actor` into the pool, on the scheduler.
     pub fn spawn<A: Actor>(&self, actor: A) -> Result<Address<A>, String> {
+        #[cfg(feature = "observe")]
+        if let Some(observed) = &self.observed {
+            // The system's resource is the rig's pool.
+            let spawned = match observed {
+                Observed::Sharing(system) => system.spawn(actor),
+                Observed::Manual(system) => system.spawn(actor),
+            };
+            return spawned.map_err(|_| "spawn: the pool is out of memory".to_owned());
+        }
         let scheduler: Arc<dyn Scheduler> = match &self.driver {
             Driver::Sharing(scheduler) => scheduler.clone(),
             Driver::Manual { scheduler, .. } => scheduler.clone(),
@@ -612,7 +689,12 @@ impl Rig {
     /// is gone, that every block went back to the pool. Call it after dropping every
     /// address. Returns the pool's final counters (peak, totals; all 0 for a bare pool,
     /// see [`returned`]).
-    pub fn finish(self) -> Result<CountingStats, String> {
+    #[cfg_attr(not(feature = "observe"), allow(unused_mut))]
+    pub fn finish(mut self) -> Result<CountingStats, String> {
+        // The observed system holds the pool too (its default resource): it goes
+        // first, stopping the scheduler (the stop below then finds nothing to do).
+        #[cfg(feature = "observe")]
+        drop(self.observed.take());
         let report = self
             .driver
             .scheduler()
