@@ -1063,47 +1063,89 @@ fn ensure(condition: bool, what: impl FnOnce() -> String) -> Result<(), String> 
     }
 }
 
+/// With the `tracing` feature and `ZETA_TRACE` set: a `Tracing` observer for the
+/// system and its scheduler (lifecycle events; with `ZETA_TRACE=runs` each run too),
+/// into a `tracing-subscriber` `fmt` subscriber on stderr at the level
+/// `ZETA_TRACE_LEVEL` names (default DEBUG; TRACE adds runs, parks, steals, timers).
+#[cfg(feature = "tracing")]
+fn tracing_observer() -> Option<Arc<zeta::observe::Tracing>> {
+    let what = std::env::var("ZETA_TRACE").ok()?;
+    let level = std::env::var("ZETA_TRACE_LEVEL")
+        .ok()
+        .and_then(|level| level.parse().ok())
+        .unwrap_or(tracing::Level::DEBUG);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+    let observer = zeta::observe::Tracing::new();
+    Some(Arc::new(if what == "runs" {
+        observer.with_runs()
+    } else {
+        observer
+    }))
+}
+
 fn main_checked() -> Result<(), String> {
     let expected = Expected::compute();
     let memory = Arc::new(CountingResource::new(PoolResource::new()));
-    let scheduler = SharingScheduler::builder()
-        .workers(2)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let builder = SharingScheduler::builder().workers(2);
+    #[cfg(feature = "tracing")]
+    let tracing = tracing_observer();
+    #[cfg(feature = "tracing")]
+    let builder = match &tracing {
+        Some(observer) => builder.observer(observer.clone()),
+        None => builder,
+    };
+    let scheduler = builder.build().map_err(|e| e.to_string())?;
     scheduler.start().map_err(|e| e.to_string())?;
     let system = System::new(Arc::new(scheduler), memory.clone());
+    #[cfg(feature = "tracing")]
+    let system = match tracing {
+        Some(observer) => system.with_observer(observer),
+        None => system,
+    };
 
     let gateway = system
-        .spawn_bounded(Gateway::new(), GATEWAY_CAPACITY)
+        .spawn_bounded_named("gateway", Gateway::new(), GATEWAY_CAPACITY)
         .map_err(|e| format!("spawn gateway: {e}"))?;
     let desk = system
-        .spawn(Desk {
-            gateway: gateway.clone(),
-        })
+        .spawn_named(
+            "desk",
+            Desk {
+                gateway: gateway.clone(),
+            },
+        )
         .map_err(|e| format!("spawn desk: {e}"))?;
     let risk = system
-        .spawn(Risk {
-            limits: Limits { position: 0 },
-            gateway: gateway.clone(),
-            killed: false,
-            last_order_seq: None,
-            received: 0,
-            rejected: 0,
-            blocked: 0,
-            forwarded: 0,
-            throttled: 0,
-            undelivered: 0,
-        })
+        .spawn_named(
+            "risk",
+            Risk {
+                limits: Limits { position: 0 },
+                gateway: gateway.clone(),
+                killed: false,
+                last_order_seq: None,
+                received: 0,
+                rejected: 0,
+                blocked: 0,
+                forwarded: 0,
+                throttled: 0,
+                undelivered: 0,
+            },
+        )
         .map_err(|e| format!("spawn risk: {e}"))?;
     let progress = Arc::new(AtomicU64::new(0));
     let strategy = system
-        .spawn(Strategy {
-            signal: Signal::new(),
-            risk: risk.clone(),
-            progress: progress.clone(),
-            next_seq: 0,
-            counters: Counters::default(),
-        })
+        .spawn_named(
+            "strategy",
+            Strategy {
+                signal: Signal::new(),
+                risk: risk.clone(),
+                progress: progress.clone(),
+                next_seq: 0,
+                counters: Counters::default(),
+            },
+        )
         .map_err(|e| format!("spawn strategy: {e}"))?;
 
     let published = AtomicU64::new(0);

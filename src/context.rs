@@ -204,6 +204,27 @@ impl<'a, A: Actor> Context<'a, A> {
         )
     }
 
+    /// [`spawn_bounded`](Context::spawn_bounded) with a `name` (see
+    /// [`System::spawn_named`](crate::System::spawn_named)).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_bounded`](Context::spawn_bounded).
+    pub fn spawn_bounded_named<C: Actor>(
+        &self,
+        name: &'static str,
+        actor: C,
+        capacity: usize,
+    ) -> Result<Address<C>, SpawnError<C>> {
+        spawn_bounded_shared(
+            actor,
+            capacity,
+            self.resource().clone(),
+            self.scheduler().clone(),
+            self.child_birth().named(name),
+        )
+    }
+
     /// What a child of this actor is born with: its observer.
     pub(crate) fn child_birth(&self) -> Birth {
         Birth::child_of(self.cell)

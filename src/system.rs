@@ -566,6 +566,27 @@ impl<S: Scheduler + 'static> System<S> {
         )
     }
 
+    /// [`spawn_bounded`](System::spawn_bounded) with a `name` (see
+    /// [`spawn_named`](System::spawn_named)).
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn_bounded`](System::spawn_bounded).
+    pub fn spawn_bounded_named<A: Actor>(
+        &self,
+        name: &'static str,
+        actor: A,
+        capacity: usize,
+    ) -> Result<Address<A>, SpawnError<A>> {
+        spawn_bounded_shared(
+            actor,
+            capacity,
+            self.resource.clone(),
+            self.scheduler.clone(),
+            self.birth().named(name),
+        )
+    }
+
     /// Spawns `actor` into the system's resource with a bounded mailbox of `capacity`
     /// messages. See [`spawn_bounded`] for what sends to a full mailbox do.
     ///
