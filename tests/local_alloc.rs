@@ -209,6 +209,47 @@ fn pair(
 /// Round trips between two local actors.
 fn between_actors(mode: Mode, max_throughput: usize, rounds: u64) -> u64 {
     let system = LocalSystem::with_resource(max_throughput, Arc::new(PoolResource::new())).unwrap();
+    round_trips(system, mode, rounds)
+}
+
+/// Counts every hook it is told of (relaxed atomics: nothing allocated).
+#[cfg(feature = "observe")]
+struct Census(std::sync::atomic::AtomicU64);
+
+#[cfg(feature = "observe")]
+impl zeta::observe::Observer for Census {
+    fn on_message(&self, _: &zeta::observe::ActorInfo) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_message_done(&self, _: &zeta::observe::ActorInfo) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn on_run(&self, _: &zeta::observe::ActorInfo, _: zeta::observe::Run) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[cfg(feature = "observe")]
+impl zeta::observe::SchedulerObserver for Census {}
+
+/// Round trips between two local actors of a system whose observer is told of every
+/// run and message (`observe` feature).
+#[cfg(feature = "observe")]
+fn observed_between_actors(rounds: u64) -> u64 {
+    let census = Arc::new(Census(std::sync::atomic::AtomicU64::new(0)));
+    let system = LocalSystem::builder()
+        .resource(Arc::new(PoolResource::new()))
+        .observer(census.clone())
+        .build()
+        .unwrap();
+    let count = round_trips(system, Mode::Send, rounds);
+    // At least a run and the two message hooks per message.
+    assert!(census.0.load(std::sync::atomic::Ordering::Relaxed) >= 6 * rounds);
+    count
+}
+
+/// `rounds` round trips on `system`, measured.
+fn round_trips(system: LocalSystem, mode: Mode, rounds: u64) -> u64 {
     let (pinger, ponger, done) = pair(&system, mode);
     let mut total = 0;
     let count = measure(rounds, |rounds| {
@@ -338,6 +379,11 @@ fn zero_global_allocations_per_local_message() {
         (
             "10,000 sends from another thread through a SendAddress",
             through_the_bridge(10_000),
+        ),
+        #[cfg(feature = "observe")]
+        (
+            "observed local ping-pong (every hook), 10,000 round trips",
+            observed_between_actors(10_000),
         ),
     ];
     for (path, count) in paths {
