@@ -49,6 +49,12 @@ use core::cell::{Cell, UnsafeCell};
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The interests' bits (`observe`).
+#[cfg(feature = "observe")]
+const RUNS: u8 = crate::observe::Interests::RUNS.bits();
+#[cfg(feature = "observe")]
+const MESSAGES: u8 = crate::observe::Interests::MESSAGES.bits();
 use std::rc::Rc;
 
 use zeta_arena::MemoryResource;
@@ -128,6 +134,10 @@ pub(crate) struct LocalCell<A: LocalActor> {
     header: Header,
     pub(crate) inbox: LocalInbox<'static, Mail<A::Message>>,
     pub(crate) killed: Cell<bool>,
+    /// The system's observer's interests (`observe`), read at spawn: in the padding
+    /// after `killed`, beside what the runner reads anyway.
+    #[cfg(feature = "observe")]
+    interests: u8,
     pub(crate) handled: Cell<u64>,
     /// The system's resource, which `system` keeps alive (it lives in the bridge).
     home: &'static Home,
@@ -175,6 +185,8 @@ pub(crate) fn spawn_cell<A: LocalActor>(
             },
             inbox: LocalInbox::new(),
             killed: Cell::new(false),
+            #[cfg(feature = "observe")]
+            interests: system.observed.interests(),
             handled: Cell::new(0),
             home,
             system: ManuallyDrop::new(Rc::clone(system)),
@@ -214,6 +226,45 @@ impl<A: LocalActor> LocalCell<A> {
             id: self.id,
             name: self.name,
             type_name: core::any::type_name::<A>(),
+        }
+    }
+
+    /// Tells the observer of a run that did not panic, if it wants runs (`observe`;
+    /// nothing without the feature).
+    #[inline(always)]
+    fn observe_run(&self, handled: usize) {
+        #[cfg(feature = "observe")]
+        if self.interests & RUNS != 0 {
+            self.tell_run(handled);
+        }
+        let _ = handled;
+    }
+
+    /// `on_run`, out of line. Not caught: a panic here is the run's, as the handler's
+    /// (the run is over: the actor is not ended for it).
+    #[cfg(feature = "observe")]
+    #[inline(never)]
+    fn tell_run(&self, handled: usize) {
+        if let Some(observer) = self.system.observed.get() {
+            let run = crate::observe::Run {
+                handled,
+                backlog: self.inbox.len(),
+            };
+            observer.on_run(&self.info(), run);
+        }
+    }
+
+    /// `on_message` (or, `done`, `on_message_done`), out of line. Not caught: a panic
+    /// here is the runner's, as the handler's.
+    #[cfg(feature = "observe")]
+    #[inline(never)]
+    fn tell_message(&self, done: bool) {
+        if let Some(observer) = self.system.observed.get() {
+            if done {
+                observer.on_message_done(&self.info());
+            } else {
+                observer.on_message(&self.info());
+            }
         }
     }
 
@@ -312,23 +363,23 @@ unsafe fn resume<A: LocalActor>(header: NonNull<Header>, max_throughput: usize) 
     };
     cell.handled.set(cell.handled.get() + handled as u64);
     // A run that panicked is told by `on_panic` instead, as on the thread-safe path.
-    #[cfg(feature = "observe")]
-    if let (Ok(_), Some(observer)) = (
-        &outcome,
-        cell.system.observed.wants(crate::observe::Interests::RUNS),
-    ) {
-        let run = crate::observe::Run {
-            handled,
-            backlog: cell.inbox.len(),
-        };
-        observer.on_run(&cell.info(), run);
-    }
     let reason = match outcome {
-        Ok(Outcome::Awaiting) => return ResumeInfo::awaiting(handled),
-        Ok(Outcome::Resume) => return ResumeInfo::resume(handled),
-        Ok(Outcome::Stopped) => StopReason::Stopped,
-        Ok(Outcome::Killed) => StopReason::Killed,
-        Ok(Outcome::Dropped) => StopReason::Dropped,
+        Ok(Outcome::Awaiting) => {
+            cell.observe_run(handled);
+            return ResumeInfo::awaiting(handled);
+        }
+        Ok(Outcome::Resume) => {
+            cell.observe_run(handled);
+            return ResumeInfo::resume(handled);
+        }
+        Ok(ended) => {
+            cell.observe_run(handled);
+            match ended {
+                Outcome::Killed => StopReason::Killed,
+                Outcome::Dropped => StopReason::Dropped,
+                _ => StopReason::Stopped,
+            }
+        }
         Err(payload) => {
             let panics = &cell.shared().panics;
             panics.set(panics.get() + 1);
@@ -380,11 +431,7 @@ impl<A: LocalActor> Core<A> {
         }
         // The per-message hooks, if the observer wants them (read once per run).
         #[cfg(feature = "observe")]
-        let per_message = cell
-            .system
-            .observed
-            .wants(crate::observe::Interests::MESSAGES)
-            .map(|observer| (observer, cell.info()));
+        let per_message = cell.interests & MESSAGES != 0;
         loop {
             if cell.killed.get() {
                 return Outcome::Killed;
@@ -405,8 +452,8 @@ impl<A: LocalActor> Core<A> {
             };
             *handled += 1;
             #[cfg(feature = "observe")]
-            if let Some((observer, actor)) = &per_message {
-                observer.on_message(actor);
+            if per_message {
+                cell.tell_message(false);
             }
             // SAFETY: every node of a local inbox is a plain message node from the
             // system's home (sends, timers, continuations' arrivals, and the bridge's
@@ -418,8 +465,8 @@ impl<A: LocalActor> Core<A> {
                 Mail::Continue(arrival) => unsafe { arrival.run(actor, &mut ctx) },
             }
             #[cfg(feature = "observe")]
-            if let Some((observer, actor)) = &per_message {
-                observer.on_message_done(actor);
+            if per_message {
+                cell.tell_message(true);
             }
             if ctx.stop_requested() {
                 return Outcome::Stopped;

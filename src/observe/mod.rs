@@ -378,16 +378,6 @@ impl Observed {
         self.observer.as_deref()
     }
 
-    /// The observer if it wants `interest`.
-    #[inline(always)]
-    pub(crate) fn wants(&self, interest: Interests) -> Option<&dyn Observer> {
-        if self.interests & interest.bits() != 0 {
-            self.observer.as_deref()
-        } else {
-            None
-        }
-    }
-
     /// The interests' bits (0 without an observer).
     #[inline(always)]
     pub(crate) fn interests(&self) -> u8 {
