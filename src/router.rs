@@ -454,14 +454,13 @@ where
     A::Message: Clone,
 {
     /// Sends a copy of `message` at `priority` to every member (the last one gets the
-    /// original) and returns how many accepted it. Copies that a member refused are
-    /// dropped.
+    /// original) and returns how many accepted it. Copies that a member refused, for
+    /// whatever reason, are dropped, and the next member gets its copy all the same.
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the message when no member accepted it: a member that has
-    /// stopped, or whose bounded mailbox is full, is passed over for the next one
-    /// ([`Undelivered::Full`] if one was full); another failure returns at once.
+    /// [`SendError`] with the message when no member accepted it, with the last
+    /// member's reason.
     pub fn send_with(
         &self,
         priority: Priority,
