@@ -355,6 +355,42 @@ impl<'a, A: Actor> Context<'a, A> {
     /// # Errors
     ///
     /// As for [`Address::send_after`].
+    ///
+    /// # Examples
+    ///
+    /// Retries with a doubling delay:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Retrier {
+    ///     attempts: u32,
+    ///     delay: Duration,
+    /// }
+    /// impl Actor for Retrier {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+    ///         self.attempts += 1;
+    ///         let succeeded = self.attempts == 3; // the third attempt works
+    ///         if !succeeded {
+    ///             ctx.send_after(self.delay, ()).unwrap();
+    ///             self.delay *= 2;
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let retrier = system.spawn(Retrier { attempts: 0, delay: Duration::from_secs(1) }).unwrap();
+    /// retrier.send(()).unwrap(); // the first attempt, now; then at 1 s and 3 s
+    /// let clock = system.scheduler();
+    /// clock.advance(Duration::from_secs(2)).unwrap();
+    /// assert_eq!(retrier.handled(), 2);
+    /// clock.advance(Duration::from_secs(1)).unwrap();
+    /// assert_eq!(retrier.handled(), 3);
+    /// clock.advance(Duration::from_secs(60)).unwrap();
+    /// assert_eq!(retrier.handled(), 3); // succeeded: no more attempts
+    /// ```
     pub fn send_after(
         &self,
         delay: std::time::Duration,

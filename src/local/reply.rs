@@ -183,7 +183,13 @@ impl<T> LocalReply<T> {
     ///
     /// # Errors
     ///
-    /// The value back if the asker dropped its [`LocalFuture`].
+    /// The value back if the asker dropped its [`LocalFuture`] (or its timeout
+    /// expired).
+    ///
+    /// # Panics
+    ///
+    /// If the waker of the task awaiting the [`LocalFuture`] panics when woken; the
+    /// reply is sent all the same.
     pub fn send(self, value: T) -> Result<(), T> {
         let this = ManuallyDrop::new(self);
         let slot = this.slot();
