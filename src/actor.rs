@@ -178,6 +178,33 @@ impl fmt::Display for StopReason {
 /// payload, whose text is copied into a shared `Arc<str>`); a literal's `&'static str`
 /// is kept as it is. A failure path may allocate; every notice of the stop (`on_stop`
 /// and those built on it) shares the one message.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, StopReason, System};
+///
+/// struct Gauge;
+/// impl Actor for Gauge {
+///     type Message = u32;
+///     fn handle(&mut self, level: u32, _ctx: &mut Context<'_, Self>) {
+///         assert!(level <= 100, "level {level} is out of range");
+///     }
+/// }
+///
+/// let system = System::sharing(1).unwrap();
+/// let gauge = system.spawn(Gauge).unwrap();
+/// let mut ended = gauge.stopped().unwrap();
+/// gauge.send(120).unwrap();
+/// match ended.wait_timeout(Duration::from_secs(5)) {
+///     Ok(StopReason::Panicked(message)) => {
+///         assert_eq!(message.as_str(), Some("level 120 is out of range"));
+///         assert_eq!(message.to_string(), "level 120 is out of range");
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PanicMessage(Text);
 

@@ -159,6 +159,31 @@ impl<A: Actor> Address<A> {
     /// # Errors
     ///
     /// As for [`send`](Address::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Printer(mpsc::Sender<&'static str>);
+    /// impl Actor for Printer {
+    ///     type Message = &'static str;
+    ///     fn handle(&mut self, line: &'static str, _ctx: &mut Context<'_, Self>) {
+    ///         self.0.send(line).unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let (lines, printed) = mpsc::channel();
+    /// let printer = system.spawn(Printer(lines)).unwrap();
+    /// printer.send("normal 1").unwrap();
+    /// printer.send("normal 2").unwrap();
+    /// printer.send_high("urgent").unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// let order: Vec<_> = printed.try_iter().collect();
+    /// assert_eq!(order, ["urgent", "normal 1", "normal 2"]);
+    /// ```
     #[inline]
     pub fn send_high(&self, message: A::Message) -> Result<(), SendError<A::Message>> {
         self.send_with(Priority::High, message)
@@ -801,6 +826,31 @@ impl<A: Actor> Address<A> {
     /// # Errors
     ///
     /// As for [`stop`](Address::stop).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, Reply, RequestError, StopReason, System};
+    ///
+    /// struct Worker;
+    /// impl Actor for Worker {
+    ///     type Message = Reply<u32>;
+    ///     fn handle(&mut self, reply: Reply<u32>, _ctx: &mut Context<'_, Self>) {
+    ///         let _ = reply.send(1);
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let worker = system.spawn(Worker).unwrap();
+    /// let mut queued = worker.ask(|reply| reply).unwrap();
+    /// worker.kill().unwrap();
+    /// assert!(!worker.accepts()); // from now on
+    /// assert!(worker.is_alive()); // until it has ended
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert!(!worker.is_alive());
+    /// assert_eq!(queued.try_take(), Some(Err(RequestError::NoReply))); // never handled
+    /// assert_eq!(worker.stopped().unwrap().try_take(), Some(Ok(StopReason::Killed)));
+    /// ```
     pub fn kill(&self) -> Result<(), ControlError> {
         let cell = self.cell();
         if cell.inbox.is_closed() {
@@ -982,6 +1032,36 @@ impl<A: Actor> fmt::Debug for Address<A> {
 }
 
 /// What [`Address::enqueue`] did.
+///
+/// # Examples
+///
+/// A batch enqueued, and the actor scheduled once, after it:
+///
+/// ```
+/// use zeta::{Actor, Context, Enqueued, Priority, System};
+///
+/// struct Sink;
+/// impl Actor for Sink {
+///     type Message = u32;
+///     fn handle(&mut self, _: u32, _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let scheduler = system.scheduler();
+/// let sink = system.spawn(Sink).unwrap();
+/// let mut duties = Vec::new();
+/// for n in 0..100 {
+///     match sink.enqueue(Priority::Normal, n).unwrap() {
+///         Enqueued::MustSchedule(duty) => duties.push(duty),
+///         Enqueued::Queued => {}
+///     }
+/// }
+/// assert_eq!(duties.len(), 1); // only the first found the actor idle
+/// for duty in duties {
+///     duty.schedule_on(scheduler.as_ref()).unwrap();
+/// }
+/// assert_eq!(scheduler.run_until_idle().unwrap().messages, 100);
+/// ```
 #[must_use = "on `MustSchedule` the actor must be scheduled, or its messages wait"]
 pub enum Enqueued<'a, A: Actor> {
     /// The actor was already scheduled or running; nothing to do.
@@ -997,6 +1077,27 @@ pub enum Enqueued<'a, A: Actor> {
 /// instead, it schedules the actor on the scheduler the actor was spawned with, so a
 /// forgotten duty delays the actor but never strands its messages. (Only leaking it, with
 /// `mem::forget`, can: as with a lock guard, what a leaked value owed is never done.)
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, Enqueued, Priority, System};
+///
+/// struct Sink;
+/// impl Actor for Sink {
+///     type Message = u32;
+///     fn handle(&mut self, _: u32, _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let sink = system.spawn(Sink).unwrap();
+/// match sink.enqueue(Priority::Normal, 1).unwrap() {
+///     // Dropped undone: the duty schedules the actor on its own scheduler.
+///     Enqueued::MustSchedule(duty) => drop(duty),
+///     Enqueued::Queued => unreachable!("the actor was idle"),
+/// }
+/// assert_eq!(system.scheduler().run_until_idle().unwrap().messages, 1);
+/// ```
 #[must_use = "schedule the actor with `schedule_on`"]
 pub struct MustSchedule<'a, A: Actor> {
     address: &'a Address<A>,
@@ -1105,6 +1206,29 @@ impl<A: Actor> ScheduleDuty<A> {
     ///
     /// The entry owes what the duty owed: dropping it unrun *cancels* the actor (it is
     /// told shutdown, as by a stopping scheduler), so nothing waits forever either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, Enqueued, Priority, System};
+    ///
+    /// struct Sink;
+    /// impl Actor for Sink {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, _: u32, _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let sink = system.spawn(Sink).unwrap();
+    /// let Enqueued::MustSchedule(duty) = sink.enqueue(Priority::Normal, 1).unwrap() else {
+    ///     unreachable!("the actor was idle");
+    /// };
+    /// let entry = duty.into_owned().into_queued();
+    /// let ran = entry.run(64); // resumed here, on this thread
+    /// assert_eq!(ran.info.unwrap().messages_processed, 1);
+    /// assert!(ran.requeue.is_none()); // out of messages: idle again
+    /// assert_eq!(sink.handled(), 1);
+    /// ```
     pub fn into_queued(mut self) -> QueuedJob {
         match self.address.take() {
             // SAFETY: the duty holds the run right (an unblocking push), handed on once.

@@ -27,6 +27,43 @@ use crate::system::{spawn_bounded_shared, spawn_shared, IntoSharedResource};
 /// Sends made from a handler schedule the receiver on the current worker's local queue
 /// when the receiver runs on the same [`SharingScheduler`](zeta_scheduler::SharingScheduler):
 /// the cheap path, with no wake-up of another thread.
+///
+/// # Examples
+///
+/// An actor that keeps time with messages to itself, then stops itself:
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, StopReason, System};
+///
+/// /// Ticks once a second, three times, then stops.
+/// struct Countdown {
+///     left: u32,
+/// }
+/// impl Actor for Countdown {
+///     type Message = ();
+///     fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+///         if self.left == 0 {
+///             ctx.stop(); // after this message
+///         } else {
+///             self.left -= 1;
+///             // The next tick, to itself, on the scheduler's clock.
+///             ctx.send_after(Duration::from_secs(1), ()).unwrap();
+///         }
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let countdown = system.spawn(Countdown { left: 3 }).unwrap();
+/// let mut ended = countdown.stopped().unwrap();
+/// countdown.send(()).unwrap();
+/// let clock = system.scheduler(); // a virtual clock: seconds pass in no time
+/// clock.advance(Duration::from_secs(2)).unwrap();
+/// assert!(countdown.is_alive());
+/// clock.advance(Duration::from_secs(1)).unwrap();
+/// assert_eq!(ended.try_take(), Some(Ok(StopReason::Stopped)));
+/// assert_eq!(countdown.handled(), 4);
+/// ```
 pub struct Context<'a, A: Actor> {
     cell: &'a Cell<A>,
     /// The actor's own address, borrowed from the run-queue entry that keeps the cell
@@ -60,6 +97,48 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// The actor's own address. Clone it to keep it (an actor that stores its own
     /// address keeps itself alive until it stops).
+    ///
+    /// # Examples
+    ///
+    /// A long job cut into slices: the actor sends itself the rest, so that messages
+    /// queued meanwhile are handled between the slices.
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, Reply, System};
+    ///
+    /// struct Summer {
+    ///     total: u64,
+    /// }
+    /// enum Job {
+    ///     Sum { from: u64, to: u64 },
+    ///     Total(Reply<u64>),
+    /// }
+    /// impl Actor for Summer {
+    ///     type Message = Job;
+    ///     fn handle(&mut self, job: Job, ctx: &mut Context<'_, Self>) {
+    ///         match job {
+    ///             Job::Sum { from, to } => {
+    ///                 let end = to.min(from + 9);
+    ///                 self.total += (from..=end).sum::<u64>();
+    ///                 if end < to {
+    ///                     ctx.address().send(Job::Sum { from: end + 1, to }).unwrap();
+    ///                 }
+    ///             }
+    ///             Job::Total(reply) => drop(reply.send(self.total)),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let summer = system.spawn(Summer { total: 0 }).unwrap();
+    /// summer.send(Job::Sum { from: 1, to: 100 }).unwrap();
+    /// let mut early = summer.ask(Job::Total).unwrap(); // queued behind the first slice
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(early.try_take(), Some(Ok(55))); // answered after 1 + ... + 10
+    /// let mut total = summer.ask(Job::Total).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(total.try_take(), Some(Ok(5050)));
+    /// ```
     #[inline]
     pub fn address(&self) -> &Address<A> {
         &self.myself
@@ -82,6 +161,50 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// Whether a linked actor's failure ([`Address::link`]) stops this actor (`false`,
     /// the default) or comes to [`Actor::on_down`] as a `Down` (`true`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use zeta::{Actor, Address, Context, Down, System};
+    ///
+    /// struct Fragile;
+    /// impl Actor for Fragile {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {
+    ///         panic!("broken");
+    ///     }
+    /// }
+    ///
+    /// /// Linked to its worker, and told of the worker's failure instead of sharing it.
+    /// struct Keeper {
+    ///     worker: Address<Fragile>,
+    ///     downs: mpsc::Sender<Down>,
+    /// }
+    /// impl Actor for Keeper {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+    ///         ctx.trap_exits(true);
+    ///         ctx.address().link(&self.worker).unwrap();
+    ///     }
+    ///     fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+    ///         self.downs.send(down).unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let worker = system.spawn(Fragile).unwrap();
+    /// let (downs, down) = mpsc::channel();
+    /// let keeper = system.spawn(Keeper { worker: worker.clone(), downs }).unwrap();
+    /// keeper.send(()).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// worker.send(()).unwrap(); // it panics
+    /// system.scheduler().run_until_idle().unwrap();
+    /// let down = down.try_recv().unwrap();
+    /// assert_eq!(down.id, worker.id());
+    /// assert!(down.reason.is_failure());
+    /// assert!(keeper.is_alive()); // trapped: not taken down with it
+    /// ```
     pub fn trap_exits(&self, trap: bool) {
         // Relaxed: read only by the holder of the actor's run right, which is us now,
         // or a later holder, ordered after us by the handoff of the right.
@@ -238,6 +361,31 @@ impl<'a, A: Actor> Context<'a, A> {
     /// Stops the actor after the current message (or after `on_start`). Messages still
     /// queued are not handled: they are dropped, and the requests among them resolve
     /// with an error. [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, Reply, RequestError, StopReason, System};
+    ///
+    /// /// Answers one question, then stops.
+    /// struct Once;
+    /// impl Actor for Once {
+    ///     type Message = Reply<&'static str>;
+    ///     fn handle(&mut self, reply: Reply<&'static str>, ctx: &mut Context<'_, Self>) {
+    ///         let _ = reply.send("the answer");
+    ///         ctx.stop();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let once = system.spawn(Once).unwrap();
+    /// let mut first = once.ask(|reply| reply).unwrap();
+    /// let mut second = once.ask(|reply| reply).unwrap(); // queued behind the first
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(first.try_take(), Some(Ok("the answer")));
+    /// assert_eq!(second.try_take(), Some(Err(RequestError::NoReply))); // dropped unhandled
+    /// assert_eq!(once.stopped().unwrap().try_take(), Some(Ok(StopReason::Stopped)));
+    /// ```
     pub fn stop(&mut self) {
         self.stop = true;
     }
@@ -264,6 +412,42 @@ impl<'a, A: Actor> Context<'a, A> {
     /// # Errors
     ///
     /// As for [`Address::send_after`].
+    ///
+    /// # Examples
+    ///
+    /// Retries with a doubling delay:
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Retrier {
+    ///     attempts: u32,
+    ///     delay: Duration,
+    /// }
+    /// impl Actor for Retrier {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), ctx: &mut Context<'_, Self>) {
+    ///         self.attempts += 1;
+    ///         let succeeded = self.attempts == 3; // the third attempt works
+    ///         if !succeeded {
+    ///             ctx.send_after(self.delay, ()).unwrap();
+    ///             self.delay *= 2;
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let retrier = system.spawn(Retrier { attempts: 0, delay: Duration::from_secs(1) }).unwrap();
+    /// retrier.send(()).unwrap(); // the first attempt, now; then at 1 s and 3 s
+    /// let clock = system.scheduler();
+    /// clock.advance(Duration::from_secs(2)).unwrap();
+    /// assert_eq!(retrier.handled(), 2);
+    /// clock.advance(Duration::from_secs(1)).unwrap();
+    /// assert_eq!(retrier.handled(), 3);
+    /// clock.advance(Duration::from_secs(60)).unwrap();
+    /// assert_eq!(retrier.handled(), 3); // succeeded: no more attempts
+    /// ```
     pub fn send_after(
         &self,
         delay: std::time::Duration,

@@ -3,6 +3,34 @@
 use core::fmt;
 
 /// Why a message was not delivered.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, System, Undelivered};
+///
+/// struct Nop;
+/// impl Actor for Nop {
+///     type Message = u32;
+///     fn handle(&mut self, _: u32, _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let bounded = system.spawn_bounded(Nop, 1).unwrap();
+/// bounded.send(1).unwrap();
+/// assert_eq!(bounded.send(2).unwrap_err().reason(), Undelivered::Full);
+///
+/// let nop = system.spawn(Nop).unwrap();
+/// let never = nop.send_interval(Duration::ZERO, || 0).unwrap_err();
+/// assert_eq!(never.reason(), Undelivered::BadTime);
+/// nop.stop().unwrap();
+/// assert_eq!(nop.send(3).unwrap_err().reason(), Undelivered::ActorStopped);
+///
+/// let idle = system.spawn(Nop).unwrap();
+/// system.stop().unwrap();
+/// assert_eq!(idle.send(4).unwrap_err().reason(), Undelivered::SchedulerStopped);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Undelivered {
     /// The actor has stopped (or was never able to start): its inbox is closed.
@@ -105,6 +133,32 @@ impl<M> fmt::Display for SendError<M> {
 impl<M> std::error::Error for SendError<M> {}
 
 /// An `ask` that could not be sent.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, AskError, Context, Reply, System, Undelivered};
+///
+/// struct Echo;
+/// impl Actor for Echo {
+///     type Message = (u32, Reply<u32>);
+///     fn handle(&mut self, (n, reply): (u32, Reply<u32>), _ctx: &mut Context<'_, Self>) {
+///         let _ = reply.send(n);
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let echo = system.spawn(Echo).unwrap();
+/// echo.stop().unwrap();
+/// match echo.ask(|reply| (7, reply)) {
+///     Err(AskError::Undelivered(error)) => {
+///         assert_eq!(error.reason(), Undelivered::ActorStopped);
+///         let (n, _reply) = error.into_message(); // its `Reply` answers nobody
+///         assert_eq!(n, 7);
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 pub enum AskError<M> {
     /// The request was built but not delivered; the message (with its `Reply` inside,
     /// now answering nobody) comes back.
@@ -147,6 +201,29 @@ impl<M> fmt::Display for AskError<M> {
 impl<M> std::error::Error for AskError<M> {}
 
 /// A stop or kill request that could not be delivered.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, System, Undelivered};
+///
+/// struct Nop;
+/// impl Actor for Nop {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let nop = system.spawn(Nop).unwrap();
+/// nop.stop().unwrap();
+/// nop.stop().unwrap(); // already stopping: nothing more to do
+/// system.scheduler().run_until_idle().unwrap(); // it ends
+/// assert_eq!(nop.stop().unwrap_err().reason(), Undelivered::ActorStopped);
+///
+/// let idle = system.spawn(Nop).unwrap();
+/// system.stop().unwrap();
+/// assert_eq!(idle.kill().unwrap_err().reason(), Undelivered::SchedulerStopped);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ControlError {
     reason: Undelivered,
@@ -174,12 +251,36 @@ impl std::error::Error for ControlError {}
 
 /// The actor could not be spawned: its memory resource has no room for it, or the
 /// configuration asked for is invalid ([`SpawnFailure`]). The actor comes back.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use zeta::arena::NullResource;
+/// use zeta::{Actor, Context, SpawnFailure, System};
+///
+/// struct Named(String);
+/// impl Actor for Named {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let refused = system.spawn_in(Arc::new(NullResource), Named("kept".into())).unwrap_err();
+/// assert_eq!(refused.reason(), SpawnFailure::OutOfMemory);
+/// let actor = refused.into_actor(); // nothing is lost
+///
+/// let refused = system.spawn_bounded(actor, 0).unwrap_err();
+/// assert_eq!(refused.reason(), SpawnFailure::InvalidCapacity);
+/// assert_eq!(refused.into_actor().0, "kept");
+/// ```
 pub struct SpawnError<A> {
     actor: A,
     reason: SpawnFailure,
 }
 
-/// Why an actor could not be spawned.
+/// Why an actor could not be spawned ([`SpawnError::reason`]; the [`SpawnError`]
+/// example meets both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SpawnFailure {
@@ -237,6 +338,51 @@ impl<A> fmt::Display for SpawnError<A> {
 impl<A> std::error::Error for SpawnError<A> {}
 
 /// A request that resolved without a value.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Address, Context, Reply, RequestError, System};
+///
+/// struct Oracle;
+/// enum Question {
+///     Dropped(Reply<u32>),
+///     Panicked(Reply<u32>),
+/// }
+/// impl Actor for Oracle {
+///     type Message = Question;
+///     fn handle(&mut self, question: Question, _ctx: &mut Context<'_, Self>) {
+///         match question {
+///             Question::Dropped(reply) => drop(reply),
+///             Question::Panicked(_reply) => panic!("no answer"),
+///         }
+///     }
+/// }
+///
+/// /// Waits for an answer inside a handler: refused, as a blocked worker can
+/// /// deadlock its scheduler.
+/// struct Impatient(Address<Oracle>);
+/// impl Actor for Impatient {
+///     type Message = Reply<Result<u32, RequestError>>;
+///     fn handle(&mut self, reply: Self::Message, _ctx: &mut Context<'_, Self>) {
+///         let asked = self.0.ask(Question::Dropped).unwrap();
+///         let _ = reply.send(asked.wait());
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let oracle = system.spawn(Oracle).unwrap();
+/// let impatient = system.spawn(Impatient(oracle.clone())).unwrap();
+/// let mut dropped = oracle.ask(Question::Dropped).unwrap();
+/// let mut refused = impatient.ask(|reply| reply).unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(dropped.try_take(), Some(Err(RequestError::NoReply)));
+/// assert_eq!(refused.try_take(), Some(Ok(Err(RequestError::WouldBlock))));
+///
+/// let mut panicked = oracle.ask(Question::Panicked).unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(panicked.try_take(), Some(Err(RequestError::HandlerPanicked)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RequestError {

@@ -20,6 +20,54 @@ use crate::error::RequestError;
 /// Dropping it unsent resolves the asker's [`Future`] with [`RequestError::NoReply`].
 /// It may be kept and answered later, or moved to another actor: the request node
 /// stays alive (and keeps its actor's memory alive) until both halves are done.
+///
+/// # Examples
+///
+/// Requests kept and answered later; [`is_cancelled`](zeta_mailbox::Reply::is_cancelled)
+/// tells which askers have gone:
+///
+/// ```
+/// use zeta::{Actor, Context, Reply, System};
+///
+/// /// Holds the questions until it is opened, then answers them.
+/// struct Gate {
+///     waiting: Vec<Reply<&'static str>>,
+/// }
+/// enum GateMsg {
+///     Wait(Reply<&'static str>),
+///     Open(Reply<usize>),
+/// }
+/// impl Actor for Gate {
+///     type Message = GateMsg;
+///     fn handle(&mut self, msg: GateMsg, _ctx: &mut Context<'_, Self>) {
+///         match msg {
+///             GateMsg::Wait(reply) => self.waiting.push(reply),
+///             GateMsg::Open(done) => {
+///                 let mut answered = 0;
+///                 for reply in self.waiting.drain(..) {
+///                     // An asker that has gone would throw the answer away: skip it.
+///                     if !reply.is_cancelled() && reply.send("open").is_ok() {
+///                         answered += 1;
+///                     }
+///                 }
+///                 let _ = done.send(answered);
+///             }
+///         }
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let gate = system.spawn(Gate { waiting: Vec::new() }).unwrap();
+/// let mut kept = gate.ask(GateMsg::Wait).unwrap();
+/// let given_up = gate.ask(GateMsg::Wait).unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(kept.try_take(), None); // held, not answered yet
+/// drop(given_up);
+/// let mut opened = gate.ask(GateMsg::Open).unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(kept.try_take(), Some(Ok("open")));
+/// assert_eq!(opened.try_take(), Some(Ok(1)));
+/// ```
 pub type Reply<T> = zeta_mailbox::Reply<'static, T>;
 
 /// How [`Future::wait`] waits.
@@ -33,6 +81,29 @@ pub type Reply<T> = zeta_mailbox::Reply<'static, T>;
 /// p99.9 1.33 / 3.96 µs. Before `Backoff` parked (it slept, and a "1 µs" sleep lasts the
 /// OS timer slack), its p99.9 was 68.80, 24.47 and 2.18 µs in three sittings of the
 /// same day. BENCHMARKS.md has the whole table.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, Reply, RequestError, System, WaitStrategy};
+///
+/// struct Echo;
+/// impl Actor for Echo {
+///     type Message = (u32, Reply<u32>);
+///     fn handle(&mut self, (n, reply): (u32, Reply<u32>), _ctx: &mut Context<'_, Self>) {
+///         let _ = reply.send(n);
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap(); // runs only when this thread runs it
+/// let echo = system.spawn(Echo).unwrap();
+/// let mut answer = echo.ask(|reply| (7, reply)).unwrap();
+/// let waited = answer.wait_timeout_with(WaitStrategy::Park, Duration::from_millis(10));
+/// assert_eq!(waited, Err(RequestError::Timeout)); // still pending, still usable
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(answer.wait_with(WaitStrategy::Backoff), Ok(7)); // ready: no wait
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitStrategy {
@@ -95,6 +166,37 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 /// let ignored = oracle.ask(Question::Ignore).unwrap();
 /// assert_eq!(ignored.wait(), Err(RequestError::NoReply));
 /// ```
+///
+/// Awaited, by any executor; here polled by hand, with the actors run in between:
+///
+/// ```
+/// use std::future::Future as _;
+/// use std::pin::pin;
+/// use std::task::{Context as TaskContext, Poll, Waker};
+/// use zeta::{Actor, Context, Reply, System};
+///
+/// struct Echo;
+/// impl Actor for Echo {
+///     type Message = (u32, Reply<u32>);
+///     fn handle(&mut self, (n, reply): (u32, Reply<u32>), _ctx: &mut Context<'_, Self>) {
+///         let _ = reply.send(n);
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let echo = system.spawn(Echo).unwrap();
+/// let mut sum = pin!(async {
+///     let a = echo.ask(|reply| (1, reply)).unwrap().await.unwrap();
+///     let b = echo.ask(|reply| (2, reply)).unwrap().await.unwrap();
+///     a + b
+/// });
+/// let mut task = TaskContext::from_waker(Waker::noop());
+/// assert!(sum.as_mut().poll(&mut task).is_pending()); // the first question is queued
+/// system.scheduler().run_until_idle().unwrap();
+/// assert!(sum.as_mut().poll(&mut task).is_pending()); // the second
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(sum.as_mut().poll(&mut task), Poll::Ready(3));
+/// ```
 #[must_use = "dropping a future cancels the request's reply"]
 pub struct Future<T> {
     pending: Pending<'static, T>,
@@ -111,7 +213,32 @@ impl<T> Future<T> {
         self.pending.is_ready()
     }
 
-    /// The result, if the request has resolved; never blocks.
+    /// The result, if the request has resolved; never blocks. After the value was
+    /// taken, `Err(RequestError::NoReply)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, Reply, RequestError, System};
+    ///
+    /// struct Echo;
+    /// impl Actor for Echo {
+    ///     type Message = (u32, Reply<u32>);
+    ///     fn handle(&mut self, (n, reply): (u32, Reply<u32>), _ctx: &mut Context<'_, Self>) {
+    ///         let _ = reply.send(n);
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let echo = system.spawn(Echo).unwrap();
+    /// let mut answer = echo.ask(|reply| (7, reply)).unwrap();
+    /// assert!(!answer.is_ready());
+    /// assert_eq!(answer.try_take(), None);
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert!(answer.is_ready());
+    /// assert_eq!(answer.try_take(), Some(Ok(7)));
+    /// assert_eq!(answer.try_take(), Some(Err(RequestError::NoReply))); // taken already
+    /// ```
     #[inline]
     pub fn try_take(&mut self) -> Option<Result<T, RequestError>> {
         let result = self.pending.try_take()?;

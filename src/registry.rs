@@ -97,6 +97,29 @@ pub struct Registry {
 }
 
 /// Why a name could not be registered.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, RegisterError, System};
+///
+/// struct Nop;
+/// impl Actor for Nop {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let registry = system.registry();
+/// let first = system.spawn(Nop).unwrap();
+/// let second = system.spawn(Nop).unwrap();
+/// registry.register("main", &first).unwrap();
+/// assert_eq!(registry.register("main", &second), Err(RegisterError::Taken(first.id())));
+/// first.stop().unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// assert_eq!(registry.register("spare", &first), Err(RegisterError::Ended));
+/// registry.register("main", &second).unwrap(); // free again: its actor has ended
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum RegisterError {
@@ -118,6 +141,33 @@ impl fmt::Display for RegisterError {
 impl std::error::Error for RegisterError {}
 
 /// Why a lookup found no address.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, LookupError, System};
+///
+/// struct Clock;
+/// impl Actor for Clock {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+/// struct Alarm;
+/// impl Actor for Alarm {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let clock = system.spawn(Clock).unwrap();
+/// system.registry().register("clock", &clock).unwrap();
+/// match system.registry().lookup::<Alarm>("clock") {
+///     Err(LookupError::WrongType { registered }) => assert!(registered.ends_with("Clock")),
+///     other => panic!("{other:?}"),
+/// }
+/// let missing = system.registry().lookup::<Clock>("alarm");
+/// assert_eq!(missing, Err(LookupError::NotFound));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LookupError {
@@ -224,6 +274,31 @@ impl Registry {
     }
 
     /// Removes the name; returns whether a live actor had it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Nop;
+    /// impl Actor for Nop {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let registry = system.registry();
+    /// let (a, b) = (system.spawn(Nop).unwrap(), system.spawn(Nop).unwrap());
+    /// registry.register("a", &a).unwrap();
+    /// registry.register("b", &b).unwrap();
+    /// let mut names = registry.names();
+    /// names.sort();
+    /// assert_eq!(names, ["a", "b"]);
+    /// assert!(registry.unregister("a"));
+    /// assert_eq!(registry.id_of("a"), None);
+    /// assert_eq!(registry.id_of("b"), Some(b.id()));
+    /// assert!(a.is_alive()); // only the name is gone
+    /// ```
     pub fn unregister(&self, name: &str) -> bool {
         let removed = self.names.write().map.remove(name);
         // Dropped outside the lock: the last reference may end the actor here.

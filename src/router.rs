@@ -125,6 +125,22 @@ pub struct Balancer<A: Actor> {
 }
 
 /// A router was given no members.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Address, Balancer, Broadcast, Context, NoMembers, Strategy};
+///
+/// struct Nop;
+/// impl Actor for Nop {
+///     type Message = ();
+///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let nobody: Vec<Address<Nop>> = Vec::new();
+/// assert_eq!(Balancer::new(nobody.clone(), Strategy::RoundRobin).unwrap_err(), NoMembers);
+/// assert_eq!(Broadcast::new(nobody).unwrap_err(), NoMembers);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NoMembers;
 
@@ -264,6 +280,32 @@ impl<A: Actor> Balancer<A> {
     /// [`AskError`] as for [`Address::ask`]: a request is built once, so if the picked
     /// member stops before it is delivered, the message comes back rather than going to
     /// another member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Balancer, Context, Reply, Strategy, System};
+    ///
+    /// /// Answers with its own number.
+    /// struct Replica(u32);
+    /// impl Actor for Replica {
+    ///     type Message = Reply<u32>;
+    ///     fn handle(&mut self, reply: Reply<u32>, _ctx: &mut Context<'_, Self>) {
+    ///         let _ = reply.send(self.0);
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let replicas: Vec<_> = (0..3).map(|n| system.spawn(Replica(n)).unwrap()).collect();
+    /// replicas[1].stop().unwrap(); // skipped from now on
+    /// let pool = Balancer::new(replicas, Strategy::LeastLoaded).unwrap();
+    /// let mut answers: Vec<_> = (0..4).map(|_| pool.ask(|reply| reply).unwrap()).collect();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// let mut answered: Vec<u32> =
+    ///     answers.iter_mut().map(|answer| answer.try_take().unwrap().unwrap()).collect();
+    /// answered.sort();
+    /// assert_eq!(answered, [0, 0, 2, 2]); // spread over the two that accept
+    /// ```
     pub fn ask<T: Send>(
         &self,
         make: impl FnOnce(Reply<T>) -> A::Message,
@@ -366,6 +408,39 @@ impl<A: Actor> Broadcast<A> {
     /// Sends a message built by `make` to every member, for messages that cannot be
     /// cloned (for instance an enum with request variants); returns how many accepted
     /// theirs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Broadcast, Context, Priority, Reply, System};
+    ///
+    /// struct Counter(u32);
+    /// enum Msg {
+    ///     Add(u32),
+    ///     Reset,
+    ///     Get(Reply<u32>), // a `Reply` cannot be cloned, nor can `Msg`
+    /// }
+    /// impl Actor for Counter {
+    ///     type Message = Msg;
+    ///     fn handle(&mut self, msg: Msg, _ctx: &mut Context<'_, Self>) {
+    ///         match msg {
+    ///             Msg::Add(n) => self.0 += n,
+    ///             Msg::Reset => self.0 = 0,
+    ///             Msg::Get(reply) => drop(reply.send(self.0)),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let counters: Vec<_> = (0..3).map(|_| system.spawn(Counter(0)).unwrap()).collect();
+    /// let all = Broadcast::new(counters.clone()).unwrap();
+    /// assert_eq!(all.send_each(Priority::Normal, || Msg::Add(5)), 3);
+    /// assert_eq!(all.send_each(Priority::High, || Msg::Reset), 3); // before the adds
+    /// system.scheduler().run_until_idle().unwrap();
+    /// let mut total = counters[0].ask(Msg::Get).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(total.try_take(), Some(Ok(5)));
+    /// ```
     pub fn send_each(&self, priority: Priority, mut make: impl FnMut() -> A::Message) -> usize {
         self.members
             .iter()
@@ -379,14 +454,13 @@ where
     A::Message: Clone,
 {
     /// Sends a copy of `message` at `priority` to every member (the last one gets the
-    /// original) and returns how many accepted it. Copies that a member refused are
-    /// dropped.
+    /// original) and returns how many accepted it. Copies that a member refused, for
+    /// whatever reason, are dropped, and the next member gets its copy all the same.
     ///
     /// # Errors
     ///
-    /// [`SendError`] with the message when no member accepted it: a member that has
-    /// stopped, or whose bounded mailbox is full, is passed over for the next one
-    /// ([`Undelivered::Full`] if one was full); another failure returns at once.
+    /// [`SendError`] with the message when no member accepted it, with the last
+    /// member's reason.
     pub fn send_with(
         &self,
         priority: Priority,

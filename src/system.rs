@@ -427,6 +427,74 @@ impl System<ManualScheduler> {
 impl<S: Scheduler + 'static> System<S> {
     /// A system over `scheduler` (started or not: starting it is the caller's business)
     /// spawning into `resource` by default.
+    ///
+    /// # Examples
+    ///
+    /// Actors on a scheduler of one's own: the FIFO of the [`Scheduler`] trait's
+    /// example, which runs actors as it runs any job.
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// use std::sync::{Arc, Mutex};
+    /// use zeta::arena::PoolResource;
+    /// use zeta::scheduler::{QueuedJob, SchedulerError, StopReport, Stopped};
+    /// use zeta::{Actor, Context, Reply, Scheduler, System, Undelivered};
+    ///
+    /// /// A FIFO run queue driven by its caller; `None` once stopped.
+    /// struct Fifo(Mutex<Option<VecDeque<QueuedJob>>>);
+    ///
+    /// impl Fifo {
+    ///     fn run_until_idle(&self) {
+    ///         loop {
+    ///             // The lock is not held while the job runs: a handler's sends submit.
+    ///             let next = self.0.lock().unwrap().as_mut().and_then(VecDeque::pop_front);
+    ///             let Some(job) = next else { return };
+    ///             if let Some(again) = job.run(64).requeue {
+    ///                 let _ = self.submit(again); // refused after a stop: told shutdown
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// impl Scheduler for Fifo {
+    ///     fn submit(&self, job: QueuedJob) -> Result<(), Stopped> {
+    ///         match self.0.lock().unwrap().as_mut() {
+    ///             Some(queue) => {
+    ///                 queue.push_back(job);
+    ///                 Ok(())
+    ///             }
+    ///             None => Err(Stopped::new(job)),
+    ///         }
+    ///     }
+    ///     fn start(&self) -> Result<(), SchedulerError> {
+    ///         Ok(())
+    ///     }
+    ///     fn stop(&self) -> Result<StopReport, SchedulerError> {
+    ///         let queued = self.0.lock().unwrap().take().unwrap_or_default();
+    ///         Ok(StopReport { cancelled: queued.len() as u64 })
+    ///     }
+    /// }
+    ///
+    /// struct Greeter;
+    /// impl Actor for Greeter {
+    ///     type Message = (&'static str, Reply<String>);
+    ///     fn handle(&mut self, (name, reply): Self::Message, _ctx: &mut Context<'_, Self>) {
+    ///         let _ = reply.send(format!("hello, {name}"));
+    ///     }
+    /// }
+    ///
+    /// let fifo = Arc::new(Fifo(Mutex::new(Some(VecDeque::new()))));
+    /// let system = System::new(fifo.clone(), Arc::new(PoolResource::new()));
+    /// let greeter = system.spawn(Greeter).unwrap();
+    /// let mut greeting = greeter.ask(|reply| ("zeta", reply)).unwrap();
+    /// assert!(greeting.try_take().is_none()); // queued on the FIFO, not run yet
+    /// fifo.run_until_idle();
+    /// assert_eq!(greeting.try_take(), Some(Ok("hello, zeta".to_string())));
+    ///
+    /// system.stop().unwrap();
+    /// let refused = greeter.ask(|reply| ("late", reply)).unwrap_err();
+    /// assert_eq!(refused.reason(), Undelivered::SchedulerStopped);
+    /// ```
     pub fn new(scheduler: Arc<S>, resource: impl IntoSharedResource) -> Self {
         Self {
             scheduler,
@@ -628,11 +696,34 @@ impl<S: Scheduler + 'static> System<S> {
         )
     }
 
-    /// Spawns `actor` into `resource` (an arena, a pool of its own, ...).
+    /// Spawns `actor` into `resource` (an arena, a pool of its own, ...): its cell and
+    /// every message sent to it come from there.
     ///
     /// # Errors
     ///
     /// [`SpawnError`] with the actor when `resource` is out of memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use zeta::arena::{CountingResource, PoolResource};
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Nop;
+    /// impl Actor for Nop {
+    ///     type Message = u64;
+    ///     fn handle(&mut self, _: u64, _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let mine = Arc::new(CountingResource::new(PoolResource::new()));
+    /// let nop = system.spawn_in(mine.clone(), Nop).unwrap();
+    /// nop.send(7).unwrap();
+    /// assert_eq!(mine.live_blocks(), 2); // the cell and the message's node
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(mine.live_blocks(), 1); // the node is freed once handled
+    /// ```
     pub fn spawn_in<A: Actor>(
         &self,
         resource: impl IntoSharedResource,
@@ -656,11 +747,31 @@ impl<S: Scheduler + 'static> System<S> {
         &self.resource
     }
 
-    /// Stops the scheduler now (dropping the system does it too).
+    /// Stops the scheduler now (dropping the system does it too): the actors still
+    /// queued are told shutdown, and later sends give their message back.
     ///
     /// # Errors
     ///
     /// [`SchedulerError`] from the scheduler, e.g. when called from one of its workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, System};
+    ///
+    /// struct Nop;
+    /// impl Actor for Nop {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let nop = system.spawn(Nop).unwrap();
+    /// nop.send(()).unwrap(); // queued, never run
+    /// assert_eq!(system.stop().unwrap().cancelled, 1);
+    /// assert!(!nop.is_alive());
+    /// assert!(nop.send(()).is_err());
+    /// ```
     pub fn stop(&self) -> Result<StopReport, SchedulerError> {
         self.scheduler.stop()
     }

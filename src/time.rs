@@ -1,6 +1,8 @@
 //! Timers for actors: [`Address::send_after`], [`Address::send_interval`],
-//! [`Address::stop_after`], [`Address::kill_after`] (and the same on [`Context`] for
-//! the actor itself), and the [`Timer`] handle that cancels them.
+//! [`Address::stop_after`], [`Address::kill_after`] (and
+//! [`Context::send_after`](crate::Context::send_after) and
+//! [`Context::send_interval`](crate::Context::send_interval) for the actor itself), and
+//! the [`Timer`] handle that cancels them.
 //!
 //! # How a timer is made, fired and freed
 //!
@@ -163,6 +165,35 @@ impl Timer {
     /// undelivered because its scheduler stopped. A repeating timer answers `Cancelled`
     /// while it runs: no tick is delivered after the call (a tick being delivered at
     /// that moment still arrives).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, CancelOutcome, Context, System};
+    ///
+    /// struct Nop;
+    /// impl Actor for Nop {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let nop = system.spawn(Nop).unwrap();
+    /// let second = Duration::from_secs(1);
+    /// let (early, late, never) = (
+    ///     nop.send_after(second, ()).unwrap(),
+    ///     nop.send_after(second, ()).unwrap(),
+    ///     nop.send_after(10 * second, ()).unwrap(),
+    /// );
+    /// assert!(early.is_pending());
+    /// assert_eq!(early.cancel(), CancelOutcome::Cancelled); // in time: never delivered
+    /// assert_eq!(system.scheduler().advance(second).unwrap().messages, 1);
+    /// assert!(!late.is_pending());
+    /// assert_eq!(late.cancel(), CancelOutcome::Fired); // too late: delivered
+    /// system.stop().unwrap();
+    /// assert_eq!(never.cancel(), CancelOutcome::Dropped); // its scheduler stopped first
+    /// ```
     pub fn cancel(self) -> CancelOutcome {
         self.0.cancel()
     }
@@ -663,6 +694,33 @@ impl<A: Actor> Address<A> {
     /// # Errors
     ///
     /// As for [`stop_after`](Address::stop_after).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use zeta::{Actor, CancelOutcome, Context, StopReason, System};
+    ///
+    /// struct Job;
+    /// impl Actor for Job {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let limit = Duration::from_secs(5);
+    /// let quick = system.spawn(Job).unwrap();
+    /// let watchdog = quick.kill_after(limit).unwrap();
+    /// quick.send(()).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(watchdog.cancel(), CancelOutcome::Cancelled); // done in time
+    ///
+    /// let stuck = system.spawn(Job).unwrap();
+    /// stuck.kill_after(limit).unwrap();
+    /// system.scheduler().advance(limit).unwrap();
+    /// assert_eq!(stuck.stopped().unwrap().try_take(), Some(Ok(StopReason::Killed)));
+    /// assert!(quick.is_alive());
+    /// ```
     pub fn kill_after(&self, delay: Duration) -> Result<Timer, ControlError> {
         arm(self, Deadline::After(delay), Once::<A::Message>::Kill)
             .map_err(|(_, reason)| ControlError::new(reason))

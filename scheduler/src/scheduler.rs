@@ -16,9 +16,92 @@ use crate::timer::Timers;
 /// says whether to requeue it), so that whatever it does, a job is never resumed by two
 /// threads at once, and is resumed or told shutdown for every time it was queued.
 ///
+/// An actor is such a job: the zeta crate's `System::new` runs actors on the scheduler
+/// of the example below. [`timers`](Scheduler::timers) says how to give one time.
+///
 /// # Examples
 ///
-/// A complete single-threaded FIFO scheduler: `tests/custom_scheduler.rs` runs one.
+/// A complete scheduler: a FIFO run queue with no threads, driven by its caller.
+///
+/// ```
+/// use std::collections::VecDeque;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Mutex;
+/// use zeta_scheduler::{
+///     JobRef, QueuedJob, ResumeInfo, Resumable, Scheduler, SchedulerError, StopReport, Stopped,
+/// };
+///
+/// /// The run queue; `None` once stopped.
+/// struct Fifo(Mutex<Option<VecDeque<QueuedJob>>>);
+///
+/// impl Fifo {
+///     fn new() -> Self {
+///         Fifo(Mutex::new(Some(VecDeque::new())))
+///     }
+///
+///     /// Runs jobs until none is ready; returns how many resumes that took.
+///     fn run_until_idle(&self) -> usize {
+///         let mut resumes = 0;
+///         loop {
+///             // The lock is not held while the job runs: a job may schedule others.
+///             let next = self.0.lock().unwrap().as_mut().and_then(VecDeque::pop_front);
+///             let Some(job) = next else { return resumes };
+///             resumes += 1;
+///             // Resumes it (catching a panic) and says whether it wants to run again.
+///             if let Some(again) = job.run(16).requeue {
+///                 let _ = self.submit(again); // refused after a stop: told shutdown
+///             }
+///         }
+///     }
+/// }
+///
+/// impl Scheduler for Fifo {
+///     fn submit(&self, job: QueuedJob) -> Result<(), Stopped> {
+///         match self.0.lock().unwrap().as_mut() {
+///             Some(queue) => {
+///                 queue.push_back(job);
+///                 Ok(())
+///             }
+///             None => Err(Stopped::new(job)),
+///         }
+///     }
+///
+///     fn start(&self) -> Result<(), SchedulerError> {
+///         Ok(()) // no threads: the caller drives it
+///     }
+///
+///     fn stop(&self) -> Result<StopReport, SchedulerError> {
+///         let queued = self.0.lock().unwrap().take().unwrap_or_default();
+///         // Dropped outside the lock: each queued job is told shutdown.
+///         Ok(StopReport { cancelled: queued.len() as u64 })
+///     }
+/// }
+///
+/// /// `left` units of work, done at most `max_throughput` at a time.
+/// struct Countdown(AtomicUsize);
+/// impl Resumable for Countdown {
+///     fn resume(&self, max_throughput: usize) -> ResumeInfo {
+///         let left = self.0.load(Ordering::Relaxed);
+///         let done = left.min(max_throughput);
+///         self.0.store(left - done, Ordering::Relaxed);
+///         if left == done { ResumeInfo::done(done) } else { ResumeInfo::resume(done) }
+///     }
+/// }
+///
+/// let fifo = Fifo::new();
+/// let job = JobRef::new(Countdown(AtomicUsize::new(40)));
+/// fifo.schedule(job.clone()).unwrap();
+/// fifo.schedule(job.clone()).unwrap(); // already queued: nothing more
+/// assert_eq!(fifo.run_until_idle(), 3); // 16 + 16 + 8
+/// assert!(job.is_complete());
+///
+/// let waiting = JobRef::new(Countdown(AtomicUsize::new(1)));
+/// fifo.schedule(waiting.clone()).unwrap();
+/// assert_eq!(fifo.stop().unwrap().cancelled, 1);
+/// assert!(waiting.is_complete()); // told shutdown, never resumed
+/// let late = JobRef::new(Countdown(AtomicUsize::new(1)));
+/// assert!(fifo.schedule(late.clone()).is_err()); // refused
+/// ```
 pub trait Scheduler: Send + Sync {
     /// Queues `job` to be resumed.
     ///

@@ -66,6 +66,52 @@ pub trait LocalActor: Sized + 'static {
 
 /// What a [`LocalActor`]'s handler gets besides the message: its own address, its
 /// system (to spawn, to ask), and the way to stop.
+///
+/// # Examples
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use zeta::local::{LocalActor, LocalAddress, LocalContext, LocalSystem};
+///
+/// type Log = Rc<RefCell<Vec<u32>>>;
+///
+/// struct Helper(Log);
+/// impl LocalActor for Helper {
+///     type Message = u32;
+///     fn handle(&mut self, n: u32, _ctx: &mut LocalContext<'_, Self>) {
+///         self.0.borrow_mut().push(n);
+///     }
+/// }
+///
+/// /// Spawns a helper when it starts, hands it work, and stops on `None`.
+/// struct Boss {
+///     log: Log,
+///     helper: Option<LocalAddress<Helper>>,
+/// }
+/// impl LocalActor for Boss {
+///     type Message = Option<u32>;
+///     fn on_start(&mut self, ctx: &mut LocalContext<'_, Self>) {
+///         self.helper = Some(ctx.spawn(Helper(self.log.clone())).unwrap());
+///     }
+///     fn handle(&mut self, work: Option<u32>, ctx: &mut LocalContext<'_, Self>) {
+///         match (work, &self.helper) {
+///             (Some(n), Some(helper)) => helper.send(n * 10).unwrap(),
+///             _ => ctx.stop(), // what is still queued is dropped
+///         }
+///     }
+/// }
+///
+/// let log = Log::default();
+/// let system = LocalSystem::new(64).unwrap();
+/// let boss = system.spawn(Boss { log: log.clone(), helper: None }).unwrap();
+/// for work in [Some(1), Some(2), None, Some(3)] {
+///     boss.send(work).unwrap();
+/// }
+/// system.run_until_idle().unwrap();
+/// assert_eq!(*log.borrow(), [10, 20]);
+/// assert!(!boss.is_alive());
+/// ```
 pub struct LocalContext<'a, A: LocalActor> {
     cell: &'a LocalCell<A>,
     /// A view of the running actor's address: made without a count, never dropped.

@@ -21,6 +21,33 @@ use crate::local::reply::{self, LocalFuture, LocalReply};
 /// stopped, [`Undelivered::SchedulerStopped`]. Dropping the last address of an idle
 /// actor ends it ([`StopReason::Dropped`](crate::StopReason::Dropped)).
 ///
+/// # Examples
+///
+/// ```
+/// use zeta::local::{LocalActor, LocalContext, LocalSystem};
+/// use zeta::Undelivered;
+///
+/// struct Nop;
+/// impl LocalActor for Nop {
+///     type Message = u32;
+///     fn handle(&mut self, _: u32, _ctx: &mut LocalContext<'_, Self>) {}
+/// }
+///
+/// let system = LocalSystem::new(64).unwrap();
+/// let (gentle, abrupt) = (system.spawn(Nop).unwrap(), system.spawn(Nop).unwrap());
+/// for n in 0..3 {
+///     gentle.send(n).unwrap();
+///     abrupt.send(n).unwrap();
+/// }
+/// assert_eq!(gentle.queued(), 3);
+/// gentle.stop().unwrap(); // handles what is queued, then ends
+/// abrupt.kill().unwrap(); // ends before its next message
+/// assert_eq!(gentle.send(9).unwrap_err().reason(), Undelivered::ActorStopped);
+/// system.run_until_idle().unwrap();
+/// assert_eq!((gentle.handled(), abrupt.handled()), (3, 0));
+/// assert!(!gentle.is_alive() && !abrupt.is_alive());
+/// ```
+///
 /// Another thread reaches the actor through [`sendable`](Self::sendable), not through
 /// the address itself, which cannot cross threads:
 ///

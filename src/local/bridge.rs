@@ -387,6 +387,28 @@ impl<M: Send + 'static> SendAddress<M> {
     }
 
     /// Whether the local system still takes messages (a snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::local::{LocalActor, LocalContext, LocalSystem};
+    /// use zeta::Undelivered;
+    ///
+    /// struct Nop;
+    /// impl LocalActor for Nop {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, _: u32, _ctx: &mut LocalContext<'_, Self>) {}
+    /// }
+    ///
+    /// let system = LocalSystem::new(64).unwrap();
+    /// let remote = system.spawn(Nop).unwrap().sendable().unwrap();
+    /// assert!(remote.is_connected());
+    /// drop(system); // the last handle: the system stops
+    /// assert!(!remote.is_connected());
+    /// let refused = remote.send(7).unwrap_err();
+    /// assert_eq!(refused.reason(), Undelivered::SchedulerStopped);
+    /// assert_eq!(refused.into_message(), 7);
+    /// ```
     pub fn is_connected(&self) -> bool {
         !self.export.bridge.inbox.is_closed()
     }

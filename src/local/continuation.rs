@@ -272,6 +272,49 @@ impl<A: LocalActor> LocalContext<'_, A> {
     /// # Errors
     ///
     /// As [`ask`](Self::ask).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use zeta::local::{LocalActor, LocalAddress, LocalContext, LocalReply, LocalSystem};
+    /// use zeta::RequestError;
+    ///
+    /// /// Holds every reply and never answers.
+    /// struct Silent(Vec<LocalReply<u64>>);
+    /// impl LocalActor for Silent {
+    ///     type Message = LocalReply<u64>;
+    ///     fn handle(&mut self, reply: LocalReply<u64>, _ctx: &mut LocalContext<'_, Self>) {
+    ///         self.0.push(reply);
+    ///     }
+    /// }
+    ///
+    /// type Outcome = Rc<RefCell<Option<Result<u64, RequestError>>>>;
+    ///
+    /// struct Asker(LocalAddress<Silent>, Outcome);
+    /// impl LocalActor for Asker {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), ctx: &mut LocalContext<'_, Self>) {
+    ///         let timeout = Duration::from_millis(250);
+    ///         ctx.ask_timeout(&self.0, timeout, |reply| reply, |this: &mut Self, _ctx, result| {
+    ///             *this.1.borrow_mut() = Some(result);
+    ///         })
+    ///         .unwrap();
+    ///     }
+    /// }
+    ///
+    /// let outcome = Outcome::default();
+    /// let system = LocalSystem::builder().virtual_clock().build().unwrap();
+    /// let silent = system.spawn(Silent(Vec::new())).unwrap();
+    /// let asker = system.spawn(Asker(silent, outcome.clone())).unwrap();
+    /// asker.send(()).unwrap();
+    /// system.advance(Duration::from_millis(249)).unwrap();
+    /// assert_eq!(*outcome.borrow(), None); // not yet
+    /// system.advance(Duration::from_millis(1)).unwrap();
+    /// assert_eq!(*outcome.borrow(), Some(Err(RequestError::Timeout)));
+    /// ```
     pub fn ask_timeout<B, T, K>(
         &self,
         target: &LocalAddress<B>,

@@ -130,6 +130,43 @@ unsafe fn release<T>(slot: NonNull<Slot<T>>) {
 ///
 /// Dropping it unsent resolves the request with [`RequestError::NoReply`].
 ///
+/// # Examples
+///
+/// Replies kept, and answered later from outside the actor:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use zeta::local::{LocalActor, LocalContext, LocalReply, LocalSystem};
+///
+/// type Held = Rc<RefCell<Vec<LocalReply<u32>>>>;
+///
+/// struct Holder(Held);
+/// impl LocalActor for Holder {
+///     type Message = LocalReply<u32>;
+///     fn handle(&mut self, reply: LocalReply<u32>, _ctx: &mut LocalContext<'_, Self>) {
+///         self.0.borrow_mut().push(reply);
+///     }
+/// }
+///
+/// let held = Held::default();
+/// let system = LocalSystem::new(64).unwrap();
+/// let holder = system.spawn(Holder(held.clone())).unwrap();
+/// let mut kept = holder.ask(|reply| reply).unwrap();
+/// let given_up = holder.ask(|reply| reply).unwrap();
+/// system.run_until_idle().unwrap();
+/// drop(given_up);
+/// let (first, second) = {
+///     let mut replies = held.borrow_mut();
+///     let second = replies.pop().unwrap();
+///     (replies.pop().unwrap(), second)
+/// };
+/// assert!(second.is_cancelled());
+/// assert_eq!(second.send(2), Err(2)); // nobody would read it: given back
+/// assert_eq!(first.send(1), Ok(()));
+/// assert_eq!(kept.try_take(), Some(Ok(1)));
+/// ```
+///
 /// [`LocalAddress::ask`]: crate::local::LocalAddress::ask
 pub struct LocalReply<T> {
     slot: NonNull<Slot<T>>,
@@ -146,7 +183,13 @@ impl<T> LocalReply<T> {
     ///
     /// # Errors
     ///
-    /// The value back if the asker dropped its [`LocalFuture`].
+    /// The value back if the asker dropped its [`LocalFuture`] (or its timeout
+    /// expired).
+    ///
+    /// # Panics
+    ///
+    /// If the waker of the task awaiting the [`LocalFuture`] panics when woken; the
+    /// reply is sent all the same.
     pub fn send(self, value: T) -> Result<(), T> {
         let this = ManuallyDrop::new(self);
         let slot = this.slot();
@@ -204,6 +247,42 @@ impl<T> fmt::Debug for LocalReply<T> {
 /// [`core::future::Future`]), or [`wait`](Self::wait) for it from outside the system's
 /// handlers, which runs the system until the answer is there. Dropping it early is
 /// safe: the answer is thrown away. Neither `Send` nor `Sync`.
+///
+/// # Examples
+///
+/// Awaited in an `async` block, polled by a loop that runs the system in between:
+///
+/// ```
+/// use std::future::Future as _;
+/// use std::pin::pin;
+/// use std::task::{Context as TaskContext, Poll, Waker};
+/// use zeta::local::{LocalActor, LocalContext, LocalReply, LocalSystem};
+///
+/// struct Doubler;
+/// impl LocalActor for Doubler {
+///     type Message = (u32, LocalReply<u32>);
+///     fn handle(&mut self, (n, reply): Self::Message, _ctx: &mut LocalContext<'_, Self>) {
+///         let _ = reply.send(2 * n);
+///     }
+/// }
+///
+/// let system = LocalSystem::new(64).unwrap();
+/// let doubler = system.spawn(Doubler).unwrap();
+/// let mut quadruple = pin!(async {
+///     let twice = doubler.ask(|reply| (5, reply)).unwrap().await.unwrap();
+///     doubler.ask(|reply| (twice, reply)).unwrap().await.unwrap()
+/// });
+/// let mut task = TaskContext::from_waker(Waker::noop());
+/// let answer = loop {
+///     match quadruple.as_mut().poll(&mut task) {
+///         Poll::Ready(answer) => break answer,
+///         Poll::Pending => {
+///             system.run_until_idle().unwrap();
+///         }
+///     }
+/// };
+/// assert_eq!(answer, 20);
+/// ```
 pub struct LocalFuture<T> {
     slot: NonNull<Slot<T>>,
     _local: PhantomData<(*const (), T)>,

@@ -281,6 +281,35 @@ impl LocalSystem {
     /// [`SchedulerError::AlreadyRunning`] when called from inside a handler of this
     /// system (the system is already being driven); [`SchedulerError::AlreadyStopped`]
     /// once it has stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use zeta::local::{LocalActor, LocalContext, LocalSystem};
+    ///
+    /// type Log = Rc<RefCell<Vec<(&'static str, u32)>>>;
+    ///
+    /// struct Named(&'static str, Log);
+    /// impl LocalActor for Named {
+    ///     type Message = u32;
+    ///     fn handle(&mut self, n: u32, _ctx: &mut LocalContext<'_, Self>) {
+    ///         self.1.borrow_mut().push((self.0, n));
+    ///     }
+    /// }
+    ///
+    /// let log = Log::default();
+    /// let system = LocalSystem::new(1).unwrap(); // one message per actor per run
+    /// let a = system.spawn(Named("a", log.clone())).unwrap();
+    /// let b = system.spawn(Named("b", log.clone())).unwrap();
+    /// a.send(1).unwrap();
+    /// a.send(2).unwrap();
+    /// b.send(1).unwrap();
+    /// assert_eq!(system.ready(), 2);
+    /// while system.run_once().unwrap() {}
+    /// assert_eq!(*log.borrow(), [("a", 1), ("b", 1), ("a", 2)]); // `a` waited its turn
+    /// ```
     pub fn run_once(&self) -> Result<bool, SchedulerError> {
         let _drive = self.shared.drive()?;
         Ok(self.shared.step(&mut RunStats::default()))
@@ -327,6 +356,33 @@ impl LocalSystem {
     /// # Errors
     ///
     /// [`SchedulerError::AlreadyRunning`] from inside a handler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    /// use zeta::local::{LocalActor, LocalContext, LocalSystem};
+    ///
+    /// struct Sum(Rc<Cell<u64>>);
+    /// impl LocalActor for Sum {
+    ///     type Message = u64;
+    ///     fn handle(&mut self, n: u64, _ctx: &mut LocalContext<'_, Self>) {
+    ///         self.0.set(self.0.get() + n);
+    ///     }
+    /// }
+    ///
+    /// let total = Rc::new(Cell::new(0));
+    /// let system = LocalSystem::new(64).unwrap();
+    /// let remote = system.spawn(Sum(total.clone())).unwrap().sendable().unwrap();
+    /// assert!(!system.park(Some(Duration::from_millis(1))).unwrap()); // nothing came
+    /// std::thread::spawn(move || remote.send(5).unwrap()).join().unwrap();
+    /// // A thread serving others parks until something comes, then runs the system.
+    /// assert!(system.park(None).unwrap()); // already there: at once
+    /// system.run_until_idle().unwrap();
+    /// assert_eq!(total.get(), 5);
+    /// ```
     pub fn park(&self, timeout: Option<Duration>) -> Result<bool, SchedulerError> {
         if self.shared.driving.get() {
             return Err(SchedulerError::AlreadyRunning);

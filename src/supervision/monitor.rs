@@ -78,6 +78,41 @@ impl Monitor {
     ///
     /// The entry stays in the target's watch list until the list is next swept or the
     /// target ends; the watcher's reference and the notice's node go then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use zeta::{Actor, ActorId, Context, Down, System};
+    ///
+    /// struct Nop;
+    /// impl Actor for Nop {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    /// }
+    ///
+    /// struct Watcher(mpsc::Sender<ActorId>);
+    /// impl Actor for Watcher {
+    ///     type Message = ();
+    ///     fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+    ///     fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+    ///         self.0.send(down.id).unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let (ids, downs) = mpsc::channel();
+    /// let watcher = system.spawn(Watcher(ids)).unwrap();
+    /// let (kept, dropped) = (system.spawn(Nop).unwrap(), system.spawn(Nop).unwrap());
+    /// let _watching = watcher.monitor(&kept).unwrap();
+    /// let taken_back = watcher.monitor(&dropped).unwrap();
+    /// assert_eq!(taken_back.target(), dropped.id());
+    /// assert!(taken_back.demonitor()); // in time: no `Down` will come for it
+    /// kept.kill().unwrap();
+    /// dropped.kill().unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(downs.try_iter().collect::<Vec<_>>(), [kept.id()]);
+    /// ```
     pub fn demonitor(mut self) -> bool {
         match self.pending.take() {
             Some(pending) => pending.cancel_unanswered(),

@@ -54,6 +54,48 @@ use crate::sync::{AtomicU64, Ordering};
 use crate::system::spawn_with;
 
 /// Which children a supervisor restarts when one of them ends and is restarted.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, Intensity, Reply, Restart, RestartStrategy, Supervisor, System};
+///
+/// struct Counter(u32);
+/// enum Msg {
+///     Add,
+///     Fail,
+///     Get(Reply<u32>),
+/// }
+/// impl Actor for Counter {
+///     type Message = Msg;
+///     fn handle(&mut self, msg: Msg, _ctx: &mut Context<'_, Self>) {
+///         match msg {
+///             Msg::Add => self.0 += 1,
+///             Msg::Fail => panic!("failed"),
+///             Msg::Get(reply) => drop(reply.send(self.0)),
+///         }
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let run = || system.scheduler().run_until_idle().unwrap();
+/// let strategy = RestartStrategy::OneForAll;
+/// let supervisor = system.spawn(Supervisor::new(strategy, Intensity::default())).unwrap();
+/// let a = Supervisor::start_child(&supervisor, Restart::Permanent, || Counter(0)).unwrap();
+/// let b = Supervisor::start_child(&supervisor, Restart::Permanent, || Counter(0)).unwrap();
+/// run();
+/// let (a, b) = (a.wait().unwrap().unwrap(), b.wait().unwrap().unwrap()); // resolved
+/// b.send(Msg::Add).unwrap();
+/// run();
+/// a.send(Msg::Fail).unwrap(); // `a` fails: both are rebuilt
+/// run();
+/// let mut count = b.ask(Msg::Get).unwrap();
+/// let mut stats = Supervisor::stats(&supervisor).unwrap();
+/// run();
+/// assert_eq!(count.try_take(), Some(Ok(0))); // a new instance of `b`
+/// let stats = stats.try_take().unwrap().unwrap();
+/// assert_eq!((stats.restarts, stats.sibling_restarts), (1, 1));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RestartStrategy {
     /// The child alone.
@@ -65,6 +107,36 @@ pub enum RestartStrategy {
 }
 
 /// When a child is restarted.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, Intensity, Restart, RestartStrategy, Supervisor, System};
+///
+/// /// Fails on `true`, stops on `false`.
+/// struct Job;
+/// impl Actor for Job {
+///     type Message = bool;
+///     fn handle(&mut self, fail: bool, ctx: &mut Context<'_, Self>) {
+///         assert!(!fail, "the job failed");
+///         ctx.stop();
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let run = || system.scheduler().run_until_idle().unwrap();
+/// let strategy = RestartStrategy::OneForOne;
+/// let supervisor = system.spawn(Supervisor::new(strategy, Intensity::default())).unwrap();
+/// let job = Supervisor::start_child(&supervisor, Restart::Transient, || Job).unwrap();
+/// run();
+/// let job = job.wait().unwrap().unwrap();
+/// job.send(true).unwrap(); // an abnormal end: restarted
+/// run();
+/// assert!(job.is_alive());
+/// job.send(false).unwrap(); // a stop: its end is final
+/// run();
+/// assert!(!job.is_alive());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Restart {
     /// After any end.
@@ -91,6 +163,42 @@ impl Restart {
 const RECORDED: usize = 64;
 
 /// At most `max_restarts` restarts within `within`: one more, and the supervisor fails.
+///
+/// The window is measured on the real clock ([`Instant::now`]), also under a
+/// [`ManualScheduler`](crate::ManualScheduler)'s virtual one.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zeta::{Actor, Context, Intensity, Restart, RestartStrategy, StopReason, Supervisor, System};
+///
+/// struct Flaky;
+/// impl Actor for Flaky {
+///     type Message = ();
+///     fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {
+///         panic!("flaky");
+///     }
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let run = || system.scheduler().run_until_idle().unwrap();
+/// let intensity = Intensity { max_restarts: 2, within: Duration::from_secs(60) };
+/// let supervisor = system.spawn(Supervisor::new(RestartStrategy::OneForOne, intensity)).unwrap();
+/// let flaky = Supervisor::start_child(&supervisor, Restart::Permanent, || Flaky).unwrap();
+/// run();
+/// let flaky = flaky.wait().unwrap().unwrap();
+/// let mut gave_up = supervisor.stopped().unwrap();
+/// for _ in 0..2 {
+///     flaky.send(()).unwrap(); // fails, and is restarted in place
+///     run();
+/// }
+/// assert!(flaky.is_alive() && gave_up.try_take().is_none());
+/// flaky.send(()).unwrap(); // a third failure within the minute: one too many
+/// run();
+/// assert!(matches!(gave_up.try_take(), Some(Ok(StopReason::Panicked(_)))));
+/// assert!(!flaky.is_alive()); // ended with its supervisor
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Intensity {
     /// Restarts allowed within the window.
@@ -110,6 +218,32 @@ impl Default for Intensity {
 }
 
 /// Why a child could not be started.
+///
+/// # Examples
+///
+/// ```
+/// use zeta::{Actor, Context, Intensity, Restart, RestartStrategy, StartError, Supervisor, System};
+///
+/// struct Configured;
+/// impl Actor for Configured {
+///     type Message = ();
+///     fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {}
+/// }
+///
+/// let system = System::manual(64).unwrap();
+/// let strategy = RestartStrategy::OneForOne;
+/// let supervisor = system.spawn(Supervisor::new(strategy, Intensity::default())).unwrap();
+/// let factory = || -> Configured { panic!("no configuration") };
+/// let started = Supervisor::start_child(&supervisor, Restart::Permanent, factory).unwrap();
+/// system.scheduler().run_until_idle().unwrap();
+/// match started.wait().unwrap() {
+///     Err(StartError::FactoryPanicked(message)) => {
+///         assert_eq!(message.as_str(), Some("no configuration"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// assert!(supervisor.is_alive()); // the supervisor lives on
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StartError {
@@ -414,6 +548,9 @@ impl Supervisor {
     /// Adds a static child: started (in the order added) when the supervisor starts,
     /// and started anew whenever the supervisor is restarted. For trees whose shape is
     /// known: a nested supervisor built by a factory gets its children back this way.
+    /// If one cannot be started (no memory, or its factory panicked), the supervisor
+    /// kills those it started and fails. The [`shutdown`](Supervisor::shutdown) example
+    /// builds a tree this way.
     pub fn with_child<A: Actor>(
         mut self,
         restart: Restart,
@@ -465,6 +602,37 @@ impl Supervisor {
     ///
     /// [`SendError`](crate::SendError) with the message, when the supervisor has ended
     /// or cannot take it (no memory for it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use zeta::{Actor, Context, Intensity, Restart, RestartStrategy, StopReason, Supervisor, System};
+    ///
+    /// /// Says when it stops.
+    /// struct Part(&'static str, mpsc::Sender<&'static str>);
+    /// impl Actor for Part {
+    ///     type Message = ();
+    ///     fn handle(&mut self, (): (), _ctx: &mut Context<'_, Self>) {}
+    ///     fn on_stop(&mut self, _reason: StopReason) {
+    ///         self.1.send(self.0).unwrap();
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let (log, stops) = mpsc::channel();
+    /// let (first, second) = (log.clone(), log);
+    /// let tree = Supervisor::new(RestartStrategy::OneForOne, Intensity::default())
+    ///     .with_child(Restart::Permanent, move || Part("first", first.clone()))
+    ///     .with_child(Restart::Permanent, move || Part("second", second.clone()));
+    /// let root = system.spawn_supervisor(tree).unwrap(); // starts both children
+    /// system.scheduler().run_until_idle().unwrap();
+    /// let mut ended = root.stopped().unwrap();
+    /// Supervisor::shutdown(&root).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(ended.try_take(), Some(Ok(StopReason::Stopped)));
+    /// assert_eq!(stops.try_iter().collect::<Vec<_>>(), ["second", "first"]); // last first
+    /// ```
     pub fn shutdown(
         supervisor: &Address<Supervisor>,
     ) -> Result<(), crate::error::SendError<SupervisorMsg>> {
