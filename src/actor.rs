@@ -205,10 +205,27 @@ impl fmt::Display for StopReason {
 ///     other => panic!("{other:?}"),
 /// }
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct PanicMessage(Text);
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+/// Equal when the texts are: a message built from a literal equals the same text
+/// formatted at run time (`"x".into()` and `String::from("x").into()`); two messages
+/// without a text are equal.
+impl PartialEq for PanicMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for PanicMessage {}
+
+impl core::hash::Hash for PanicMessage {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+#[derive(Clone)]
 enum Text {
     Static(&'static str),
     Shared(Arc<str>),

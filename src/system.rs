@@ -350,10 +350,15 @@ impl System<SharingScheduler> {
     /// assert!(!report.timed_out);
     /// ```
     pub fn shutdown(&self, timeout: Duration) -> Result<ShutdownReport, SchedulerError> {
-        let deadline = Instant::now() + timeout;
-        self.shut_down_with(|ended| {
-            let left = deadline.saturating_duration_since(Instant::now());
-            ended.wait_timeout(left).ok()
+        // A timeout past the end of time (`Duration::MAX`) is no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
+        self.shut_down_with(|ended| match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                ended.wait_timeout(left).ok()
+            }
+            // `wait_timeout` takes a timeout past the end of time as none.
+            None => ended.wait_timeout(timeout).ok(),
         })
     }
 }

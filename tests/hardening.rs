@@ -665,3 +665,49 @@ fn the_pool_goes_with_the_last_cell_after_its_system() {
     drop(system);
     drop(quiet);
 }
+
+/// A panic's message compares and hashes by its text, however it was made: a literal's
+/// equals the same text formatted at run time.
+#[test]
+fn panic_messages_compare_by_their_text() {
+    use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
+    let literal = zeta::PanicMessage::from("level 7");
+    let formatted = zeta::PanicMessage::from(format!("level {}", 7));
+    assert_eq!(literal, formatted);
+    let hash = |message: &zeta::PanicMessage| {
+        let mut hasher = DefaultHasher::new();
+        message.hash(&mut hasher);
+        hasher.finish()
+    };
+    assert_eq!(hash(&literal), hash(&formatted));
+    assert_ne!(literal, zeta::PanicMessage::from("level 8"));
+    assert_eq!(
+        zeta::StopReason::Panicked(literal),
+        zeta::StopReason::Panicked(formatted)
+    );
+}
+
+/// A shutdown with no deadline (`Duration::MAX`) waits for the trees instead of
+/// panicking on the deadline's arithmetic.
+#[test]
+fn a_shutdown_with_no_deadline_waits() {
+    struct Idle;
+    impl zeta::Actor for Idle {
+        type Message = ();
+        fn handle(&mut self, _: (), _ctx: &mut zeta::Context<'_, Self>) {}
+    }
+    let system = zeta::System::sharing(1).unwrap();
+    let tree = zeta::Supervisor::new(
+        zeta::RestartStrategy::OneForOne,
+        zeta::Intensity {
+            max_restarts: 1,
+            within: std::time::Duration::from_secs(1),
+        },
+    )
+    .with_child(zeta::Restart::Permanent, || Idle);
+    system.spawn_supervisor(tree).unwrap();
+    let report = system.shutdown(std::time::Duration::MAX).unwrap();
+    assert_eq!(report.ends.stopped, 2);
+    assert!(!report.timed_out);
+}
