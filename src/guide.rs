@@ -1,0 +1,17 @@
+//! The guide (`docs/guide/`), compiled and run as doc tests so that it stays true.
+//!
+//! Each chapter is the documentation of one struct below; `cargo test --doc` builds and
+//! runs every Rust block in it. The module exists only when doc tests are collected
+//! (`#[cfg(doctest)]`): it adds nothing to the crate.
+
+#[doc = include_str!("../docs/guide/01-first-actor.md")]
+pub struct FirstActor;
+
+#[doc = include_str!("../docs/guide/02-send-ask-priorities.md")]
+pub struct SendAskPriorities;
+
+#[doc = include_str!("../docs/guide/03-actor-to-actor-requests.md")]
+pub struct ActorToActorRequests;
+
+#[doc = include_str!("../docs/guide/04-memory.md")]
+pub struct Memory;
