@@ -15,3 +15,6 @@ pub struct ActorToActorRequests;
 
 #[doc = include_str!("../docs/guide/04-memory.md")]
 pub struct Memory;
+
+#[doc = include_str!("../docs/guide/05-schedulers.md")]
+pub struct Schedulers;
