@@ -18,3 +18,6 @@ pub struct Memory;
 
 #[doc = include_str!("../docs/guide/05-schedulers.md")]
 pub struct Schedulers;
+
+#[doc = include_str!("../docs/guide/06-supervision.md")]
+pub struct Supervision;
