@@ -21,3 +21,6 @@ pub struct Schedulers;
 
 #[doc = include_str!("../docs/guide/06-supervision.md")]
 pub struct Supervision;
+
+#[doc = include_str!("../docs/guide/07-timers.md")]
+pub struct Timers;
