@@ -24,3 +24,6 @@ pub struct Supervision;
 
 #[doc = include_str!("../docs/guide/07-timers.md")]
 pub struct Timers;
+
+#[doc = include_str!("../docs/guide/08-bounded-mailboxes.md")]
+pub struct BoundedMailboxes;
