@@ -27,3 +27,6 @@ pub struct Timers;
 
 #[doc = include_str!("../docs/guide/08-bounded-mailboxes.md")]
 pub struct BoundedMailboxes;
+
+#[doc = include_str!("../docs/guide/09-local-actors.md")]
+pub struct LocalActors;
