@@ -30,3 +30,6 @@ pub struct BoundedMailboxes;
 
 #[doc = include_str!("../docs/guide/09-local-actors.md")]
 pub struct LocalActors;
+
+#[doc = include_str!("../docs/guide/10-deterministic-testing.md")]
+pub struct DeterministicTesting;
