@@ -33,3 +33,6 @@ pub struct LocalActors;
 
 #[doc = include_str!("../docs/guide/10-deterministic-testing.md")]
 pub struct DeterministicTesting;
+
+#[doc = include_str!("../docs/guide/11-performance.md")]
+pub struct Performance;
