@@ -36,3 +36,6 @@ pub struct DeterministicTesting;
 
 #[doc = include_str!("../docs/guide/11-performance.md")]
 pub struct Performance;
+
+#[doc = include_str!("../docs/guide/12-coming-from-ractor-or-actix.md")]
+pub struct ComingFromRactorOrActix;
