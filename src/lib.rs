@@ -122,3 +122,6 @@ pub use zeta_scheduler::{CancelOutcome, ManualScheduler, Scheduler, SharingSched
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(doctest)]
+mod guide;
