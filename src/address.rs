@@ -621,8 +621,9 @@ impl<A: Actor> Address<A> {
     /// already. Wait for it like a request's [`Future`]: block, with a timeout, or
     /// `.await`. Dropping it early is fine.
     ///
-    /// One node from the actor's memory resource, allocated now; the actor's end
-    /// allocates nothing to answer it.
+    /// One node from the actor's memory resource, allocated now (and, for the actor's
+    /// first watcher, its watch list's block); the actor's end allocates nothing to
+    /// answer it.
     ///
     /// # Errors
     ///

@@ -625,10 +625,11 @@ impl<'a, A: Actor> Context<'a, A> {
     /// still wins).
     ///
     /// The timer is one more entry from this actor's memory (no global allocation with
-    /// a pool), which stays armed until the deadline even when the answer came first
-    /// (it then fires into nothing); the continuation's block stays with it. If the
-    /// timer cannot be armed after the request went out (the scheduler has just stopped,
-    /// or the resource has no room for the entry), the request times out at once.
+    /// a pool). An answer that comes first cancels it when the continuation runs: it
+    /// never fires, and its entry goes back when the wheel next meets it (cancelled
+    /// entries are swept once they number half the wheel). If the timer cannot be
+    /// armed after the request went out (the scheduler has just stopped, or the
+    /// resource has no room for the entry), the request times out at once.
     ///
     /// # Errors
     ///

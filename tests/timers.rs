@@ -828,3 +828,35 @@ fn a_scheduler_of_ones_own_keeps_time_with_timers() {
     }
     scheduler.stop().unwrap();
 }
+
+/// Timers already due when the scheduler first looks fire in deadline order, not in
+/// the order they were armed: those the wheel has not passed go into it and fire with
+/// its own, those armed for a moment it has passed (instants in the past) fire first,
+/// sorted. Deterministic: the first look comes after every deadline.
+#[test]
+fn timers_due_at_the_first_look_fire_in_deadline_order() {
+    let scheduler = Arc::new(Clocked::default());
+    let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
+    let stamps = Arc::new(Mutex::new(Vec::new()));
+    let stamp = system.spawn(Stamp(stamps.clone())).unwrap();
+    // The wheel has looked once: a moment from which "the past" is measured.
+    scheduler.run_for(Duration::from_millis(1));
+    let armed = Instant::now();
+    for ms in [3u64, 1, 2] {
+        let _ = stamp
+            .send_at(armed + Duration::from_millis(ms), ms)
+            .unwrap();
+    }
+    // Instants before the wheel's last look, armed out of order too.
+    let past = armed - Duration::from_millis(1);
+    for (back, tag) in [(300u64, 12), (900, 10), (600, 11)] {
+        let _ = stamp
+            .send_at(past - Duration::from_micros(back), tag)
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(10));
+    scheduler.run_for(Duration::from_millis(1));
+    let order: Vec<u64> = stamps.lock().unwrap().iter().map(|s| s.0).collect();
+    assert_eq!(order, [10, 11, 12, 1, 2, 3], "in deadline order");
+    scheduler.stop().unwrap();
+}

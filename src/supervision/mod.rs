@@ -22,7 +22,8 @@
 //!   policy and intensity, and failing (escalating to its own supervisor) beyond it.
 //!
 //! What is allocated, and when: `stopped` one node from the watched actor's memory;
-//! `monitor` one node from the watched actor's memory and one from the watcher's; a
+//! `monitor` one node from the watched actor's memory and one from the watcher's; the
+//! first watcher of an actor (either kind) its watch list's block too; a
 //! supervised child, when it is started, its restart part and its first notice, and at
 //! each restart its next notice (from the supervisor's memory resource). The end of an
 //! actor, a park and a restart allocate nothing from the global allocator and take no

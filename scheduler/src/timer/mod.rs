@@ -539,11 +539,18 @@ impl Timers {
                 unsafe { TimerHeader::release(entry) };
                 continue;
             }
-            if header.deadline() <= driver.wheel.elapsed().max(now) {
-                // SAFETY: unlisted (taken off the stack).
-                unsafe { due.push_back(entry) };
+            // An entry whose deadline the wheel has passed already (armed for a moment
+            // before the last look: a zero delay, a past instant, or an arming that
+            // raced the look) fires now, before everything in the wheel, whose
+            // deadlines are all later; in deadline order among its kind. The others go
+            // into the wheel, even those due by `now`: the look that follows fires
+            // them with the wheel's, in deadline order (not in arming order ahead of
+            // earlier ones already in the wheel).
+            if header.deadline() <= driver.wheel.elapsed() {
+                // SAFETY: unlisted (taken off the stack); `due` holds live entries.
+                unsafe { due.insert_sorted(entry) };
             } else {
-                // SAFETY: unlisted; its deadline is after `elapsed` (≤ now < it).
+                // SAFETY: unlisted; its deadline is after `elapsed`.
                 unsafe { driver.wheel.insert(entry) };
             }
         }

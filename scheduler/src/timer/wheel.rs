@@ -69,6 +69,38 @@ impl List {
         self.tail = entry.as_ptr();
     }
 
+    /// Inserts `entry` after every entry whose deadline is at most its own: a list
+    /// kept in deadline order stays so, equal deadlines in insertion order. At the end
+    /// in one step when it goes last (the usual case); else it walks the list.
+    ///
+    /// # Safety
+    ///
+    /// As for [`push_back`](List::push_back); every listed entry is alive.
+    pub(crate) unsafe fn insert_sorted(&mut self, entry: NonNull<TimerHeader>) {
+        // SAFETY: alive (the caller's duty).
+        let deadline = unsafe { entry.as_ref() }.deadline();
+        // SAFETY: the tail is a listed entry, alive (the caller's duty).
+        if self.tail.is_null() || unsafe { (*self.tail).deadline() } <= deadline {
+            // SAFETY: the caller's duty.
+            unsafe { self.push_back(entry) };
+            return;
+        }
+        let mut sorted = List::EMPTY;
+        let mut placed = false;
+        while let Some(listed) = self.pop_front() {
+            // SAFETY: a listed entry is alive (the caller's duty).
+            if !placed && unsafe { listed.as_ref() }.deadline() > deadline {
+                // SAFETY: the caller's duty; taken out of no list.
+                unsafe { sorted.push_back(entry) };
+                placed = true;
+            }
+            // SAFETY: just taken off this list: unlisted.
+            unsafe { sorted.push_back(listed) };
+        }
+        debug_assert!(placed, "the tail's deadline is after the entry's");
+        *self = sorted;
+    }
+
     /// Takes the first entry.
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<NonNull<TimerHeader>> {
