@@ -839,8 +839,12 @@ fn timers_due_at_the_first_look_fire_in_deadline_order() {
     let system = System::new(scheduler.clone(), Arc::new(PoolResource::new()));
     let stamps = Arc::new(Mutex::new(Vec::new()));
     let stamp = system.spawn(Stamp(stamps.clone())).unwrap();
-    // The wheel has looked once: a moment from which "the past" is measured.
-    scheduler.run_for(Duration::from_millis(1));
+    // Some time after the timers' epoch (an instant before it is clamped to it, so
+    // distinct instants there would tie), the wheel looks: its last look is the
+    // moment from which "the past" is measured.
+    scheduler.run_for(Duration::from_millis(5));
+    let past = Instant::now();
+    scheduler.timers.poll();
     let armed = Instant::now();
     for ms in [3u64, 1, 2] {
         let _ = stamp
@@ -848,7 +852,6 @@ fn timers_due_at_the_first_look_fire_in_deadline_order() {
             .unwrap();
     }
     // Instants before the wheel's last look, armed out of order too.
-    let past = armed - Duration::from_millis(1);
     for (back, tag) in [(300u64, 12), (900, 10), (600, 11)] {
         let _ = stamp
             .send_at(past - Duration::from_micros(back), tag)
