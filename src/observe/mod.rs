@@ -27,9 +27,11 @@
 //!   cell beside the observer. The frequent hooks, [`on_run`](Observer::on_run) (once
 //!   per run) and [`on_message`](Observer::on_message) /
 //!   [`on_message_done`](Observer::on_message_done) (twice per message), are called
-//!   only for the interests declared: an observer that wants neither costs the hot
-//!   path one test of a byte the runner has in cache, per run. The rare hooks (spawn,
-//!   start, stop, panic, restart, down) are always called.
+//!   only for the interests declared: the runner reads the byte once per run and
+//!   tests it before and after each message and at the end of the run (an idle
+//!   observer, or none, costs 9 instructions per message on a ping-pong where each
+//!   message is a run: BENCHMARKS.md, "Hooks"). The rare hooks (spawn, start, stop,
+//!   panic, restart, down) are always called.
 //! - **Where and when.** Every hook runs synchronously on the thread where the moment
 //!   happens, with no lock of the engine's held:
 //!
