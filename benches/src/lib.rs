@@ -433,3 +433,27 @@ mod tests {
         assert_eq!(hits.load(Ordering::Relaxed), 0);
     }
 }
+
+/// The observers the runner and rmw-probe install (zeta's `observe` feature; BENCHMARKS.md,
+/// "Hooks").
+#[cfg(feature = "observe")]
+pub mod observe {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Counts what it is told with relaxed atomics (the messages of its runs, and each
+    /// message it is told of): the observer of `runs` and `all`, and of rmw-probe's
+    /// `manual-runs` and `manual-all`.
+    pub struct Counting(pub zeta::observe::Interests, pub AtomicU64);
+
+    impl zeta::observe::Observer for Counting {
+        fn interests(&self) -> zeta::observe::Interests {
+            self.0
+        }
+        fn on_run(&self, _: &zeta::observe::ActorInfo, run: zeta::observe::Run) {
+            self.1.fetch_add(run.handled as u64, Ordering::Relaxed);
+        }
+        fn on_message(&self, _: &zeta::observe::ActorInfo) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -29,6 +29,20 @@ use tracing::span::EnteredSpan;
 use tracing::{debug, error, info, trace, trace_span, warn};
 
 use super::{ActorInfo, Interests, Observer, Run, SchedulerObserver};
+
+/// An event about `actor` at `level` (a `tracing` macro's name), with the target
+/// `zeta`, the actor's three fields, then the rest.
+macro_rules! actor_event {
+    ($level:ident, $actor:expr, $($rest:tt)+) => {
+        $level!(
+            target: "zeta",
+            actor = %$actor,
+            actor.id = $actor.id.get(),
+            actor.type = $actor.type_name,
+            $($rest)+
+        )
+    };
+}
 use crate::actor::{PanicMessage, StopReason};
 use crate::supervision::Down;
 
@@ -120,23 +134,11 @@ impl Observer for Tracing {
     }
 
     fn on_spawn(&self, actor: &ActorInfo) {
-        debug!(
-            target: "zeta",
-            actor = %actor,
-            actor.id = actor.id.get(),
-            actor.type = actor.type_name,
-            "spawned"
-        );
+        actor_event!(debug, actor, "spawned");
     }
 
     fn on_start(&self, actor: &ActorInfo) {
-        debug!(
-            target: "zeta",
-            actor = %actor,
-            actor.id = actor.id.get(),
-            actor.type = actor.type_name,
-            "started"
-        );
+        actor_event!(debug, actor, "started");
     }
 
     fn on_message(&self, actor: &ActorInfo) {
@@ -158,11 +160,9 @@ impl Observer for Tracing {
     }
 
     fn on_run(&self, actor: &ActorInfo, run: Run) {
-        trace!(
-            target: "zeta",
-            actor = %actor,
-            actor.id = actor.id.get(),
-            actor.type = actor.type_name,
+        actor_event!(
+            trace,
+            actor,
             handled = run.handled,
             backlog = run.backlog,
             "run"
@@ -171,11 +171,9 @@ impl Observer for Tracing {
 
     fn on_panic(&self, actor: &ActorInfo, panic: &PanicMessage) {
         close_message_span();
-        error!(
-            target: "zeta",
-            actor = %actor,
-            actor.id = actor.id.get(),
-            actor.type = actor.type_name,
+        actor_event!(
+            error,
+            actor,
             panic = %panic,
             "panicked"
         );
@@ -184,20 +182,16 @@ impl Observer for Tracing {
     fn on_stop(&self, actor: &ActorInfo, reason: &StopReason) {
         close_message_span();
         if reason.is_failure() {
-            warn!(
-                target: "zeta",
-                actor = %actor,
-                actor.id = actor.id.get(),
-                actor.type = actor.type_name,
+            actor_event!(
+                warn,
+                actor,
                 reason = %reason,
                 "stopped"
             );
         } else {
-            debug!(
-                target: "zeta",
-                actor = %actor,
-                actor.id = actor.id.get(),
-                actor.type = actor.type_name,
+            actor_event!(
+                debug,
+                actor,
                 reason = %reason,
                 "stopped"
             );
@@ -205,21 +199,13 @@ impl Observer for Tracing {
     }
 
     fn on_restart(&self, actor: &ActorInfo) {
-        info!(
-            target: "zeta",
-            actor = %actor,
-            actor.id = actor.id.get(),
-            actor.type = actor.type_name,
-            "restarted"
-        );
+        actor_event!(info, actor, "restarted");
     }
 
     fn on_down(&self, actor: &ActorInfo, down: &Down) {
-        debug!(
-            target: "zeta",
-            actor = %actor,
-            actor.id = actor.id.get(),
-            actor.type = actor.type_name,
+        actor_event!(
+            debug,
+            actor,
             watched = down.id.get(),
             reason = %down.reason,
             "down"

@@ -374,22 +374,9 @@ fn manual(n: u64) -> Result<u64, String> {
     })
 }
 
-/// Counts what it is told, with relaxed atomics (RMWs: they show in the count).
+/// The runner's counting observer (its `fetch_add`s are RMWs: they show in the count).
 #[cfg(feature = "observe")]
-struct Counting(zeta::observe::Interests, AtomicU64);
-
-#[cfg(feature = "observe")]
-impl zeta::observe::Observer for Counting {
-    fn interests(&self) -> zeta::observe::Interests {
-        self.0
-    }
-    fn on_run(&self, _: &zeta::observe::ActorInfo, run: zeta::observe::Run) {
-        self.1.fetch_add(run.handled as u64, Ordering::Relaxed);
-    }
-    fn on_message(&self, _: &zeta::observe::ActorInfo) {
-        self.1.fetch_add(1, Ordering::Relaxed);
-    }
-}
+use zeta_bench::observe::Counting;
 
 /// `manual`, with the actors observed by `observer` (spawned through a system that
 /// gives it to them).

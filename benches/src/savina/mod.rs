@@ -460,22 +460,8 @@ enum Observed {
     Manual(zeta::System<ManualScheduler>),
 }
 
-/// Counts what it is told with relaxed atomics: the observer of `runs` and `all`.
 #[cfg(feature = "observe")]
-struct Counting(zeta::observe::Interests, AtomicU64);
-
-#[cfg(feature = "observe")]
-impl zeta::observe::Observer for Counting {
-    fn interests(&self) -> zeta::observe::Interests {
-        self.0
-    }
-    fn on_run(&self, _: &zeta::observe::ActorInfo, run: zeta::observe::Run) {
-        self.1.fetch_add(run.handled as u64, Ordering::Relaxed);
-    }
-    fn on_message(&self, _: &zeta::observe::ActorInfo) {
-        self.1.fetch_add(1, Ordering::Relaxed);
-    }
-}
+use zeta_bench::observe::Counting;
 
 /// The observer `ZETA_BENCH_OBSERVER` names (`observe` feature; BENCHMARKS.md,
 /// "Hooks"): unset or `none`, none; `noop`, a [`NoopObserver`](zeta::observe::NoopObserver)
