@@ -752,6 +752,19 @@ struct Clocked {
 }
 
 impl Clocked {
+    /// Fires what is due now, then runs jobs until none is ready: one look, however
+    /// long it takes.
+    fn look_and_drain(&self) {
+        self.timers.poll();
+        loop {
+            let next = self.queue.lock().unwrap().pop_front();
+            let Some(job) = next else { return };
+            if let Some(again) = job.run(64).requeue {
+                self.queue.lock().unwrap().push_back(again);
+            }
+        }
+    }
+
     /// Runs jobs and fires timers for `span` of real time.
     fn run_for(&self, span: Duration) {
         let end = Instant::now() + span;
@@ -858,7 +871,7 @@ fn timers_due_at_the_first_look_fire_in_deadline_order() {
             .unwrap();
     }
     std::thread::sleep(Duration::from_millis(10));
-    scheduler.run_for(Duration::from_millis(1));
+    scheduler.look_and_drain();
     let order: Vec<u64> = stamps.lock().unwrap().iter().map(|s| s.0).collect();
     assert_eq!(order, [10, 11, 12, 1, 2, 3], "in deadline order");
     scheduler.stop().unwrap();
