@@ -327,10 +327,11 @@ impl Birth {
 // SAFETY: what threads share in a cell is atomic (the header's state word with its
 // count, the inbox head, `killed`, `trap_exits`, `handled`, the weak count, the `watch`
 // word, whose list is `Sync`) or immutable after spawn (`home` with its pool handle,
-// `scheduler` and its `local_submit`, all `Send + Sync`; `id`; `capacity`); `core` (its restart part
-// included) is touched by one run-right holder at a time (module doc), and moves between
-// threads with it, hence `A: Send` (the `Actor` bound) and messages `Send`. The
-// intrusive link is used only by the one queue holding the job.
+// `scheduler` and its `local_submit`, all `Send + Sync`; `id`; `capacity`; `name`, a
+// `&'static str`; `observed`, an `Arc` of a `Send + Sync` observer); `core` (its
+// restart part included) is touched by one run-right holder at a time (module doc),
+// and moves between threads with it, hence `A: Send` (the `Actor` bound) and messages
+// `Send`. The intrusive link is used only by the one queue holding the job.
 unsafe impl<A: Actor> Sync for Cell<A> {}
 // SAFETY: as above.
 unsafe impl<A: Actor> Send for Cell<A> {}

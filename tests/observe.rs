@@ -4,6 +4,8 @@
 //! supervised children, interests), and a sharing scheduler's parks and steals.
 #![cfg(all(feature = "observe", not(zeta_loom)))]
 
+mod observe_common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -139,16 +141,6 @@ impl Actor for Echo {
     }
 }
 
-/// Silences the panics made on purpose, and only those.
-fn quiet_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&"on purpose") {
-            default(info);
-        }
-    }));
-}
-
 fn manual(recorder: &Arc<Recorder>) -> System<ManualScheduler> {
     System::manual_observed(4, recorder.clone()).unwrap()
 }
@@ -214,7 +206,7 @@ fn interests_keep_the_frequent_hooks_away() {
 
 #[test]
 fn a_panic_is_told_then_the_stop() {
-    quiet_panics();
+    observe_common::quiet_panics();
     let recorder = Recorder::new(Interests::MESSAGES);
     let system = manual(&recorder);
     let echo = system.spawn_named("echo", Echo(0)).unwrap();
@@ -266,7 +258,7 @@ fn children_inherit_the_observer_and_the_free_spawn_does_not() {
 
 #[test]
 fn a_restart_in_place_is_told() {
-    quiet_panics();
+    observe_common::quiet_panics();
     let recorder = Recorder::new(Interests::NONE);
     let system = manual(&recorder);
     let intensity = Intensity {
@@ -426,7 +418,7 @@ impl zeta::local::LocalActor for Local {
 
 #[test]
 fn local_actors_are_told_too() {
-    quiet_panics();
+    observe_common::quiet_panics();
     let recorder = Recorder::new(Interests::ALL);
     let system = zeta::local::LocalSystem::builder()
         .max_throughput(2)

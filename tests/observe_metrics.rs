@@ -4,6 +4,8 @@
 //! sharing scheduler whose parks and steals must equal its own counters.
 #![cfg(all(feature = "metrics", not(zeta_loom)))]
 
+mod observe_common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -109,20 +111,10 @@ impl Actor for Sink {
     }
 }
 
-/// Silences the panics made on purpose, and only those.
-fn quiet_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&"on purpose") {
-            default(info);
-        }
-    }));
-}
-
 // One test: the recorder is the process's.
 #[test]
 fn exact_counts_through_a_recorder() {
-    quiet_panics();
+    observe_common::quiet_panics();
     let registry: &'static Registry = Box::leak(Box::default());
     metrics::set_global_recorder(registry).unwrap();
 

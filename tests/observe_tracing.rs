@@ -4,6 +4,8 @@
 //! thread, under its default subscriber).
 #![cfg(all(feature = "tracing", not(zeta_loom)))]
 
+mod observe_common;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,16 +103,6 @@ impl Actor for Greeter {
     }
 }
 
-/// Silences the panics made on purpose, and only those.
-fn quiet_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if info.payload().downcast_ref::<&str>() != Some(&"on purpose") {
-            default(info);
-        }
-    }));
-}
-
 fn record(observer: Tracing, program: impl FnOnce(&System<zeta::ManualScheduler>)) -> Vec<String> {
     let recording = Recording::default();
     let lines = recording.lines.clone();
@@ -151,7 +143,7 @@ fn lifecycle_events_and_message_spans() {
 
 #[test]
 fn runs_and_a_panic() {
-    quiet_panics();
+    observe_common::quiet_panics();
     let mut id = 0;
     let lines = record(Tracing::new().with_runs().with_message_spans(), |system| {
         let greeter = system.spawn(Greeter).unwrap();
