@@ -147,6 +147,11 @@ pub enum StopReason {
     /// (panicked, or was itself taken down by a link), and this one does not trap
     /// exits ([`Context::trap_exits`]).
     Linked(ActorId),
+    /// The actor was on another node, and that node was lost: it closed, its process
+    /// ended, or the link to it broke for longer than its lease. Only the stand-ins of
+    /// remote actors (the `zeta-remote` crate) end with it; like a panic, it is a
+    /// failure, which links pass on.
+    NodeLost,
 }
 
 impl StopReason {
@@ -154,7 +159,10 @@ impl StopReason {
     /// down. Not for a stop, a kill (a deliberate end), its scheduler's stop or the
     /// last address's drop. A failure is what links pass on.
     pub fn is_failure(&self) -> bool {
-        matches!(self, StopReason::Panicked(_) | StopReason::Linked(_))
+        matches!(
+            self,
+            StopReason::Panicked(_) | StopReason::Linked(_) | StopReason::NodeLost
+        )
     }
 }
 
@@ -167,6 +175,7 @@ impl fmt::Display for StopReason {
             StopReason::SchedulerStopped => f.write_str("its scheduler stopped"),
             StopReason::Dropped => f.write_str("every address was dropped"),
             StopReason::Linked(id) => write!(f, "the linked actor {id} failed"),
+            StopReason::NodeLost => f.write_str("its node was lost"),
         }
     }
 }

@@ -816,6 +816,8 @@ impl<A: Actor> Core<A> {
         reason: StopReason,
         handled: usize,
     ) -> ResumeInfo {
+        // A handler's `Context::exit` ends the loop as a stop does; its reason is here.
+        let reason = crate::context::exit_reason(reason);
         // SAFETY: the caller's duty.
         let reason = match unsafe { self.park(cell, header, reason) } {
             Ok(()) => return ResumeInfo::awaiting(handled),
@@ -1156,6 +1158,7 @@ unsafe fn resume_supervised<A: Actor>(
         Ok(info) => return info,
         Err(payload) => payload,
     };
+    crate::context::clear_exit();
     let _scope = InActor::enter();
     if !cell.is_alive() {
         // The actor ended in that run (a drop or hook panicked in `finish`): report it

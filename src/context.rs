@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use zeta_mailbox::Priority;
 use zeta_scheduler::{JobHeader, JobRef, Scheduler};
 
-use crate::actor::Actor;
+use crate::actor::{Actor, StopReason};
 use crate::address::Address;
 use crate::cell::{Birth, Cell, SharedResource};
 use crate::continuation::{self, Expiry};
@@ -71,7 +71,35 @@ pub struct Context<'a, A: Actor> {
     myself: ManuallyDrop<Address<A>>,
     /// The actor's waker on the same borrowed reference: never dropped either.
     waker: ManuallyDrop<core::task::Waker>,
+    /// Set by [`stop`](Context::stop) and [`exit`](Context::exit): end after the current
+    /// message (with the reason in `EXIT`, if `exit` set one).
     stop: bool,
+}
+
+std::thread_local! {
+    /// The reason [`Context::exit`] gave, read back on the same thread by the runner's
+    /// stop path (`exit_reason`) right after the handler returns. Kept out of `Context`
+    /// and out of the message loop, which pay for every field and every branch on each
+    /// run: the loop ends with [`StopReason::Stopped`] as for `stop`, and only the cold
+    /// stop path looks here. Empty at every other moment: a handler that panics after
+    /// `exit` has it cleared by the panic path (`clear_exit`).
+    static EXIT: core::cell::Cell<Option<StopReason>> = const { core::cell::Cell::new(None) };
+}
+
+/// The reason an actor whose run ended with `reason` ends with: the one its handler gave
+/// [`Context::exit`], if it ended as if stopped and one was given.
+#[cold]
+pub(crate) fn exit_reason(reason: StopReason) -> StopReason {
+    match reason {
+        StopReason::Stopped => EXIT.with(|exit| exit.take()).unwrap_or(reason),
+        other => other,
+    }
+}
+
+/// Forgets an `exit` whose handler then panicked (the panic is the reason).
+#[cold]
+pub(crate) fn clear_exit() {
+    drop(EXIT.with(|exit| exit.take()));
 }
 
 impl<'a, A: Actor> Context<'a, A> {
@@ -360,7 +388,7 @@ impl<'a, A: Actor> Context<'a, A> {
 
     /// Stops the actor after the current message (or after `on_start`). Messages still
     /// queued are not handled: they are dropped, and the requests among them resolve
-    /// with an error. [`Actor::on_stop`] runs with [`StopReason::Stopped`](crate::StopReason).
+    /// with an error. [`Actor::on_stop`] runs with [`StopReason::Stopped`].
     ///
     /// # Examples
     ///
@@ -388,6 +416,47 @@ impl<'a, A: Actor> Context<'a, A> {
     /// ```
     pub fn stop(&mut self) {
         self.stop = true;
+        EXIT.with(|exit| drop(exit.take()));
+    }
+
+    /// Ends the actor after the current message (or after `on_start`), as
+    /// [`stop`](Context::stop) does, but with `reason`: [`Actor::on_stop`], the
+    /// [`stopped`](crate::Address::stopped) future, monitors, links and supervisors all
+    /// see `reason`. A failure ([`StopReason::is_failure`]) takes linked actors down as
+    /// a panic would, without a panic. The last call before the end wins.
+    ///
+    /// This is how an actor that stands for something outside the process ends as that
+    /// thing ended: `zeta-remote`'s stand-in for a remote actor exits with the remote
+    /// actor's reason, or with [`StopReason::NodeLost`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use zeta::{Actor, Context, StopReason, System};
+    ///
+    /// /// Ends as its feed says the thing it stands for ended.
+    /// struct Proxy;
+    /// impl Actor for Proxy {
+    ///     type Message = StopReason;
+    ///     fn handle(&mut self, ended: StopReason, ctx: &mut Context<'_, Self>) {
+    ///         ctx.exit(ended);
+    ///     }
+    /// }
+    ///
+    /// let system = System::manual(64).unwrap();
+    /// let proxy = system.spawn(Proxy).unwrap();
+    /// let partner = system.spawn(Proxy).unwrap();
+    /// proxy.link(&partner).unwrap();
+    /// let mut ended = partner.stopped().unwrap();
+    /// proxy.send(StopReason::NodeLost).unwrap();
+    /// system.scheduler().run_until_idle().unwrap();
+    /// assert_eq!(proxy.stopped().unwrap().try_take(), Some(Ok(StopReason::NodeLost)));
+    /// // A failure: the linked partner went down with it.
+    /// assert_eq!(ended.try_take(), Some(Ok(StopReason::Linked(proxy.id()))));
+    /// ```
+    pub fn exit(&mut self, reason: StopReason) {
+        self.stop = true;
+        EXIT.with(|exit| drop(exit.replace(Some(reason))));
     }
 
     #[inline]

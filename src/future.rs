@@ -11,7 +11,8 @@ use core::pin::Pin;
 use core::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use zeta_mailbox::{NoReply, Pending};
+use zeta_arena::GlobalResource;
+use zeta_mailbox::{Envelope, NoReply, Pending, Priority};
 
 use crate::error::RequestError;
 
@@ -200,6 +201,46 @@ const MAX_SLEEP: Duration = Duration::from_millis(1);
 #[must_use = "dropping a future cancels the request's reply"]
 pub struct Future<T> {
     pending: Pending<'static, T>,
+}
+
+/// The memory of the requests that no actor's resource holds ([`Future::pair`]).
+static GLOBAL: GlobalResource = GlobalResource;
+
+impl<T: Send> Future<T> {
+    /// A request with no actor behind it: a [`Reply`] and the [`Future`] it resolves,
+    /// in one node from the global allocator (one allocation, freed when both halves are
+    /// done with it).
+    ///
+    /// This is how an answer that comes from outside the actors reaches a `Future`: a
+    /// thread of one's own, a callback of an I/O library, or `zeta-remote`'s bridge,
+    /// which answers with a reply that came over the network. Everything said of an
+    /// actor's requests holds: dropping the `Reply` unsent resolves the future with
+    /// [`RequestError::NoReply`]; dropping the future discards the answer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::thread;
+    /// use zeta::{Future, RequestError};
+    ///
+    /// let (reply, answer) = Future::pair();
+    /// let worker = thread::spawn(move || reply.send(6 * 7).unwrap());
+    /// assert_eq!(answer.wait(), Ok(42));
+    /// worker.join().unwrap();
+    ///
+    /// let (reply, mut unanswered) = Future::<u32>::pair();
+    /// drop(reply);
+    /// assert_eq!(unanswered.try_take(), Some(Err(RequestError::NoReply)));
+    /// ```
+    pub fn pair() -> (Reply<T>, Future<T>) {
+        match Envelope::new_request_in(&GLOBAL, Priority::Normal, |reply| reply) {
+            // The node's own share goes with the payload; the reply's and the
+            // future's keep it.
+            Ok((envelope, pending)) => (envelope.into_payload(), Future::new(pending)),
+            // As `Box::new` does when the global allocator fails.
+            Err(_) => std::alloc::handle_alloc_error(core::alloc::Layout::new::<(Reply<T>, T)>()),
+        }
+    }
 }
 
 impl<T> Future<T> {

@@ -549,3 +549,95 @@ fn a_failure_runs_down_a_chain_of_links() {
     drop((a, b, c, b_ended, c_ended, system));
     assert_eq!(memory.live_blocks(), 0);
 }
+
+/// `Context::exit`: the reason reaches `on_stop`, `stopped`, monitors and links; a panic
+/// after it wins; it leaves nothing behind for the next actor run on the thread.
+mod exit {
+    use std::sync::mpsc;
+
+    use zeta::{Actor, Context, Down, StopReason, System};
+
+    enum Order {
+        Exit(StopReason),
+        ExitThenPanic,
+        Stop,
+    }
+
+    struct Ender(mpsc::Sender<StopReason>);
+    impl Actor for Ender {
+        type Message = Order;
+        fn handle(&mut self, order: Order, ctx: &mut Context<'_, Self>) {
+            match order {
+                Order::Exit(reason) => ctx.exit(reason),
+                Order::ExitThenPanic => {
+                    ctx.exit(StopReason::NodeLost);
+                    panic!("after exit");
+                }
+                Order::Stop => ctx.stop(),
+            }
+        }
+        fn on_stop(&mut self, reason: StopReason) {
+            self.0.send(reason).unwrap();
+        }
+    }
+
+    struct Watcher(mpsc::Sender<Down>);
+    impl Actor for Watcher {
+        type Message = ();
+        fn handle(&mut self, _: (), _ctx: &mut Context<'_, Self>) {}
+        fn on_down(&mut self, down: Down, _ctx: &mut Context<'_, Self>) {
+            self.0.send(down).unwrap();
+        }
+    }
+
+    #[test]
+    fn every_observer_sees_the_reason_and_a_later_panic_wins() {
+        let system = System::manual(64).unwrap();
+        let (stops, on_stop) = mpsc::channel();
+        let (downs, down) = mpsc::channel();
+        let watcher = system.spawn(Watcher(downs)).unwrap();
+        let run = |order: Order| {
+            let ender = system.spawn(Ender(stops.clone())).unwrap();
+            let _monitor = watcher.monitor(&ender).unwrap();
+            let mut stopped = ender.stopped().unwrap();
+            ender.send(order).unwrap();
+            system.scheduler().run_until_idle().unwrap();
+            let seen = on_stop.try_recv().unwrap();
+            assert_eq!(stopped.try_take(), Some(Ok(seen.clone())));
+            let notice = down.try_recv().unwrap();
+            assert_eq!((notice.id, &notice.reason), (ender.id(), &seen));
+            // A monitor made after the end gets the same reason.
+            let _late = watcher.monitor(&ender).unwrap();
+            system.scheduler().run_until_idle().unwrap();
+            assert_eq!(down.try_recv().unwrap().reason, seen);
+            seen
+        };
+        assert_eq!(run(Order::Exit(StopReason::Killed)), StopReason::Killed);
+        assert_eq!(run(Order::Exit(StopReason::NodeLost)), StopReason::NodeLost);
+        assert_eq!(
+            run(Order::ExitThenPanic),
+            StopReason::Panicked("after exit".into())
+        );
+        // The panicked exit left nothing for the next stop on this thread.
+        assert_eq!(run(Order::Stop), StopReason::Stopped);
+        assert!(StopReason::NodeLost.is_failure());
+    }
+
+    #[test]
+    fn a_failure_by_exit_takes_links_down() {
+        let system = System::sharing(2).unwrap();
+        let (stops, on_stop) = mpsc::channel();
+        let a = system.spawn(Ender(stops.clone())).unwrap();
+        let b = system.spawn(Ender(stops)).unwrap();
+        a.link(&b).unwrap();
+        let mut b_ended = b.stopped().unwrap();
+        a.send(Order::Exit(StopReason::NodeLost)).unwrap();
+        assert_eq!(
+            b_ended.wait_timeout(std::time::Duration::from_secs(10)),
+            Ok(StopReason::Linked(a.id()))
+        );
+        let mut seen: Vec<_> = on_stop.iter().take(2).collect();
+        seen.sort_by_key(|reason| reason.to_string());
+        assert_eq!(seen, [StopReason::NodeLost, StopReason::Linked(a.id())]);
+    }
+}

@@ -135,6 +135,7 @@ fn reason_label(reason: &StopReason) -> &'static str {
         StopReason::SchedulerStopped => "scheduler_stopped",
         StopReason::Dropped => "dropped",
         StopReason::Linked(_) => "linked",
+        StopReason::NodeLost => "node_lost",
     }
 }
 

@@ -77,7 +77,11 @@ fn arm(supervisor: &Address<Supervisor>) -> Result<Armed, AllocError> {
 pub(crate) fn parks(reason: &StopReason) -> bool {
     matches!(
         reason,
-        StopReason::Panicked(_) | StopReason::Stopped | StopReason::Killed | StopReason::Linked(_)
+        StopReason::Panicked(_)
+            | StopReason::Stopped
+            | StopReason::Killed
+            | StopReason::Linked(_)
+            | StopReason::NodeLost
     )
 }
 

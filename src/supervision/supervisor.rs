@@ -288,6 +288,7 @@ pub(crate) struct EndTally {
     linked: AtomicU64,
     dropped: AtomicU64,
     scheduler_stopped: AtomicU64,
+    node_lost: AtomicU64,
 }
 
 impl EndTally {
@@ -299,6 +300,7 @@ impl EndTally {
             StopReason::Linked(_) => &self.linked,
             StopReason::Dropped => &self.dropped,
             StopReason::SchedulerStopped => &self.scheduler_stopped,
+            StopReason::NodeLost => &self.node_lost,
         };
         // Relaxed: counters, read after the ends they count were waited for.
         counter.fetch_add(1, Ordering::Relaxed);
@@ -314,6 +316,7 @@ impl EndTally {
             linked: read(&self.linked),
             dropped: read(&self.dropped),
             scheduler_stopped: read(&self.scheduler_stopped),
+            node_lost: read(&self.node_lost),
         }
     }
 }
@@ -334,6 +337,8 @@ pub struct EndCounts {
     pub dropped: u64,
     /// [`StopReason::SchedulerStopped`].
     pub scheduler_stopped: u64,
+    /// [`StopReason::NodeLost`].
+    pub node_lost: u64,
 }
 
 impl EndCounts {
@@ -345,6 +350,7 @@ impl EndCounts {
             + self.linked
             + self.dropped
             + self.scheduler_stopped
+            + self.node_lost
     }
 }
 

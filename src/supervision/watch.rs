@@ -193,6 +193,7 @@ fn encode(reason: &StopReason) -> *mut Watchers {
         StopReason::Panicked(_) => 2,
         StopReason::SchedulerStopped => 3,
         StopReason::Dropped => 4,
+        StopReason::NodeLost => 5,
         // `close` keeps the list for these: never encoded.
         StopReason::Linked(_) => 4,
     };
@@ -216,6 +217,7 @@ unsafe fn decode<'a>(word: *mut Watchers) -> Found<'a> {
         1 => StopReason::Killed,
         2 => StopReason::Panicked(PanicMessage::opaque()),
         3 => StopReason::SchedulerStopped,
+        5 => StopReason::NodeLost,
         _ => StopReason::Dropped,
     })
 }
