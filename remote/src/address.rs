@@ -13,7 +13,9 @@ use zenoh::Wait;
 use zenoh::pubsub::Subscriber;
 use zenoh::qos::{CongestionControl, Priority as ZPriority};
 use zenoh::query::ConsolidationMode;
-use zeta::{Actor, ActorId, Address, ControlError, Monitor, Priority, Reply, RequestError, StopReason};
+use zeta::{
+    Actor, ActorId, Address, ControlError, Monitor, Priority, Reply, RequestError, StopReason,
+};
 
 use crate::error::{RemoteError, SendError, Undelivered};
 use crate::keys;
@@ -188,9 +190,7 @@ impl<P: Protocol> RemoteAddress<P> {
         match self.target.peer.offer(frame) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(SendError::new(message, Undelivered::Full)),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(SendError::new(message, Undelivered::Closed))
-            }
+            Err(TrySendError::Disconnected(_)) => Err(SendError::new(message, Undelivered::Closed)),
         }
     }
 
@@ -209,10 +209,7 @@ impl<P: Protocol> RemoteAddress<P> {
     /// # Errors
     ///
     /// As for [`ask`](RemoteAddress::ask).
-    pub fn ask_high(
-        &self,
-        request: P::Ask,
-    ) -> Result<RemoteFuture<P::Answer>, SendError<P::Ask>> {
+    pub fn ask_high(&self, request: P::Ask) -> Result<RemoteFuture<P::Answer>, SendError<P::Ask>> {
         self.ask_with(Priority::High, request)
     }
 
@@ -257,9 +254,7 @@ impl<P: Protocol> RemoteAddress<P> {
         match self.target.peer.offer(frame) {
             Ok(()) => Ok(RemoteFuture { inner: future }),
             Err(TrySendError::Full(_)) => Err(SendError::new(request, Undelivered::Full)),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(SendError::new(request, Undelivered::Closed))
-            }
+            Err(TrySendError::Disconnected(_)) => Err(SendError::new(request, Undelivered::Closed)),
         }
     }
 
@@ -325,10 +320,12 @@ impl<T: Wire> Call<T> {
             return;
         };
         let result = match reply.result() {
-            Ok(sample) => match postcard::from_bytes::<Answer<T>>(&sample.payload().to_bytes()) {
+            Ok(sample) => match wire::decode::<Answer<T>>(&sample.payload().to_bytes()) {
                 Ok(Answer::Ok(value)) => Ok(value),
                 Ok(Answer::Err(failure)) => Err(match failure {
-                    Failure::Ended(reason) => RemoteError::Ended(reason.into_reason(&self.peer.node)),
+                    Failure::Ended(reason) => {
+                        RemoteError::Ended(reason.into_reason(&self.peer.node))
+                    }
                     Failure::NoReply => RemoteError::NoReply,
                     Failure::HandlerPanicked => RemoteError::HandlerPanicked,
                     Failure::Full => RemoteError::Full,

@@ -126,7 +126,11 @@ impl NodeConfig {
         };
         set(&mut config, "mode", mode.into())?;
         set(&mut config, "listen/endpoints", self.listen.clone().into())?;
-        set(&mut config, "connect/endpoints", self.connect.clone().into())?;
+        set(
+            &mut config,
+            "connect/endpoints",
+            self.connect.clone().into(),
+        )?;
         set(
             &mut config,
             "scouting/multicast/enabled",

@@ -62,7 +62,9 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
             .declare_subscriber(keys::actor(&shared.name, name, "tell"))
             .callback(move |sample| {
                 match wire::decode_message::<P::Tell>(&sample.payload().to_bytes()) {
-                    Ok((priority, message)) => deliver(&stats, &address, priority, A::tell(message)),
+                    Ok((priority, message)) => {
+                        deliver(&stats, &address, priority, A::tell(message))
+                    }
                     Err(_) => {
                         stats.undecodable.fetch_add(1, Ordering::Relaxed);
                     }
@@ -74,7 +76,6 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
 
     let asks = {
         let address = address.clone();
-        let ended = ended.clone();
         let control = shared.control.clone();
         session
             .declare_queryable(keys::actor(&shared.name, name, "ask"))
@@ -91,16 +92,18 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
                     }
                 };
                 match address.ask_with(priority, |reply| A::ask(request, reply)) {
-                    Ok(future) => Pending::start(future, query, control.clone(), stats.clone()),
+                    Ok(future) => {
+                        let address = address.clone();
+                        let ended = Box::new(move || end_of(&address));
+                        Pending::start(future, query, ended, control.clone(), stats.clone());
+                    }
                     Err(error) => {
                         let failure = match error.reason() {
                             Undelivered::Full => Failure::Full,
-                            Undelivered::ActorStopped | Undelivered::SchedulerStopped => {
-                                Failure::Ended(
-                                    lock(&ended).clone().unwrap_or(WireReason::Stopped),
-                                )
-                            }
-                            _ => Failure::NoReply,
+                            _ => match end_of(&address) {
+                                Some(reason) => Failure::Ended(reason),
+                                None => Failure::NoReply,
+                            },
                         };
                         answer::<P::Answer>(&stats, &query, Answer::Err(failure));
                     }
@@ -157,6 +160,16 @@ fn deliver<A: Actor>(stats: &Stats, address: &Address<A>, priority: Priority, me
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+/// How the actor ended, if it has.
+fn end_of<A: Actor>(address: &Address<A>) -> Option<WireReason> {
+    if address.is_alive() {
+        return None;
+    }
+    // An ended actor's `stopped` future resolves at once, with the reason.
+    let reason = address.stopped().ok()?.try_take()?.ok()?;
+    Some(WireReason::of(&reason))
+}
+
 /// Sends `answer` to `query`.
 fn answer<T: Serialize>(stats: &Stats, query: &Query, answer: Answer<T>) {
     stats.answered.fetch_add(1, Ordering::Relaxed);
@@ -172,16 +185,29 @@ pub(crate) trait Answering: Send + Sync {
     fn answer(self: Arc<Self>);
 }
 
+/// Whether the actor has ended, and how.
+type Ended = Box<dyn Fn() -> Option<WireReason> + Send + Sync>;
+
 struct Pending<T> {
     state: Mutex<Option<(zeta::Future<T>, Query)>>,
+    /// A request dropped unanswered by an actor that has since ended is answered with
+    /// the end.
+    ended: Ended,
     control: Sender<Control>,
     stats: Arc<Stats>,
 }
 
 impl<T: Wire> Pending<T> {
-    fn start(future: zeta::Future<T>, query: Query, control: Sender<Control>, stats: Arc<Stats>) {
+    fn start(
+        future: zeta::Future<T>,
+        query: Query,
+        ended: Ended,
+        control: Sender<Control>,
+        stats: Arc<Stats>,
+    ) {
         let pending = Arc::new(Pending {
             state: Mutex::new(Some((future, query))),
+            ended,
             control,
             stats,
         });
@@ -205,7 +231,10 @@ impl<T: Wire> Answering for Pending<T> {
                 let reply = match result {
                     Ok(value) => Answer::Ok(value),
                     Err(RequestError::HandlerPanicked) => Answer::Err(Failure::HandlerPanicked),
-                    Err(_) => Answer::Err(Failure::NoReply),
+                    Err(_) => Answer::Err(match (self.ended)() {
+                        Some(reason) => Failure::Ended(reason),
+                        None => Failure::NoReply,
+                    }),
                 };
                 answer(&self.stats, &query, reply);
             }

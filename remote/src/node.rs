@@ -120,6 +120,9 @@ pub struct Node {
     shared: Arc<Shared>,
 }
 
+/// A remote actor looked up: its protocol's name and version, and its `Target<P>`.
+type Looked = (&'static str, u32, Arc<dyn Any + Send + Sync>);
+
 /// What the node's parts share.
 pub(crate) struct Shared {
     pub(crate) name: String,
@@ -132,7 +135,7 @@ pub(crate) struct Shared {
     /// The nodes talked to, by name.
     peers: Mutex<HashMap<String, Arc<Peer>>>,
     /// The actors looked up, by (node, name): each with its protocol's name and version.
-    targets: Mutex<HashMap<(String, String), (&'static str, u32, Arc<dyn Any + Send + Sync>)>>,
+    targets: Mutex<HashMap<(String, String), Looked>>,
     /// The exported actors, by name.
     pub(crate) exports: Mutex<HashMap<String, Arc<Exported>>>,
     /// Watches the exported actors, to publish their ends.
@@ -283,7 +286,9 @@ impl Node {
             return Err(NodeError::Closed);
         }
         if !keys::valid(name) {
-            return Err(NodeError::BadConfig(format!("{name:?} cannot be an actor name")));
+            return Err(NodeError::BadConfig(format!(
+                "{name:?} cannot be an actor name"
+            )));
         }
         let mut exports = lock(&self.shared.exports);
         if exports.contains_key(name) {
@@ -292,7 +297,9 @@ impl Node {
         let exported = export::export::<P, A>(&self.shared, name, address)?;
         exports.insert(name.to_owned(), exported);
         drop(exports);
-        let sentinel = lock(&self.shared.sentinel).clone().ok_or(NodeError::Closed)?;
+        let sentinel = lock(&self.shared.sentinel)
+            .clone()
+            .ok_or(NodeError::Closed)?;
         // The monitor stays until the actor ends (its handle is not needed).
         drop(
             sentinel
@@ -355,9 +362,7 @@ impl Node {
                 .session
                 .declare_subscriber(keys::actor(node, name, "down"))
                 .callback(move |sample| {
-                    if let Ok(reason) =
-                        postcard::from_bytes::<WireReason>(&sample.payload().to_bytes())
-                    {
+                    if let Ok(reason) = wire::decode::<WireReason>(&sample.payload().to_bytes()) {
                         let _ = standin.send_high(reason.into_reason(&node_name));
                     }
                 })
@@ -381,33 +386,47 @@ impl Node {
         peer.adopt(standin);
         let mut targets = lock(&shared.targets);
         // Two first lookups raced: the one that got here first is the one.
-        let (_, _, kept) = targets
-            .entry(key)
-            .or_insert_with(|| (P::NAME, P::VERSION, target.clone() as Arc<dyn Any + Send + Sync>));
-        let kept = Arc::clone(kept)
-            .downcast::<Target<P>>()
-            .unwrap_or(target);
+        let (_, _, kept) = targets.entry(key).or_insert_with(|| {
+            (
+                P::NAME,
+                P::VERSION,
+                target.clone() as Arc<dyn Any + Send + Sync>,
+            )
+        });
+        let kept = Arc::clone(kept).downcast::<Target<P>>().unwrap_or(target);
         Ok(RemoteAddress::new(kept))
     }
 
-    /// Asks `node` what its actor `name` speaks.
+    /// Asks `node` what its actor `name` speaks; again, backing off, until an answer or
+    /// the lookup timeout: a node just connected, or an actor just exported, is known to
+    /// the network a moment later (declarations travel like messages).
     fn info(&self, node: &str, name: &str) -> Result<Info, LookupError> {
-        let replies = self
-            .shared
-            .session
-            .get(keys::actor(node, name, "info"))
-            .priority(ZPriority::InteractiveHigh)
-            .congestion_control(CongestionControl::Block)
-            .timeout(self.shared.config.lookup_timeout)
-            .wait()
-            .map_err(|error| LookupError::Engine(engine(error)))?;
-        while let Ok(reply) = replies.recv() {
-            if let Ok(sample) = reply.result() {
-                return postcard::from_bytes(&sample.payload().to_bytes())
-                    .map_err(|error| LookupError::Undecodable(error.to_string()));
+        let timeout = self.shared.config.lookup_timeout;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let replies = self
+                .shared
+                .session
+                .get(keys::actor(node, name, "info"))
+                .priority(ZPriority::InteractiveHigh)
+                .congestion_control(CongestionControl::Block)
+                .timeout(left.max(std::time::Duration::from_millis(1)))
+                .wait()
+                .map_err(|error| LookupError::Engine(engine(error)))?;
+            while let Ok(reply) = replies.recv() {
+                if let Ok(sample) = reply.result() {
+                    return wire::decode(&sample.payload().to_bytes())
+                        .map_err(|error| LookupError::Undecodable(error.to_string()));
+                }
             }
+            if std::time::Instant::now() + pause >= deadline {
+                return Err(LookupError::NotFound);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
         }
-        Err(LookupError::NotFound)
     }
 
     /// The peer `node`, made at its first use.
@@ -452,7 +471,10 @@ impl Drop for Node {
         }
         let _ = shared.control.send(Control::Stop);
         let threads: Vec<_> = lock(&shared.threads).drain(..).collect();
-        for thread in threads.into_iter().chain(peers.iter().filter_map(|peer| peer.take_thread())) {
+        for thread in threads
+            .into_iter()
+            .chain(peers.iter().filter_map(|peer| peer.take_thread()))
+        {
             let _ = thread.join();
         }
         drop(lock(&shared.sentinel).take());
@@ -470,7 +492,9 @@ impl core::fmt::Debug for Node {
 /// A lock that a panic elsewhere does not poison for us: what it guards is replaced
 /// whole, never left half-updated.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The control thread: answers late asks, publishes ends.

@@ -63,7 +63,16 @@ pub(crate) fn decode_message<T: DeserializeOwned>(
     } else {
         Priority::Normal
     };
-    Ok((priority, postcard::from_bytes(rest)?))
+    Ok((priority, decode(rest)?))
+}
+
+/// A value that uses every byte: postcard is not self-describing, so bytes of another
+/// type may decode; leftovers at least catch some of those.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    match postcard::take_from_bytes(bytes)? {
+        (value, []) => Ok(value),
+        _ => Err(postcard::Error::DeserializeBadEncoding),
+    }
 }
 
 /// A lookup's answer: what the exported actor speaks, and whether it has ended.
