@@ -25,9 +25,8 @@ use crate::protocol::{Protocol, Wire};
 use crate::standin::StandIn;
 use crate::wire::{self, Answer, Failure};
 
-/// The zenoh priority of a zeta priority: both above zenoh's default data priority,
-/// the high one above the normal one; control (lookups, ends) goes above both
-/// (`InteractiveHigh`).
+/// The zenoh priority of a zeta priority: normal at zenoh's default `Data`, high at
+/// `DataHigh`, above it; control (lookups, ends) goes above both (`InteractiveHigh`).
 pub(crate) fn zenoh_priority(priority: Priority) -> ZPriority {
     match priority {
         Priority::High => ZPriority::DataHigh,
@@ -223,16 +222,79 @@ impl<P: Protocol> RemoteAddress<P> {
         priority: Priority,
         request: P::Ask,
     ) -> Result<RemoteFuture<P::Answer>, SendError<P::Ask>> {
+        let (reply, future) = zeta::Future::pair();
+        self.query(priority, request, Answerer::Future(reply))?;
+        Ok(RemoteFuture { inner: future })
+    }
+
+    /// Asks, and has the answer delivered to the local actor `to` as a message:
+    /// `wrap(answer)`, sent at normal priority, once. This is how an actor asks a remote
+    /// actor without blocking: the answer comes back into its own mailbox, like any
+    /// message (`to` is usually the asker's own address, [`Context::address`]).
+    ///
+    /// `wrap` runs on one of the node's threads (zenoh's receiving thread, or the
+    /// sender thread if the query could not be made). A bounded `to` that is full is
+    /// waited on, as a tell from another node is. If `to` has ended, the answer is
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](RemoteAddress::ask); then `wrap` is never called.
+    ///
+    /// [`Context::address`]: zeta::Context::address
+    pub fn ask_to<A: Actor>(
+        &self,
+        request: P::Ask,
+        to: &Address<A>,
+        wrap: impl FnOnce(Result<P::Answer, RemoteError>) -> A::Message + Send + 'static,
+    ) -> Result<(), SendError<P::Ask>> {
+        self.ask_to_with(Priority::Normal, request, to, wrap)
+    }
+
+    /// [`ask_to`](RemoteAddress::ask_to) at `priority`: a high-priority request travels
+    /// (and its answer comes back) ahead of normal-priority traffic on the link, and is
+    /// delivered to the remote actor at high priority.
+    ///
+    /// # Errors
+    ///
+    /// As for [`ask`](RemoteAddress::ask); then `wrap` is never called.
+    pub fn ask_to_with<A: Actor>(
+        &self,
+        priority: Priority,
+        request: P::Ask,
+        to: &Address<A>,
+        wrap: impl FnOnce(Result<P::Answer, RemoteError>) -> A::Message + Send + 'static,
+    ) -> Result<(), SendError<P::Ask>> {
+        let to = to.clone();
+        let deliver = move |answer| {
+            let message = wrap(answer);
+            if let Err(error) = to.send(message) {
+                if error.reason() == zeta::Undelivered::Full {
+                    // The receiver's pause, as for tells (`export.rs`).
+                    let _ = to.send_blocking(error.into_message(), zeta::WaitStrategy::default());
+                }
+            }
+        };
+        self.query(priority, request, Answerer::Message(Box::new(deliver)))
+    }
+
+    /// Queues the query of an ask, answered through `answerer`.
+    fn query(
+        &self,
+        priority: Priority,
+        request: P::Ask,
+        answerer: Answerer<P::Answer>,
+    ) -> Result<(), SendError<P::Ask>> {
         if let Err(reason) = self.check() {
             return Err(SendError::new(request, reason));
         }
         let Ok(bytes) = wire::encode(Some(wire::flag(priority)), &request) else {
             return Err(SendError::new(request, Undelivered::Encode));
         };
-        let (reply, future) = zeta::Future::pair();
         let timeout = self.target.shared.config.ask_timeout;
+        let slot = Arc::new(Mutex::new(Some(answerer)));
         let call = Call {
-            reply: Mutex::new(Some(reply)),
+            answerer: slot.clone(),
             shared: self.target.shared.clone(),
             peer: self.target.peer.clone(),
             deadline: Instant::now() + timeout,
@@ -240,7 +302,7 @@ impl<P: Protocol> RemoteAddress<P> {
         let key = self.target.ask_key.clone();
         let frame = Frame::Ask(Box::new(move |session: &zenoh::Session| {
             // An error: the session is closing; dropping the callback (with `call`)
-            // resolves the future.
+            // answers with why.
             let _ = session
                 .get(key)
                 .payload(bytes)
@@ -251,11 +313,17 @@ impl<P: Protocol> RemoteAddress<P> {
                 .callback(move |reply| call.answered(&reply))
                 .wait();
         }));
-        match self.target.peer.offer(frame) {
-            Ok(()) => Ok(RemoteFuture { inner: future }),
-            Err(TrySendError::Full(_)) => Err(SendError::new(request, Undelivered::Full)),
-            Err(TrySendError::Disconnected(_)) => Err(SendError::new(request, Undelivered::Closed)),
-        }
+        let (reason, frame) = match self.target.peer.offer(frame) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(frame)) => (Undelivered::Full, frame),
+            Err(TrySendError::Disconnected(frame)) => (Undelivered::Closed, frame),
+        };
+        // Refused: the caller gets the request back and nothing else. The answerer is
+        // taken out before the frame (and the call in it) is dropped, so that the
+        // call does not answer too.
+        drop(lock(&slot).take());
+        drop(frame);
+        Err(SendError::new(request, reason))
     }
 
     /// Makes `watcher` monitor the remote actor: its
@@ -274,7 +342,8 @@ impl<P: Protocol> RemoteAddress<P> {
     /// Links `local` and the remote actor, one way: when the remote actor fails (it
     /// panicked, or its node was lost), `local` stops with
     /// [`StopReason::Linked`] (the stand-in's id) unless it traps exits. The remote
-    /// actor is not told of `local`'s end.
+    /// actor is not told of `local`'s end, and the stand-in outlives it (it traps
+    /// exits).
     ///
     /// # Errors
     ///
@@ -305,10 +374,28 @@ impl<P: Protocol> RemoteAddress<P> {
     }
 }
 
+/// Where an ask's answer goes.
+enum Answerer<T> {
+    /// A [`RemoteFuture`]'s reply slot.
+    Future(Reply<Result<T, RemoteError>>),
+    /// A message to a local actor ([`RemoteAddress::ask_to`]).
+    Message(Box<dyn FnOnce(Result<T, RemoteError>) + Send>),
+}
+
+impl<T> Answerer<T> {
+    fn give(self, answer: Result<T, RemoteError>) {
+        match self {
+            // Refused: the asker has gone; nobody to tell.
+            Answerer::Future(reply) => drop(reply.send(answer)),
+            Answerer::Message(deliver) => deliver(answer),
+        }
+    }
+}
+
 /// An ask in flight: the callback of its query. Dropped by zenoh when the query is
-/// over; unanswered then, it resolves the future with why.
+/// over; unanswered then, it answers with why.
 struct Call<T> {
-    reply: Mutex<Option<Reply<Result<T, RemoteError>>>>,
+    answerer: Arc<Mutex<Option<Answerer<T>>>>,
     shared: Arc<Shared>,
     peer: Arc<Peer>,
     deadline: Instant,
@@ -316,7 +403,7 @@ struct Call<T> {
 
 impl<T: Wire> Call<T> {
     fn answered(&self, reply: &zenoh::query::Reply) {
-        let Some(slot) = lock(&self.reply).take() else {
+        let Some(answerer) = lock(&self.answerer).take() else {
             return;
         };
         let result = match reply.result() {
@@ -338,14 +425,13 @@ impl<T: Wire> Call<T> {
                 String::from_utf8_lossy(&error.payload().to_bytes())
             ))),
         };
-        // Refused: the asker has gone; nobody to tell.
-        let _ = slot.send(result);
+        answerer.give(result);
     }
 }
 
 impl<T> Drop for Call<T> {
     fn drop(&mut self) {
-        let Some(slot) = lock(&self.reply).take() else {
+        let Some(answerer) = lock(&self.answerer).take() else {
             return;
         };
         // The exporting node always answers; a query over with no answer before its
@@ -357,7 +443,7 @@ impl<T> Drop for Call<T> {
         } else {
             RemoteError::Timeout
         };
-        let _ = slot.send(Err(error));
+        answerer.give(Err(error));
     }
 }
 

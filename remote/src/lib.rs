@@ -62,3 +62,9 @@ pub use crate::config::{Mode, NodeConfig};
 pub use crate::error::{LookupError, NodeError, RemoteError, SendError, Undelivered};
 pub use crate::node::{Node, NodeStats, loopback_endpoint};
 pub use crate::protocol::{Never, Protocol, Serve, Wire};
+
+/// The guide's chapter on remote actors, compiled and run as doc tests so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide/14-remote-actors.md")]
+pub struct GuideRemoteActors;

@@ -60,7 +60,9 @@ use crate::wire::{self, Info, WireReason};
 ///
 /// Dropping it (or [`close`](Node::close)) closes it: its exports stop answering, the
 /// other nodes see it lost, and the remote addresses it gave refuse further messages
-/// with [`Undelivered::Closed`](crate::Undelivered::Closed).
+/// with [`Undelivered::Closed`](crate::Undelivered::Closed); their stand-ins end with
+/// [`StopReason::NodeLost`](zeta::StopReason::NodeLost) (the remote actors are out of
+/// reach), so local watchers are told.
 ///
 /// # Examples
 ///
@@ -467,6 +469,9 @@ impl Drop for Node {
         let _ = shared.session.close().wait();
         let peers: Vec<_> = lock(&shared.peers).drain().map(|(_, peer)| peer).collect();
         for peer in &peers {
+            // Unreachable from here on, as if lost: the stand-ins end with `NodeLost`,
+            // and their watchers are told.
+            peer.lose();
             peer.close();
         }
         let _ = shared.control.send(Control::Stop);

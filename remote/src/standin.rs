@@ -15,6 +15,15 @@ pub(crate) struct StandIn;
 impl Actor for StandIn {
     type Message = StopReason;
 
+    /// A local actor linked to the remote one ([`RemoteAddress::link`]) must not take
+    /// the stand-in down when it fails: the remote actor lives on. Trapped, its end is
+    /// a `Down` the stand-in ignores.
+    ///
+    /// [`RemoteAddress::link`]: crate::RemoteAddress::link
+    fn on_start(&mut self, ctx: &mut Context<'_, Self>) {
+        ctx.trap_exits(true);
+    }
+
     fn handle(&mut self, ended: StopReason, ctx: &mut Context<'_, Self>) {
         ctx.exit(ended);
     }

@@ -334,3 +334,98 @@ fn bad_configuration_is_an_error() {
     let _ = Arc::new(()); // keep the import list honest across edits
     let _: Option<Count> = None;
 }
+
+/// An actor that asks a remote actor, the answer coming back as its own message.
+struct Asker {
+    remote: zeta_remote::RemoteAddress<Counter>,
+    answers: mpsc::Sender<Result<u64, RemoteError>>,
+}
+
+enum AskerMsg {
+    Go(u64),
+    Answer(Result<u64, RemoteError>),
+}
+
+impl Actor for Asker {
+    type Message = AskerMsg;
+    fn handle(&mut self, msg: AskerMsg, ctx: &mut Context<'_, Self>) {
+        match msg {
+            AskerMsg::Go(n) => self
+                .remote
+                .ask_to(Ask::Echo(n), ctx.address(), AskerMsg::Answer)
+                .unwrap(),
+            AskerMsg::Answer(answer) => self.answers.send(answer).unwrap(),
+        }
+    }
+}
+
+#[test]
+fn an_actor_asks_and_the_answer_comes_as_a_message() {
+    let system = System::sharing(2).unwrap();
+    let (a, b) = pair(&system, "to-a", "to-b", |config| config);
+    let (actor, _) = count();
+    let counter = system.spawn(actor).unwrap();
+    a.export::<Counter, _>("counter", &counter).unwrap();
+    let remote = b.lookup::<Counter>("to-a", "counter").unwrap();
+    let (answers, answer) = mpsc::channel();
+    let asker = system.spawn(Asker { remote, answers }).unwrap();
+    for n in 0..100 {
+        asker.send(AskerMsg::Go(n)).unwrap();
+    }
+    let mut got: Vec<u64> = (0..100)
+        .map(|_| answer.recv_timeout(WAIT).unwrap().unwrap())
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert!(
+        answer.recv_timeout(Duration::from_millis(100)).is_err(),
+        "once each"
+    );
+}
+
+/// Panics when told.
+struct Fragile;
+impl Actor for Fragile {
+    type Message = bool;
+    fn handle(&mut self, fail: bool, _ctx: &mut Context<'_, Self>) {
+        assert!(!fail, "fragile");
+    }
+}
+
+#[test]
+fn a_link_is_one_way_and_closing_a_node_ends_its_stand_ins() {
+    let system = System::sharing(2).unwrap();
+    let (a, b) = pair(&system, "link-a", "link-b", |config| config);
+    let (actor, _) = count();
+    a.export::<Counter, _>("counter", &system.spawn(actor).unwrap())
+        .unwrap();
+    let remote = b.lookup::<Counter>("link-a", "counter").unwrap();
+    // A local failure does not end the stand-in: the remote actor lives on.
+    let fragile = system.spawn(Fragile).unwrap();
+    remote.link(&fragile).unwrap();
+    let mut fragile_ended = fragile.stopped().unwrap();
+    fragile.send(true).unwrap();
+    assert_eq!(
+        fragile_ended.wait_timeout(WAIT),
+        Ok(StopReason::Panicked("fragile".into()))
+    );
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(remote.is_alive());
+    assert_eq!(remote.ask(Ask::Echo(3)).unwrap().wait_timeout(WAIT), Ok(3));
+    // Closing this node: its stand-ins end (`NodeLost`), their watchers are told.
+    let (downs, down) = mpsc::channel();
+    let watcher = system.spawn(Watcher(downs)).unwrap();
+    let _monitor = remote.monitor(&watcher).unwrap();
+    b.close();
+    let notice = down.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        (notice.id, notice.reason),
+        (remote.id(), StopReason::NodeLost)
+    );
+    assert!(!remote.is_alive());
+    assert_eq!(
+        remote.send(Tell::Add(1)).unwrap_err().reason(),
+        Undelivered::Closed
+    );
+    drop(a);
+}
