@@ -32,6 +32,10 @@ use zeta::{Actor, Context, Reply, System};
 use zeta_remote::{Node, NodeConfig, Protocol, RemoteAddress, Serve, Undelivered};
 
 const SIZE: usize = 32;
+/// The first byte of a ping-pong message: bounce it back.
+const BOUNCE: u8 = 1;
+/// The first byte of a one-way message: count it.
+const SINK: u8 = 0;
 
 struct Echo;
 impl Protocol for Echo {
@@ -42,7 +46,8 @@ impl Protocol for Echo {
     type Answer = Vec<u8>;
 }
 
-/// Answers asks with their bytes; counts tells, and bounces them to `peer` if it has one.
+/// Answers asks with their bytes; counts tells, and bounces those marked `BOUNCE` to
+/// `peer`.
 struct Echoer {
     /// Set once both nodes have looked each other up.
     peer: Arc<OnceLock<RemoteAddress<Echo>>>,
@@ -72,8 +77,11 @@ impl Actor for Echoer {
                         return;
                     }
                 }
-                if let Some(peer) = self.peer.get() {
-                    bounce(peer, bytes);
+                // The first byte says whether to bounce it (ping-pong) or not (one-way).
+                if bytes[0] == BOUNCE {
+                    if let Some(peer) = self.peer.get() {
+                        bounce(peer, bytes);
+                    }
                 }
             }
             EchoMsg::Ask(bytes, reply) => drop(reply.send(bytes)),
@@ -240,7 +248,7 @@ fn remote_ping_pong(remote: &Remote, rounds: u64) -> f64 {
     let start = Instant::now();
     remote
         .ping
-        .send(EchoMsg::Start(rounds, vec![7u8; SIZE], done))
+        .send(EchoMsg::Start(rounds, vec![BOUNCE; SIZE], done))
         .unwrap();
     let end = end.recv_timeout(Duration::from_secs(60)).unwrap();
     (end - start).as_secs_f64() * 1e6 / rounds as f64
@@ -250,7 +258,7 @@ fn remote_one_way(remote: &Remote, messages: u64) -> f64 {
     let before = remote.told.load(Ordering::Relaxed);
     let start = Instant::now();
     for _ in 0..messages {
-        let mut bytes = vec![7u8; SIZE];
+        let mut bytes = vec![SINK; SIZE];
         loop {
             match remote.echo.send(bytes) {
                 Ok(()) => break,
