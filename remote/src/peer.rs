@@ -22,6 +22,14 @@
 //! [`Undelivered::NodeLost`], and what was looked up on it is forgotten, so that a
 //! lookup after the node comes back starts anew.
 //!
+//! No lock-free protocol of the crate's own is involved: the buffer is crossbeam's
+//! bounded channel, and the loss is a flag read without a lock only as a hint (a send
+//! that reads it late is refused a moment later, or its message is lost with the link,
+//! which at-most-once allows). What must be exact is that every stand-in is told of the
+//! loss once: `lose` sets the flag and then drains the stand-ins under their lock, and
+//! `adopt` reads the flag under the same lock, so a stand-in adopted concurrently is
+//! either drained by `lose` or sees the flag and is told by `adopt` itself.
+//!
 //! [`Undelivered::Full`]: crate::Undelivered::Full
 //! [`Undelivered::NodeLost`]: crate::Undelivered::NodeLost
 
@@ -120,9 +128,8 @@ impl Peer {
 
     /// Whether the node was lost.
     pub(crate) fn is_lost(&self) -> bool {
-        // Acquire: pairs with the Release swap in `lose`, so that whoever sees the loss
-        // also sees the stand-ins told of it (they are told after the swap, but read
-        // nothing else: a flag, not a publication of data).
+        // Relaxed would do for the hint; Acquire pairs with the swap in `lose` for
+        // readers that then touch what the loss changed (the forgotten lookups).
         self.lost.load(Ordering::Acquire)
     }
 
