@@ -267,13 +267,8 @@ impl<P: Protocol> RemoteAddress<P> {
     ) -> Result<(), SendError<P::Ask>> {
         let to = to.clone();
         let deliver = move |answer| {
-            let message = wrap(answer);
-            if let Err(error) = to.send(message) {
-                if error.reason() == zeta::Undelivered::Full {
-                    // The receiver's pause, as for tells (`export.rs`).
-                    let _ = to.send_blocking(error.into_message(), zeta::WaitStrategy::default());
-                }
-            }
+            // `false`: `to` has ended; nobody to tell.
+            let _ = crate::export::send_or_wait(&to, Priority::Normal, wrap(answer));
         };
         self.query(priority, request, Answerer::Message(Box::new(deliver)))
     }

@@ -37,8 +37,6 @@ use crate::wire::{self, Answer, Failure, Info, WireReason};
 pub(crate) struct Exported {
     pub(crate) name: String,
     pub(crate) id: ActorId,
-    /// Its end, once the sentinel saw it.
-    pub(crate) ended: Arc<Mutex<Option<WireReason>>>,
     _tells: Subscriber<()>,
     _asks: Queryable<()>,
     _info: Queryable<()>,
@@ -51,7 +49,6 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
     address: &Address<A>,
 ) -> Result<Arc<Exported>, NodeError> {
     let session = &shared.session;
-    let ended: Arc<Mutex<Option<WireReason>>> = Arc::new(Mutex::new(None));
     let stats = shared.stats.clone();
     let declared = |error: zenoh::Error| NodeError::Engine(engine(error));
 
@@ -114,14 +111,14 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
     };
 
     let info = {
-        let ended = ended.clone();
+        let address = address.clone();
         session
             .declare_queryable(keys::actor(&shared.name, name, "info"))
             .callback(move |query| {
                 let info = Info {
                     protocol: P::NAME.to_owned(),
                     version: P::VERSION,
-                    ended: lock(&ended).clone(),
+                    ended: end_of(&address),
                 };
                 if let Ok(bytes) = wire::encode(None, &info) {
                     let _ = query.reply(query.key_expr().clone(), bytes).wait();
@@ -134,7 +131,6 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
     Ok(Arc::new(Exported {
         name: name.to_owned(),
         id: address.id(),
-        ended,
         _tells: tells,
         _asks: asks,
         _info: info,
@@ -143,21 +139,30 @@ pub(crate) fn export<P: Protocol, A: Serve<P>>(
 
 /// Gives a tell to the actor: now, or once its bounded mailbox has room.
 fn deliver<A: Actor>(stats: &Stats, address: &Address<A>, priority: Priority, message: A::Message) {
-    let delivered = match address.send_with(priority, message) {
-        Ok(()) => true,
-        // The pause: wait here, on zenoh's receiving thread, for room.
-        Err(error) if error.reason() == Undelivered::Full => address
-            .send_blocking(error.into_message(), WaitStrategy::default())
-            .is_ok(),
-        Err(_) => false,
-    };
-    let counter = if delivered {
+    let counter = if send_or_wait(address, priority, message) {
         &stats.delivered
     } else {
         &stats.refused
     };
     // Relaxed: counters, read after the deliveries they count were waited for.
     counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends `message` to a local actor from one of the node's threads: now, or, when its
+/// bounded mailbox is full, once it has room (at normal priority, as `send_blocking`
+/// sends). The wait is the receiver's pause (module doc). `false`: the actor has ended.
+pub(crate) fn send_or_wait<A: Actor>(
+    address: &Address<A>,
+    priority: Priority,
+    message: A::Message,
+) -> bool {
+    match address.send_with(priority, message) {
+        Ok(()) => true,
+        Err(error) if error.reason() == Undelivered::Full => address
+            .send_blocking(error.into_message(), WaitStrategy::default())
+            .is_ok(),
+        Err(_) => false,
+    }
 }
 
 /// How the actor ended, if it has.

@@ -277,7 +277,9 @@ impl Node {
     ///
     /// [`NodeError::BadConfig`] for a name that cannot be part of a key;
     /// [`NodeError::Taken`] when the name is exported already;
-    /// [`NodeError::ActorStopped`] when the actor cannot be watched (it has ended);
+    /// [`NodeError::ActorStopped`] when the actor cannot be watched (its memory has no
+    /// room for the monitor; an actor that has ended can be exported, and is known as
+    /// ended at once);
     /// [`NodeError::Engine`] when zenoh refuses a declaration; [`NodeError::Closed`].
     pub fn export<P: Protocol, A: Serve<P>>(
         &self,
@@ -299,16 +301,19 @@ impl Node {
         let exported = export::export::<P, A>(&self.shared, name, address)?;
         exports.insert(name.to_owned(), exported);
         drop(exports);
-        let sentinel = lock(&self.shared.sentinel)
-            .clone()
-            .ok_or(NodeError::Closed)?;
-        // The monitor stays until the actor ends (its handle is not needed).
-        drop(
-            sentinel
+        let watched = match lock(&self.shared.sentinel).as_ref() {
+            // The monitor stays until the actor ends (its handle is not needed).
+            Some(sentinel) => sentinel
                 .monitor(address)
-                .map_err(|_| NodeError::ActorStopped)?,
-        );
-        Ok(())
+                .map(drop)
+                .map_err(|_| NodeError::ActorStopped),
+            None => Err(NodeError::Closed),
+        };
+        if watched.is_err() {
+            // Not watched, its end would never be told: no export.
+            lock(&self.shared.exports).remove(name);
+        }
+        watched
     }
 
     /// A typed address of the actor that node `node` exports as `name`, speaking `P`.
@@ -538,7 +543,6 @@ impl Actor for Sentinel {
             .collect();
         for exported in ended {
             let reason = WireReason::of(&down.reason);
-            *lock(&exported.ended) = Some(reason.clone());
             if let Ok(bytes) = wire::encode(None, &reason) {
                 let _ = shared.control.send(Control::Publish {
                     key: keys::actor(&shared.name, &exported.name, "down"),

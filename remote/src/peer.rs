@@ -128,8 +128,11 @@ impl Peer {
 
     /// Whether the node was lost.
     pub(crate) fn is_lost(&self) -> bool {
-        // Relaxed would do for the hint; Acquire pairs with the swap in `lose` for
-        // readers that then touch what the loss changed (the forgotten lookups).
+        // Acquire, with the AcqRel swap in `lose`: a reader that sees the loss sees
+        // what the loser wrote before it. Nothing depends on more than the flag (a
+        // hint, module doc); what must be exact, the stand-ins told once, rests on
+        // `standins`' lock, whose release and acquire order the swap in `lose` before
+        // `adopt`'s read whenever `lose` locks first.
         self.lost.load(Ordering::Acquire)
     }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Ask, Counter, Tell, count};
+use common::{Ask, Counter, Tell, count, lane_priority, send_until_accepted};
 use zeta::{Actor, Context, Down, StopReason, System};
 use zeta_remote::{Node, NodeConfig, RemoteError, Undelivered};
 
@@ -110,27 +110,12 @@ fn parent() {
     let started = Instant::now();
     for i in 0..N {
         let lane = (i % 3 == 0) as u8;
-        let mut message = Tell::Seq {
+        let message = Tell::Seq {
             sender: 0,
             lane,
             n: next[lane as usize],
         };
-        loop {
-            let sent = if lane == 1 {
-                remote.send_high(message)
-            } else {
-                remote.send(message)
-            };
-            match sent {
-                Ok(()) => break,
-                Err(error) => {
-                    assert_eq!(error.reason(), Undelivered::Full);
-                    returned += 1;
-                    message = error.into_message();
-                    std::thread::yield_now();
-                }
-            }
-        }
+        returned += send_until_accepted(&remote, lane_priority(lane), message);
         next[lane as usize] += 1;
     }
     let mut tells = 0;

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{Ask, Count, Counter, Tell, count, eventually, pair};
+use common::{
+    Ask, Count, Counter, Tell, count, eventually, lane_priority, pair, send_until_accepted,
+};
 use zeta::{Actor, Context, Down, StopReason, System};
 use zeta_remote::{LookupError, NodeConfig, Protocol, RemoteError, Undelivered};
 
@@ -62,29 +64,14 @@ fn fifo_per_sender_per_priority_over_100_000_messages() {
                 let mut next = [1u64, 1u64];
                 for i in 0..N / 2 {
                     let lane = (i % 3 == 0) as u8;
-                    let mut message = Tell::Seq {
+                    let message = Tell::Seq {
                         sender,
                         lane,
                         n: next[lane as usize],
                     };
                     // A full outbound buffer hands the message back: send it again
                     // (slowing down), so that every number arrives once.
-                    loop {
-                        let sent = if lane == 1 {
-                            remote.send_high(message)
-                        } else {
-                            remote.send(message)
-                        };
-                        match sent {
-                            Ok(()) => break,
-                            Err(error) => {
-                                assert_eq!(error.reason(), Undelivered::Full);
-                                returned += 1;
-                                message = error.into_message();
-                                std::thread::yield_now();
-                            }
-                        }
-                    }
+                    returned += send_until_accepted(&remote, lane_priority(lane), message);
                     next[lane as usize] += 1;
                 }
                 returned

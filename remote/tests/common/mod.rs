@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use zeta::Priority;
 use zeta::{Actor, Context, Reply, SharingScheduler, System};
-use zeta_remote::{Node, NodeConfig, Protocol, Serve};
+use zeta_remote::{Node, NodeConfig, Protocol, RemoteAddress, Serve, Undelivered};
 
 /// Tells: a sequence number at a priority; asks: echo, sum, panic, drop.
 pub struct Counter;
@@ -147,5 +148,32 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
             "timed out waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends `message` at `priority`, again each time it comes back because the outbound
+/// buffer is full (any other refusal fails the test): the sender slows down, and the
+/// message is sent once. Returns how many times it came back.
+pub fn send_until_accepted(
+    remote: &RemoteAddress<Counter>,
+    priority: Priority,
+    mut message: Tell,
+) -> u64 {
+    let mut returned = 0;
+    while let Err(error) = remote.send_with(priority, message) {
+        assert_eq!(error.reason(), Undelivered::Full);
+        returned += 1;
+        message = error.into_message();
+        std::thread::yield_now();
+    }
+    returned
+}
+
+/// The priority of a numbered message's lane: 1 high, 0 normal.
+pub fn lane_priority(lane: u8) -> Priority {
+    if lane == 1 {
+        Priority::High
+    } else {
+        Priority::Normal
     }
 }
